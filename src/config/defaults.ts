@@ -1,0 +1,58 @@
+// Every default in one place. The contract (../shared/CONTRACT.md) fixes most of them.
+import type { DeliverySettings, EventFields, ServerSettings } from './types.js';
+
+export const DEFAULT_EVENT_FIELDS: EventFields = {
+  id: ['id', 'event_id', 'eventId'],
+  type: ['type', 'event_type', 'eventType'],
+  runId: ['runId', 'run_id'],
+  executionId: ['executionId', 'execution_id'],
+  time: ['createdAt', 'created_at', 'timestamp', 'occurredAt'],
+};
+
+export const DEFAULT_SERVER: ServerSettings = {
+  path: '/b3os/hooks',
+  maxBodyBytes: 1024 * 1024,
+  acceptTypes: null,
+  signature: {
+    header: 'x-b3os-signature',
+    encoding: 'hex',
+    prefix: 'sha256=',
+    timestampHeader: null,
+    toleranceMs: 5 * 60_000,
+  },
+  fields: DEFAULT_EVENT_FIELDS,
+};
+
+export const DEFAULT_DELIVERY: DeliverySettings = {
+  maxAttempts: 8,
+  backoffInitialMs: 1_000,
+  backoffMaxMs: 5 * 60_000,
+  timeoutMs: 10_000,
+  concurrency: 8,
+};
+
+export const DEFAULT_RETENTION_MS = 30 * 24 * 3600_000;
+
+/** Process-level options (flags and environment), see config/options.ts. */
+export const DEFAULT_OPTIONS = {
+  rulesFile: './rules.yaml',
+  rulesFallback: './rules.example.yaml',
+  dbPath: './data/router.db',
+  port: 8080,
+  host: '0.0.0.0',
+  logLevel: 'info',
+} as const;
+
+/** Worker-wide bounds (not per destination). */
+export const WORKER_DEFAULTS = {
+  /** Deliveries in flight at once across all destinations. */
+  globalConcurrency: 64,
+  /** How often the worker looks for due deliveries when nothing woke it. */
+  pollMs: 250,
+  /** Extra time over a send's timeout before its claim (lease) lapses and another process may retry it. */
+  leaseMarginMs: 30_000,
+  /** On shutdown, how long in-flight sends may take before the process exits anyway. */
+  drainMs: 10_000,
+} as const;
+
+export const SHUTDOWN_GRACE_MS = 10_000;

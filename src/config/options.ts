@@ -1,0 +1,77 @@
+// Process-level options: a flag wins over its environment variable, which wins over the default
+// (config/defaults.ts). Resolved once per command.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DEFAULT_OPTIONS } from './defaults.js';
+
+type Env = Record<string, string | undefined>;
+
+function nonEmpty(v: string | undefined): string | null {
+  return v === undefined || v === '' ? null : v;
+}
+
+/** `--rules`, else RULES_FILE, else ./rules.yaml when it exists, else ./rules.example.yaml. */
+export function rulesPath(flag: string | undefined, env: Env = process.env): string {
+  const given = nonEmpty(flag) ?? nonEmpty(env.RULES_FILE);
+  if (given) return resolve(given);
+  const primary = resolve(DEFAULT_OPTIONS.rulesFile);
+  return existsSync(primary) ? primary : resolve(DEFAULT_OPTIONS.rulesFallback);
+}
+
+export function dbPath(flag: string | undefined, env: Env = process.env): string {
+  return resolve(nonEmpty(flag) ?? nonEmpty(env.DB_PATH) ?? DEFAULT_OPTIONS.dbPath);
+}
+
+export interface ServeOptions {
+  rulesFile: string;
+  dbPath: string;
+  port: number;
+  host: string;
+  secrets: string[];
+  logLevel: string;
+  adminToken: string | null;
+  tls: { cert: string; key: string } | null;
+  slackBotToken: string | null;
+  slackApiUrl: string | null;
+  smtpUrl: string | null;
+  /** Optional cap on the database size (DB_MAX_MB); past it new events get 503, not a full disk. */
+  dbMaxBytes: number | null;
+}
+
+export class OptionError extends Error {
+  readonly code = 'E_OPTION';
+}
+
+export function serveOptions(flags: { rules?: string; db?: string; port?: string; host?: string }, env: Env = process.env): ServeOptions {
+  const secret = nonEmpty(env.B3OS_WEBHOOK_SECRET);
+  if (!secret) {
+    throw new OptionError('B3OS_WEBHOOK_SECRET is not set: serve needs the shared secret B3OS signs its hooks with (e.g. B3OS_WEBHOOK_SECRET=change-me npm start)');
+  }
+  const previous = nonEmpty(env.B3OS_WEBHOOK_SECRET_PREVIOUS);
+  const portText = nonEmpty(flags.port) ?? nonEmpty(env.PORT) ?? String(DEFAULT_OPTIONS.port);
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new OptionError(`port "${portText}" is not a port number (0 to 65535)`);
+  const certFile = nonEmpty(env.TLS_CERT_FILE);
+  const keyFile = nonEmpty(env.TLS_KEY_FILE);
+  if ((certFile === null) !== (keyFile === null)) {
+    throw new OptionError('set both TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS, or neither');
+  }
+  const maxMb = nonEmpty(env.DB_MAX_MB);
+  if (maxMb !== null && !(Number(maxMb) > 0)) throw new OptionError(`DB_MAX_MB "${maxMb}" is not a positive number`);
+  let slackApiUrl = nonEmpty(env.SLACK_API_URL);
+  if (slackApiUrl && !slackApiUrl.endsWith('/')) slackApiUrl += '/';
+  return {
+    rulesFile: rulesPath(flags.rules, env),
+    dbPath: dbPath(flags.db, env),
+    port,
+    host: nonEmpty(flags.host) ?? nonEmpty(env.HOST) ?? DEFAULT_OPTIONS.host,
+    secrets: previous ? [secret, previous] : [secret],
+    logLevel: nonEmpty(env.LOG_LEVEL) ?? DEFAULT_OPTIONS.logLevel,
+    adminToken: nonEmpty(env.ADMIN_TOKEN),
+    tls: certFile && keyFile ? { cert: certFile, key: keyFile } : null,
+    slackBotToken: nonEmpty(env.SLACK_BOT_TOKEN),
+    slackApiUrl,
+    smtpUrl: nonEmpty(env.SMTP_URL),
+    dbMaxBytes: maxMb === null ? null : Math.floor(Number(maxMb) * 1024 * 1024),
+  };
+}

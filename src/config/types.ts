@@ -1,0 +1,156 @@
+// The compiled, validated shape of a rules file. Everything downstream (ingest, routing, policy,
+// delivery, operations) reads only these types; only `config/` knows about YAML and the schema.
+
+/** A JSON value as the event carries it. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type EventObject = { [key: string]: Json };
+
+/** A problem found in a rules file, pointing at a place a person can open in an editor. */
+export interface Problem {
+  file: string;
+  line: number; // 1-based
+  col: number; // 1-based
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+export interface SignatureSettings {
+  header: string; // lower-case header name
+  encoding: 'hex' | 'base64';
+  prefix: string; // accepted when present, e.g. "sha256="; '' for none
+  timestampHeader: string | null; // lower-case header name
+  toleranceMs: number;
+}
+
+/** Field names read from an event (the contract's defaults; configurable under `server.fields`). */
+export interface EventFields {
+  id: string[];
+  type: string[];
+  runId: string[];
+  executionId: string[];
+  time: string[];
+}
+
+export interface ServerSettings {
+  path: string;
+  maxBodyBytes: number;
+  /** null: every type is accepted. */
+  acceptTypes: string[] | null;
+  signature: SignatureSettings;
+  fields: EventFields;
+}
+
+export interface DeliverySettings {
+  maxAttempts: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  timeoutMs: number;
+  /** How many sends to this destination may be in flight at once. */
+  concurrency: number;
+}
+
+/** A compiled `{{path}}` template. `render` throws only on a programming error of the template. */
+export interface Template {
+  source: string;
+  render(event: EventObject, escape: TemplateEscape): string;
+}
+export type TemplateEscape = 'slack' | 'html' | 'json' | 'none';
+
+interface DestinationBase {
+  name: string;
+  line: number;
+  enabled: boolean;
+  privileged: boolean;
+  delivery: DeliverySettings;
+}
+
+export interface SlackDestination extends DestinationBase {
+  type: 'slack';
+  /** Web API mode: channel + token (token falls back to SLACK_BOT_TOKEN at send time). */
+  channel: string | null;
+  token: string | null;
+  /** Incoming-webhook mode. */
+  webhookUrl: string | null;
+}
+
+export interface EmailDestination extends DestinationBase {
+  type: 'email';
+  to: string[];
+  cc: string[];
+  from: string;
+  subject: Template | null;
+  /** Overrides SMTP_URL for this destination. */
+  smtpUrl: string | null;
+}
+
+export interface WebhookDestination extends DestinationBase {
+  type: 'webhook';
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  secret: string | null;
+  body: Template | null;
+}
+
+export type Destination = SlackDestination | EmailDestination | WebhookDestination;
+
+/** Why a rule did or did not match. `reason` is a plain sentence. */
+export interface MatchResult {
+  matched: boolean;
+  reason: string;
+}
+
+export interface RuleExample {
+  line: number;
+  col: number;
+  event: EventObject;
+  /** Where the event came from: 'inline' or the resolved file path. */
+  source: string;
+  matches: boolean;
+  destinations: string[] | null;
+}
+
+export interface CompiledRule {
+  name: string;
+  description: string;
+  /** Position in the file (0-based), the order rules fire in. */
+  index: number;
+  line: number;
+  enabled: boolean;
+  stop: boolean;
+  sendTo: string[];
+  message: Template | null;
+  /**
+   * Literal event types this rule can match (from `match.type` without wildcards), used by the
+   * type index; null when the rule can match any type (wildcards, no type constraint, `when` only).
+   */
+  types: string[] | null;
+  /** The rule's own condition: `match` AND `when`. Pure; never throws. */
+  test(event: EventObject): MatchResult;
+  examples: RuleExample[];
+}
+
+export interface Grant {
+  rule: string;
+  destination: string;
+  line: number;
+  /** JSON Logic condition; null when absent. Pure; never throws (an error counts as false). */
+  when: ((event: EventObject) => boolean) | null;
+  whenSource: Json | null;
+  maxPerHour: number | null;
+  maxEventAgeMs: number | null;
+  allowReplay: boolean;
+}
+
+export interface RouterConfig {
+  /** Absolute path of the rules file this came from. */
+  file: string;
+  /** sha256 of the file's text, to tell versions apart in logs and routing decisions. */
+  hash: string;
+  server: ServerSettings;
+  destinations: Map<string, Destination>;
+  rules: CompiledRule[];
+  delivery: DeliverySettings;
+  grants: Grant[];
+  retentionMs: number;
+}

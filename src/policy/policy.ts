@@ -1,0 +1,85 @@
+// The policy decision for one (rule, destination, event): a pure function of its inputs, so that
+// ingest, replay, `test`, `check` examples and `diff` all decide exactly alike.
+//
+// Default-deny: a privileged destination is sent to only when some grant names this rule and this
+// destination and every one of that grant's conditions holds. Non-privileged destinations are
+// always allowed.
+import type { Destination, EventObject, Grant } from '../config/types.js';
+
+export interface PolicyInput {
+  rule: string;
+  destination: Destination;
+  event: EventObject;
+  /** The event's own time (ms), or null when it carries none readable. */
+  eventTimeMs: number | null;
+  grants: readonly Grant[];
+  /** Deliveries to this (rule, destination) that policy allowed during the last hour. */
+  allowedInLastHour: number;
+  now: number;
+  /** A replay (not a first delivery): the grant must also say `allow_replay: true`. */
+  replay: boolean;
+}
+
+export interface PolicyDecision {
+  allowed: boolean;
+  /** A sentence a person can read, e.g. in `explain` or the blocked delivery's row. */
+  reason: string;
+  /** The grant that allowed it, or the first one that named the pair but refused. */
+  grantLine: number | null;
+}
+
+export function decide(input: PolicyInput): PolicyDecision {
+  const { rule, destination } = input;
+  if (!destination.privileged) {
+    return { allowed: true, reason: 'not privileged', grantLine: null };
+  }
+  const named = input.grants.filter((g) => g.rule === rule && g.destination === destination.name);
+  if (named.length === 0) {
+    return {
+      allowed: false,
+      reason: `"${destination.name}" is privileged and no grant in policy.allow_privileged names rule "${rule}" with it`,
+      grantLine: null,
+    };
+  }
+  let firstRefusal: PolicyDecision | null = null;
+  for (const grant of named) {
+    const refusal = refuse(grant, input);
+    if (refusal === null) {
+      return { allowed: true, reason: `allowed by the grant at line ${grant.line}`, grantLine: grant.line };
+    }
+    firstRefusal ??= { allowed: false, reason: refusal, grantLine: grant.line };
+  }
+  return firstRefusal!;
+}
+
+/** Why this grant does not allow the delivery, or null when it does. */
+function refuse(grant: Grant, input: PolicyInput): string | null {
+  const at = `the grant at line ${grant.line}`;
+  if (input.replay && !grant.allowReplay) {
+    return `this is a replay and ${at} does not say allow_replay: true`;
+  }
+  if (grant.maxEventAgeMs !== null) {
+    if (input.eventTimeMs === null) {
+      return `${at} sets max_event_age, and the event carries no readable time (createdAt, created_at, timestamp or occurredAt)`;
+    }
+    const age = input.now - input.eventTimeMs;
+    if (age > grant.maxEventAgeMs) {
+      return `the event is ${formatAge(age)} old, older than the max_event_age of ${formatAge(grant.maxEventAgeMs)} in ${at}`;
+    }
+  }
+  if (grant.when !== null && !grant.when(input.event)) {
+    return `the "when" condition of ${at} does not hold for this event`;
+  }
+  if (grant.maxPerHour !== null && input.allowedInLastHour >= grant.maxPerHour) {
+    return `max_per_hour of ${grant.maxPerHour} in ${at} is used up (${input.allowedInLastHour} in the last hour)`;
+  }
+  return null;
+}
+
+function formatAge(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)}s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)}m`;
+  if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)}h`;
+  return `${Math.round(ms / 86_400_000)}d`;
+}

@@ -1,0 +1,34 @@
+import type { EventObject, Json } from '../config/types.js';
+
+// Segments that would walk into an object's prototype machinery. A payload carrying them is data,
+// never a way to reach (or change) anything else: such a path resolves to nothing.
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Splits `data.error.message` once, at compile time; null when a segment is forbidden. */
+export function compilePath(path: string): string[] | null {
+  const parts = path === '' ? [] : path.split('.');
+  for (const p of parts) if (FORBIDDEN.has(p)) return null;
+  return parts;
+}
+
+/** Reads a compiled path from an event: own properties only, arrays by numeric index. */
+export function readPath(value: Json | undefined, parts: readonly string[] | null): Json | undefined {
+  if (parts === null) return undefined;
+  let cur: Json | undefined = value;
+  for (const part of parts) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    if (Array.isArray(cur)) {
+      if (!/^(0|[1-9]\d*)$/.test(part)) return undefined;
+      cur = cur[Number(part)];
+    } else {
+      if (!Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
+      cur = (cur as EventObject)[part];
+    }
+  }
+  return cur;
+}
+
+/** Convenience for one-off reads (CLI, explain); hot paths compile once. */
+export function getPath(event: EventObject, path: string): Json | undefined {
+  return readPath(event, compilePath(path));
+}

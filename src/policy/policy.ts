@@ -83,3 +83,23 @@ function formatAge(ms: number): string {
   if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)}h`;
   return `${Math.round(ms / 86_400_000)}d`;
 }
+
+/**
+ * The check made again just before a privileged send: the rules may have changed since the
+ * delivery was created (grant removed, destination newly privileged). Rate and age limits were
+ * spent when the delivery was created and are not counted twice.
+ */
+export function recheck(rule: string, destination: Destination, event: EventObject, grants: readonly Grant[], replay: boolean): PolicyDecision {
+  if (!destination.privileged) return { allowed: true, reason: 'not privileged', grantLine: null };
+  const named = grants.filter((g) => g.rule === rule && g.destination === destination.name);
+  for (const g of named) {
+    if (replay && !g.allowReplay) continue;
+    if (g.when !== null && !g.when(event)) continue;
+    return { allowed: true, reason: `allowed by the grant at line ${g.line}`, grantLine: g.line };
+  }
+  return {
+    allowed: false,
+    reason: `at send time no grant in the current rules allows rule "${rule}" to send to privileged "${destination.name}" for this event`,
+    grantLine: null,
+  };
+}

@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# b3os-router: a small image that runs as a non-root user, reads /config/rules.yaml and keeps its
+# database under /data.
+
+# --- build: compile TypeScript and the native SQLite addon -----------------------------------
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY test ./test
+COPY bench ./bench
+RUN npm run build && npm prune --omit=dev
+
+# --- run ------------------------------------------------------------------------------------
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    RULES_FILE=/config/rules.yaml \
+    DB_PATH=/data/router.db \
+    PORT=8080 \
+    HOST=0.0.0.0
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY bin ./bin
+COPY rules.schema.json rules.example.yaml ./
+COPY rules.example.yaml /config/rules.yaml
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Exec form: node is PID 1's child-free process and receives SIGTERM directly.
+ENTRYPOINT ["node", "bin/b3os-router.js"]
+CMD ["serve"]

@@ -1,0 +1,327 @@
+// Slack: Web API chat.postMessage through @slack/web-api (its own retry loop off, rate-limited
+// calls rejected, so the outbox owns every retry), or a Slack incoming webhook via fetch.
+import { LogLevel, WebClient, type FetchFunction, type Logger } from '@slack/web-api';
+import type { EventObject, Json, SlackDestination } from '../../config/types.js';
+import type { Channel, ChannelEnv, Notification, SendResult } from './channel.js';
+import { classifyStatus, deadline, networkFailure, oneLine, readSnippet, secondsToMs, whenAborted, type Deadline } from './http.js';
+
+/**
+ * Slack errors that will not change by retrying: bad channel, bad or revoked credentials, missing
+ * permissions, a message Slack refuses. Everything else Slack reports is retried.
+ */
+export const PERMANENT_SLACK_ERRORS: ReadonlySet<string> = new Set([
+  // where to post
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'channel_is_archived',
+  'no_service',
+  'no_team',
+  'no_active_hooks',
+  'team_disabled',
+  'team_not_found',
+  'restricted_action',
+  'restricted_action_read_only_channel',
+  'restricted_action_thread_only_channel',
+  'restricted_action_non_threadable_channel',
+  'action_prohibited',
+  'posting_to_general_channel_denied',
+  'cannot_reply_to_message',
+  'ekm_access_denied',
+  // who is posting
+  'invalid_auth',
+  'not_authed',
+  'invalid_token',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'no_permission',
+  'missing_scope',
+  'not_allowed_token_type',
+  'access_denied',
+  'org_login_required',
+  'team_access_not_granted',
+  'two_factor_setup_required',
+  'enterprise_is_restricted',
+  'user_not_found',
+  'as_user_not_supported',
+  // what is posted
+  'msg_too_long',
+  'no_text',
+  'invalid_blocks',
+  'invalid_blocks_format',
+  'invalid_attachments',
+  'too_many_attachments',
+  'invalid_payload',
+  'invalid_arguments',
+  'invalid_arg_name',
+  'invalid_array_arg',
+  'invalid_charset',
+  'invalid_form_data',
+  'invalid_post_type',
+  'missing_post_type',
+  'missing_text_or_fallback_or_attachments',
+  'invalid_metadata_format',
+  'invalid_metadata_schema',
+  'metadata_too_large',
+  'method_deprecated',
+  'deprecated_endpoint',
+  'unknown_method',
+]);
+
+/** Slack's limits, kept well inside. */
+const MAX_TEXT = 39_000; // chat.postMessage truncates past 40,000 characters
+const MAX_SECTION_TEXT = 3_000;
+const MAX_FIELD_TEXT = 2_000;
+
+export const TEST_PREFIX = ':test_tube: *Test message from b3os-router*';
+
+type TextObject = { type: 'mrkdwn' | 'plain_text'; text: string };
+export type SlackBlock =
+  | { type: 'section'; text?: TextObject; fields?: TextObject[] }
+  | { type: 'context'; elements: TextObject[] };
+
+export interface SlackMessage {
+  text: string;
+  blocks: SlackBlock[];
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** Escapes a value for Slack mrkdwn (the three characters Slack asks to be escaped). */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function lookup(event: EventObject, path: string): Json | undefined {
+  let cur: Json | undefined = event;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+    cur = (cur as { [k: string]: Json })[part];
+  }
+  return cur;
+}
+
+/** The first of `paths` holding a non-empty string or a number, as a string. */
+function firstScalar(event: EventObject, paths: string[]): string | null {
+  for (const p of paths) {
+    const v = lookup(event, p);
+    if (typeof v === 'string' && v.trim() !== '') return v;
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  }
+  return null;
+}
+
+/** An http(s) link the event carries, safe to put inside Slack's `<url|label>`; null if none. */
+function eventLink(event: EventObject): string | null {
+  const raw = firstScalar(event, ['data.runUrl', 'data.run_url', 'data.url', 'data.link', 'runUrl', 'run_url', 'url', 'link']);
+  if (raw === null) return null;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+    const href = u.href.replace(/\|/g, '%7C');
+    return href.length <= MAX_SECTION_TEXT - 50 ? href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The message: the rendered template as text, and a simple block layout built from the event. */
+export function buildSlackMessage(n: Notification): SlackMessage {
+  let main = n.message('slack');
+  if (main.trim() === '') main = escapeMrkdwn(n.eventType ?? 'B3OS event');
+  if (n.test) main = `${TEST_PREFIX}\n${main}`;
+  const text = truncate(main, MAX_TEXT);
+  const blocks: SlackBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: truncate(main, MAX_SECTION_TEXT) } }];
+
+  const e = n.event;
+  const fields: TextObject[] = [];
+  const field = (label: string, value: string | null): void => {
+    if (value === null) return;
+    fields.push({ type: 'mrkdwn', text: truncate(`*${label}*\n${escapeMrkdwn(value)}`, MAX_FIELD_TEXT) });
+  };
+  const wfName = firstScalar(e, ['data.workflowName', 'data.workflow_name', 'workflowName', 'workflow_name']);
+  const wfId = firstScalar(e, ['data.workflowId', 'data.workflow_id', 'workflowId', 'workflow_id']);
+  field('Workflow', wfName && wfId && wfName !== wfId ? `${wfName} (${wfId})` : (wfName ?? wfId));
+  field('Run', firstScalar(e, ['data.runId', 'data.run_id', 'runId', 'run_id']));
+  field('Status', n.eventType ?? firstScalar(e, ['type', 'event_type', 'eventType']));
+  if (fields.length > 0) blocks.push({ type: 'section', fields });
+
+  const link = eventLink(e);
+  if (link !== null) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `:link: <${link}|Open in B3OS>` } });
+
+  const footer = n.test ? 'b3os-router · test message' : `b3os-router · rule ${escapeMrkdwn(n.rule)}`;
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(footer, MAX_FIELD_TEXT) }] });
+  return { text, blocks };
+}
+
+const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  setLevel() {},
+  getLevel: () => LogLevel.ERROR,
+  setName() {},
+};
+
+interface SlackErrorLike {
+  code?: unknown;
+  data?: { error?: unknown; response_metadata?: { retryAfter?: unknown } };
+  retryAfter?: unknown;
+  statusCode?: unknown;
+  headers?: Record<string, string>;
+  body?: unknown;
+  original?: unknown;
+  message?: unknown;
+}
+
+/** Classifies a Slack error string (from the Web API or an incoming webhook). */
+export function classifySlackError(error: string, retryAfterMs?: number): SendResult {
+  const code = oneLine(error, 100);
+  if (PERMANENT_SLACK_ERRORS.has(error)) {
+    return { outcome: 'permanent', code, error: `Slack refused the message: ${code}` };
+  }
+  const result: SendResult = { outcome: 'retry', code, error: `Slack answered ${code}` };
+  if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+  return result;
+}
+
+export class SlackChannel implements Channel {
+  constructor(private readonly env: ChannelEnv) {}
+
+  async send(n: Notification, signal: AbortSignal): Promise<SendResult> {
+    const dest = n.destination;
+    if (dest.type !== 'slack') {
+      return { outcome: 'permanent', code: null, error: `destination ${dest.name} is not a Slack destination (type ${dest.type})` };
+    }
+    const message = buildSlackMessage(n);
+    if (dest.webhookUrl) return this.sendWebhook(dest, message, signal);
+    if (dest.channel) return this.sendWebApi(dest, message, signal);
+    return {
+      outcome: 'permanent',
+      code: null,
+      error: `Slack destination ${dest.name} has neither a channel nor a webhook_url`,
+    };
+  }
+
+  private async sendWebApi(dest: SlackDestination, message: SlackMessage, signal: AbortSignal): Promise<SendResult> {
+    const token = dest.token ?? this.env.slackBotToken;
+    if (!token) {
+      return {
+        outcome: 'permanent',
+        code: 'not_authed',
+        error: `Slack destination ${dest.name} has no token: set SLACK_BOT_TOKEN or the destination's token`,
+      };
+    }
+    const timeoutMs = dest.delivery.timeoutMs;
+    const d = deadline(signal, timeoutMs);
+    const aborted = whenAborted(d.signal);
+    const fetchWithDeadline: FetchFunction = (url, init) =>
+      fetch(url, { ...(init as RequestInit), signal: d.signal }) as unknown as ReturnType<FetchFunction>;
+    // A client per send: it is cheap, and it ties this send's deadline to its requests.
+    const client = new WebClient(token, {
+      ...(this.env.slackApiUrl ? { slackApiUrl: this.env.slackApiUrl } : {}),
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      logger: silentLogger,
+      fetch: fetchWithDeadline,
+      allowAbsoluteUrls: false,
+    });
+    const what = `Slack Web API (${dest.name})`;
+    try {
+      const call = client.apiCall('chat.postMessage', {
+        channel: dest.channel,
+        text: message.text,
+        blocks: message.blocks,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+      const outcome = await Promise.race([call.then(() => true), aborted.promise.then(() => null)]);
+      if (outcome === null) {
+        call.catch(() => {});
+        return networkFailure(new Error('aborted'), what, d, timeoutMs);
+      }
+      return { outcome: 'delivered', code: 'ok' };
+    } catch (err) {
+      return this.webApiFailure(err, what, d, timeoutMs);
+    } finally {
+      aborted.dispose();
+      d.dispose();
+    }
+  }
+
+  private webApiFailure(err: unknown, what: string, d: Deadline, timeoutMs: number): SendResult {
+    if (d.timedOut() || d.callerAborted()) return networkFailure(err, what, d, timeoutMs);
+    const e = (err ?? {}) as SlackErrorLike;
+    switch (e.code) {
+      case 'slack_webapi_rate_limited_error': {
+        const retryAfterMs = secondsToMs(typeof e.retryAfter === 'number' ? e.retryAfter : undefined);
+        const r: SendResult = { outcome: 'retry', code: 'ratelimited', error: `Slack rate-limited the call (${what})` };
+        if (retryAfterMs !== undefined) r.retryAfterMs = retryAfterMs;
+        return r;
+      }
+      case 'slack_webapi_platform_error': {
+        const error = typeof e.data?.error === 'string' ? e.data.error : 'unknown_error';
+        const ra = e.data?.response_metadata?.retryAfter;
+        return classifySlackError(error, secondsToMs(typeof ra === 'number' ? ra : undefined));
+      }
+      case 'slack_webapi_http_error': {
+        const status = typeof e.statusCode === 'number' ? e.statusCode : 0;
+        const body = typeof e.body === 'string' ? oneLine(e.body, 200) : '';
+        return classifyStatus(status, { what, retryAfter: e.headers?.['retry-after'] ?? null, detail: body });
+      }
+      case 'slack_webapi_request_error':
+        return networkFailure(e.original ?? err, what, d, timeoutMs);
+      default: {
+        // e.g. a 429 without a usable Retry-After, which the library reports as a plain Error.
+        const msg = typeof e.message === 'string' ? e.message : String(err);
+        if (/rate limit|retry header/i.test(msg)) {
+          return { outcome: 'retry', code: '429', error: `Slack rate-limited the call (${what}) without a usable Retry-After` };
+        }
+        return { outcome: 'retry', code: null, error: `${what} failed: ${oneLine(msg, 200)}` };
+      }
+    }
+  }
+
+  private async sendWebhook(dest: SlackDestination, message: SlackMessage, signal: AbortSignal): Promise<SendResult> {
+    let url: URL;
+    try {
+      url = new URL(dest.webhookUrl as string);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
+    } catch {
+      return { outcome: 'permanent', code: null, error: `Slack destination ${dest.name} has an invalid webhook_url` };
+    }
+    // Never name the URL in an error: for an incoming webhook the URL is the credential.
+    const what = `Slack incoming webhook (${dest.name})`;
+    const timeoutMs = dest.delivery.timeoutMs;
+    const d = deadline(signal, timeoutMs);
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'b3os-router' },
+        body: JSON.stringify({ text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false }),
+        redirect: 'manual',
+        signal: d.signal,
+      });
+      const detail = await readSnippet(res, 1024);
+      const result = classifyStatus(res.status, {
+        what,
+        retryAfter: res.headers.get('retry-after'),
+        detail,
+      });
+      if (result.outcome === 'delivered') return detail ? { ...result, detail } : result;
+      return result;
+    } catch (err) {
+      return networkFailure(err, what, d, timeoutMs);
+    } finally {
+      d.dispose();
+    }
+  }
+
+  async close(): Promise<void> {
+    // no pooled state: clients are per send
+  }
+}

@@ -1,0 +1,260 @@
+// The delivery worker: claims due deliveries from the store, sends each through its channel, and
+// records the outcome. It owns retries, backoff and bookkeeping; channels only send.
+//
+// Concurrency: a global bound and a per-destination bound (`concurrency`), so one slow or failing
+// destination never starves the others. Order is not guaranteed, across or within destinations.
+// Crash safety: a claim is a lease in the database; a delivery whose sender died becomes due again
+// when the lease lapses (and at once when the sole server restarts, see start()).
+import type { Logger } from 'pino';
+import { WORKER_DEFAULTS } from '../config/defaults.js';
+import type { CompiledRule, Destination, EventObject, RouterConfig } from '../config/types.js';
+import { eventType as readType } from '../ingest/event.js';
+import type { Metrics } from '../ops/metrics.js';
+import { recheck } from '../policy/policy.js';
+import { renderMessage } from '../rules/template.js';
+import type { ClaimedDelivery, DeliveryUpdate, Store } from '../store/store.js';
+import { nextAttemptDelay } from './backoff.js';
+import type { Channel, Notification, SendResult } from './channels/channel.js';
+
+export interface WorkerDeps {
+  store: Store;
+  rules(): RouterConfig;
+  channels: { channelFor(dest: Destination): Channel };
+  metrics: Metrics;
+  log: Logger;
+  options?: Partial<WorkerOptions>;
+}
+
+export type WorkerOptions = { -readonly [K in keyof typeof WORKER_DEFAULTS]: number };
+
+const rulesByName = new WeakMap<RouterConfig, Map<string, CompiledRule>>();
+
+function ruleNamed(config: RouterConfig, name: string): CompiledRule | null {
+  let m = rulesByName.get(config);
+  if (!m) {
+    m = new Map(config.rules.map((r) => [r.name, r]));
+    rulesByName.set(config, m);
+  }
+  return m.get(name) ?? null;
+}
+
+export class DeliveryWorker {
+  private readonly opts: WorkerOptions;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly perDestination = new Map<string, number>();
+  private readonly abort = new AbortController();
+  private pending: DeliveryUpdate[] = [];
+  private flushScheduled: Promise<void> | null = null;
+  private pumping = false;
+  private again = false;
+  private stopping = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.opts = { ...WORKER_DEFAULTS, ...deps.options };
+  }
+
+  async start(): Promise<void> {
+    // One server per database (README): whatever a previous life of this server had claimed is
+    // due again now, rather than after its lease lapses.
+    const released = await this.deps.store.releaseLeases();
+    if (released > 0) this.deps.log.info({ released }, 'resuming deliveries claimed before the last stop');
+    void this.pump();
+  }
+
+  /** Look for due deliveries now (after ingest committed some). */
+  wake(): void {
+    if (!this.stopping) void this.pump();
+  }
+
+  private schedule(): void {
+    if (this.stopping) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.pump();
+    }, this.opts.pollMs);
+    this.timer.unref();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        const free = this.opts.globalConcurrency - this.inFlight.size;
+        if (free <= 0 || this.stopping) break;
+        const config = this.deps.rules();
+        const room = new Map<string, number>();
+        let maxTimeout = 0;
+        for (const d of config.destinations.values()) {
+          room.set(d.name, d.delivery.concurrency - (this.perDestination.get(d.name) ?? 0));
+          maxTimeout = Math.max(maxTimeout, d.delivery.timeoutMs);
+        }
+        const claimed = await this.deps.store.claimDue({
+          now: Date.now(),
+          leaseMs: maxTimeout + this.opts.leaseMarginMs,
+          room,
+          // Deliveries to destinations no longer in the rules are settled one at a time.
+          defaultRoom: 1,
+          limit: free,
+        });
+        for (const c of claimed) this.launch(c, config);
+        if (claimed.length === free) this.again = true;
+      } while (this.again && !this.stopping);
+    } catch (err) {
+      this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; will try again');
+    } finally {
+      this.pumping = false;
+      this.schedule();
+    }
+  }
+
+  private launch(c: ClaimedDelivery, config: RouterConfig): void {
+    this.perDestination.set(c.destination, (this.perDestination.get(c.destination) ?? 0) + 1);
+    const p = this.deliver(c, config)
+      .catch((err) => this.deps.log.error({ err: { message: (err as Error).message }, delivery: c.id }, 'delivery bookkeeping failed; it will be retried'))
+      .finally(() => {
+        this.inFlight.delete(p);
+        this.perDestination.set(c.destination, (this.perDestination.get(c.destination) ?? 1) - 1);
+        this.wake();
+      });
+    this.inFlight.add(p);
+  }
+
+  private async deliver(c: ClaimedDelivery, config: RouterConfig): Promise<void> {
+    const dest = config.destinations.get(c.destination) ?? null;
+    const log = this.deps.log;
+    let event: EventObject;
+    try {
+      event = JSON.parse(c.eventPayload) as EventObject;
+    } catch {
+      event = {};
+    }
+    if (dest?.privileged) {
+      const d = recheck(c.rule, dest, event, config.grants, c.origin === 'replay');
+      if (!d.allowed) {
+        log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, reason: d.reason }, 'privileged delivery blocked by policy at send time');
+        this.deps.metrics.policyBlocked.inc({ rule: c.rule, destination: c.destination });
+        this.deps.metrics.deliveries.inc({ destination: c.destination, status: 'blocked' });
+        await this.record({ id: c.id, attempt: null, status: 'blocked', nextAttemptAt: null, reason: d.reason });
+        return;
+      }
+    }
+
+    const attempt = c.attempts + 1;
+    const startedAt = Date.now();
+    let result: SendResult;
+    if (!dest) result = { outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` };
+    else if (!dest.enabled) result = { outcome: 'permanent', code: null, error: `destination "${c.destination}" is disabled (enabled: false)` };
+    else result = await this.send(c, dest, config, event, attempt);
+    if (this.abort.signal.aborted && result.outcome !== 'delivered') {
+      // Cut short by shutdown: not an attempt. The delivery stays pending and is resumed at start.
+      return;
+    }
+    const durationMs = Date.now() - startedAt;
+    this.deps.metrics.attempts.observe({ channel: dest?.type ?? 'none', outcome: result.outcome }, durationMs / 1000);
+
+    const record = { deliveryId: c.id, attempt, startedAt, durationMs, outcome: result.outcome, code: result.code, error: result.outcome === 'delivered' ? null : result.error };
+    const ctx = { delivery: c.id, rule: c.rule, destination: c.destination, attempt, code: result.code };
+    if (result.outcome === 'delivered') {
+      this.deps.metrics.deliveries.inc({ destination: c.destination, status: 'delivered' });
+      log.debug(ctx, 'delivered');
+      await this.record({ id: c.id, attempt: record, status: 'delivered', nextAttemptAt: null, reason: null });
+      return;
+    }
+    const settings = dest?.delivery ?? config.delivery;
+    const round = c.roundAttempts + 1;
+    if (result.outcome === 'permanent' || round >= settings.maxAttempts) {
+      const why = result.outcome === 'permanent' ? result.error : `${result.error} (gave up after ${round} attempts)`;
+      this.deps.metrics.deliveries.inc({ destination: c.destination, status: 'dead' });
+      log.error({ ...ctx, error: why }, 'delivery is dead');
+      await this.record({ id: c.id, attempt: record, status: 'dead', nextAttemptAt: null, reason: why });
+      return;
+    }
+    const delay = nextAttemptDelay(settings, round, result.retryAfterMs);
+    log.warn({ ...ctx, error: result.error, retryInMs: delay }, 'delivery failed; will retry');
+    await this.record({ id: c.id, attempt: record, status: 'failed', nextAttemptAt: Date.now() + delay, reason: result.error });
+  }
+
+  private async send(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject, attempt: number): Promise<SendResult> {
+    const log = this.deps.log;
+    const type = c.eventType ?? readType(event, config.server.fields);
+    const rule = ruleNamed(config, c.rule);
+    const onError = (what: string) => (err: Error) =>
+      log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, error: err.message }, `${what} failed to render; sending the default instead`);
+    const n: Notification = {
+      deliveryId: c.id,
+      attempt,
+      rule: c.rule,
+      destination: dest,
+      event,
+      rawEvent: c.eventPayload,
+      eventType: type,
+      message: (escape) => renderMessage(rule, event, type, escape, onError('message')),
+      render: (template, escape, fallback) => {
+        if (template === null) return fallback();
+        try {
+          return template.render(event, escape);
+        } catch (err) {
+          onError('template')(err as Error);
+          return fallback();
+        }
+      },
+    };
+    // A guard beyond the channel's own timeout: a channel bug must not hold a slot forever.
+    const guardMs = dest.delivery.timeoutMs + 5_000;
+    let guard: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.deps.channels.channelFor(dest).send(n, this.abort.signal),
+        new Promise<SendResult>((resolve) => {
+          guard = setTimeout(() => resolve({ outcome: 'retry', code: null, error: `no answer within ${guardMs} ms` }), guardMs);
+        }),
+      ]);
+    } catch (err) {
+      return { outcome: 'retry', code: null, error: (err as Error).message || 'send failed' };
+    } finally {
+      clearTimeout(guard);
+    }
+  }
+
+  /** Outcomes are written in batches: one transaction per turn of the event loop. */
+  private record(u: DeliveryUpdate): Promise<void> {
+    this.pending.push(u);
+    this.flushScheduled ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const batch = this.pending;
+        this.pending = [];
+        this.flushScheduled = null;
+        this.deps.store.finish(batch).then(resolve, reject);
+      });
+    });
+    return this.flushScheduled;
+  }
+
+  /** Stops claiming; in-flight sends get `drainMs` to finish, then are cut short (they stay pending). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    const all = () => Promise.allSettled([...this.inFlight]);
+    let t: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => (t = setTimeout(() => r(true), this.opts.drainMs)))]);
+    clearTimeout(t);
+    if (timedOut) {
+      this.deps.log.warn({ inFlight: this.inFlight.size }, 'shutdown: cutting in-flight sends short; they stay pending');
+      this.abort.abort();
+      await Promise.race([all(), new Promise((r) => setTimeout(r, 2_000))]);
+    }
+    if (this.flushScheduled) await this.flushScheduled.catch(() => undefined);
+  }
+
+  get busy(): number {
+    return this.inFlight.size;
+  }
+}
+

@@ -1,0 +1,163 @@
+// POST <server.path>: verify → parse → dedupe + route + store (one transaction) → answer.
+// The raw body is verified before anything parses it; nothing unverified reaches the rules.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EventObject, RouterConfig } from '../config/types.js';
+import type { Metrics } from '../ops/metrics.js';
+import { evaluate, plan } from '../rules/route.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import { StoreUnavailableError, type IngestItem, type IngestOutcome } from '../store/store.js';
+import { eventTime, eventType } from './event.js';
+import { idempotencyKey } from './idempotency.js';
+import { verify } from './signature.js';
+import { typeFilter } from './accept-types.js';
+
+export interface IngestDeps {
+  /** The rules in force now (swapped on reload). */
+  rules(): RouterConfig;
+  secrets: readonly string[];
+  commit: GroupCommit<IngestItem, IngestOutcome>;
+  metrics: Metrics;
+  /** Called after a commit that created deliveries, so the worker need not wait for its poll. */
+  onDeliveries(): void;
+}
+
+/** JSON nested deeper than this is refused (400): nothing legitimate needs it, and it costs stack. */
+export const MAX_JSON_DEPTH = 64;
+
+const HOUR_MS = 3_600_000;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+type Rejection = { status: number; reason: string; message: string };
+
+/** Parses the verified body: a JSON object, valid UTF-8, not absurdly deep. */
+function parseEvent(body: Buffer): { event: EventObject } | Rejection {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return { status: 400, reason: 'invalid_utf8', message: 'body is not valid UTF-8' };
+  }
+  if (exceedsDepth(text, MAX_JSON_DEPTH)) {
+    return { status: 400, reason: 'too_deep', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { status: 400, reason: 'invalid_json', message: 'body is not valid JSON' };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { status: 400, reason: 'not_object', message: 'body is not a JSON object' };
+  }
+  return { event: value as EventObject };
+}
+
+/** Bracket depth outside strings; a linear scan, cheaper than a failed deep parse. */
+function exceedsDepth(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > max) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
+}
+
+export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: string): void {
+  const { metrics } = deps;
+
+  const reject = (req: FastifyRequest, reply: FastifyReply, r: Rejection) => {
+    metrics.eventsReceived.inc({ outcome: 'rejected', reason: r.reason });
+    req.log.warn({ reason: r.reason, status: r.status }, `hook rejected: ${r.message}`);
+    return reply.code(r.status).send({ error: r.reason, message: r.message });
+  };
+
+  app.post(path, async (req, reply) => {
+    const config = deps.rules();
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const now = Date.now();
+
+    const v = verify(config.server.signature, deps.secrets, req.headers, body, now);
+    if (!v.ok) return reject(req, reply, { status: 401, reason: v.reason, message: v.reason.replace(/_/g, ' ') });
+
+    const parsed = parseEvent(body);
+    if (!('event' in parsed)) return reject(req, reply, parsed);
+    const event = parsed.event;
+    const fields = config.server.fields;
+    const type = eventType(event, fields);
+
+    if (!typeFilter(config.server.acceptTypes)(type)) {
+      metrics.eventsReceived.inc({ outcome: 'ignored', reason: '' });
+      req.log.debug({ type }, 'event type not accepted; acknowledged and ignored');
+      return reply.code(204).send();
+    }
+
+    const key = idempotencyKey(event, type, body, fields);
+    const { decision, pairs } = evaluate(config, event, type);
+    const time = eventTime(event, fields);
+    const item: IngestItem = {
+      event: {
+        key: key.key,
+        keyKind: key.kind,
+        eventId: key.eventId,
+        runId: key.runId,
+        executionId: key.executionId,
+        type,
+        receivedAt: now,
+        payload: body.toString('utf8'),
+        routing: JSON.stringify(decision),
+      },
+      plan: (counts) =>
+        plan(config, event, pairs, {
+          now,
+          eventTimeMs: time,
+          replay: false,
+          allowedInLastHour: (rule, destination) => counts.allowedSince(rule, destination, now - HOUR_MS),
+        }),
+    };
+
+    let outcome: IngestOutcome;
+    try {
+      outcome = await deps.commit.submit(item);
+    } catch (err) {
+      const code = err instanceof StoreUnavailableError ? err.message : 'database error';
+      metrics.eventsReceived.inc({ outcome: 'rejected', reason: 'store_unavailable' });
+      req.log.error({ err: { message: (err as Error).message, code: (err as { cause?: { code?: string } }).cause?.code } }, 'event not stored');
+      return reply.code(503).header('retry-after', '5').send({ error: 'store_unavailable', message: code });
+    }
+
+    if (outcome.status === 'duplicate') {
+      metrics.eventsReceived.inc({ outcome: 'duplicate', reason: '' });
+      req.log.debug({ key: key.key }, 'duplicate event; not routed again');
+      return reply.code(200).send({ duplicate: true, key: key.key });
+    }
+    metrics.eventsReceived.inc({ outcome: 'accepted', reason: '' });
+    let pending = 0;
+    for (const d of outcome.planned) {
+      if (d.status === 'pending') {
+        pending++;
+        metrics.deliveriesCreated.inc({ destination: d.destination, origin: 'ingest' });
+        continue;
+      }
+      metrics.policyBlocked.inc({ rule: d.rule, destination: d.destination });
+      metrics.deliveries.inc({ destination: d.destination, status: 'blocked' });
+      req.log.warn({ key: key.key, rule: d.rule, destination: d.destination, reason: d.reason }, 'privileged delivery blocked by policy');
+    }
+    if (pending > 0) deps.onDeliveries();
+    req.log.debug({ key: key.key, type, deliveries: pending }, 'event accepted');
+    return reply.code(204).send();
+  });
+
+  // Anything but POST on the hook path: say which method works rather than 404.
+  app.route({
+    method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+    url: path,
+    handler: (req, reply) => reject(req, reply.header('allow', 'POST'), { status: 405, reason: 'method_not_allowed', message: `${req.method} is not allowed; B3OS posts hooks` }),
+  });
+}

@@ -1,0 +1,26 @@
+// The idempotency key of an event, first that exists (contract §2): the event id; else run id +
+// type; else execution id + type; else the SHA-256 of the body. Keys are prefixed by kind so that
+// one kind's value can never collide with another's.
+import { createHash } from 'node:crypto';
+import type { EventFields, EventObject } from '../config/types.js';
+import type { KeyKind } from '../store/store.js';
+import { eventId, executionId, runId } from './event.js';
+
+export interface IdempotencyKey {
+  key: string;
+  kind: KeyKind;
+  eventId: string | null;
+  runId: string | null;
+  executionId: string | null;
+}
+
+export function idempotencyKey(event: EventObject, type: string | null, body: Buffer, fields: EventFields): IdempotencyKey {
+  const id = eventId(event, fields);
+  const run = runId(event, fields);
+  const exec = executionId(event, fields);
+  const ids = { eventId: id, runId: run, executionId: exec };
+  if (id !== null) return { key: `id:${id}`, kind: 'event_id', ...ids };
+  if (run !== null && type !== null) return { key: `run:${run}:${type}`, kind: 'run_type', ...ids };
+  if (exec !== null && type !== null) return { key: `exec:${exec}:${type}`, kind: 'execution_type', ...ids };
+  return { key: `sha256:${createHash('sha256').update(body).digest('hex')}`, kind: 'body_hash', ...ids };
+}

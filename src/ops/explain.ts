@@ -1,0 +1,103 @@
+// `explain EVENT`: the event, which rules matched and which did not and why, each policy decision,
+// every delivery and each of its attempts. The routing decision stored at ingest is the source of
+// truth; rules the type index skipped are listed from the current rules file.
+import type { RouterConfig } from '../config/types.js';
+import type { RoutingDecision } from '../rules/route.js';
+import type { Store, StoredAttempt, StoredDelivery, StoredEvent } from '../store/store.js';
+
+export interface ExplainReport {
+  event: Omit<StoredEvent, 'payload' | 'routing'> & { payload: unknown };
+  rulesChanged: boolean;
+  rules: { rule: string; matched: boolean; reason: string }[];
+  stoppedBy: string | null;
+  deliveries: (StoredDelivery & { attemptsMade: StoredAttempt[] })[];
+  /** The same story in plain sentences, for people. */
+  sentences: string[];
+}
+
+export async function explainEvent(store: Store, config: RouterConfig, idOrKey: string): Promise<ExplainReport | null> {
+  const ev = await store.findEvent(idOrKey);
+  if (!ev) return null;
+  const decision: RoutingDecision | null = ev.routing ? (JSON.parse(ev.routing) as RoutingDecision) : null;
+  const outcomes = new Map((decision?.outcomes ?? []).map((o) => [o.rule, o]));
+  const stopIndex = decision?.stoppedBy ? config.rules.findIndex((r) => r.name === decision.stoppedBy) : -1;
+
+  const rules: ExplainReport['rules'] = [];
+  for (const o of decision?.outcomes ?? []) rules.push(o);
+  for (const r of config.rules) {
+    if (outcomes.has(r.name)) continue;
+    const reason =
+      stopIndex >= 0 && r.index > stopIndex
+        ? `not evaluated: rule "${decision!.stoppedBy}" has stop: true`
+        : 'type does not match';
+    rules.push({ rule: r.name, matched: false, reason });
+  }
+
+  const deliveries = await Promise.all(
+    (await store.deliveriesForEvent(ev.seq)).map(async (d) => ({ ...d, attemptsMade: await store.attemptsFor(d.id) })),
+  );
+  const { payload, routing: _routing, ...meta } = ev;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload);
+  } catch {
+    parsed = payload;
+  }
+  const rulesChanged = decision !== null && decision.rules !== config.hash;
+  return {
+    event: { ...meta, payload: parsed },
+    rulesChanged,
+    rules,
+    stoppedBy: decision?.stoppedBy ?? null,
+    deliveries,
+    sentences: sentences(ev, rules, deliveries, rulesChanged, decision?.stoppedBy ?? null),
+  };
+}
+
+const time = (ms: number) => new Date(ms).toISOString();
+
+function sentences(
+  ev: StoredEvent,
+  rules: ExplainReport['rules'],
+  deliveries: ExplainReport['deliveries'],
+  rulesChanged: boolean,
+  stoppedBy: string | null,
+): string[] {
+  const out: string[] = [];
+  out.push(
+    `Event ${ev.eventId ?? ev.key} (${ev.type ?? 'no type'}) was received at ${time(ev.receivedAt)}` +
+      (ev.duplicates > 0 ? ` and seen ${ev.duplicates} more time(s) as a duplicate, last at ${time(ev.lastSeenAt)}.` : '.'),
+  );
+  if (rulesChanged) out.push('The rules file has changed since; rule outcomes below are those decided when the event arrived.');
+  const matched = rules.filter((r) => r.matched);
+  out.push(matched.length === 0 ? 'No rule matched.' : `${matched.length} rule(s) matched: ${matched.map((r) => r.rule).join(', ')}.`);
+  for (const r of rules) out.push(`  Rule "${r.rule}" ${r.matched ? 'matched' : 'did not match'}: ${r.reason}.`);
+  if (stoppedBy) out.push(`Rule "${stoppedBy}" has stop: true, so no later rule was evaluated.`);
+  if (deliveries.length === 0 && matched.length > 0) out.push('No delivery was created (the matching rules send to disabled destinations).');
+  for (const d of deliveries) {
+    const head = `Delivery ${d.id} (rule "${d.rule}" → "${d.destination}"${d.privileged ? ', privileged' : ''}${d.origin === 'replay' ? ', from a replay' : ''})`;
+    switch (d.status) {
+      case 'blocked':
+        out.push(`${head} was blocked by policy: ${d.reason}.`);
+        break;
+      case 'delivered':
+        out.push(`${head} was delivered at ${time(d.updatedAt)} after ${d.attempts} attempt(s).`);
+        break;
+      case 'dead':
+        out.push(`${head} is dead after ${d.attempts} attempt(s): ${d.reason}. \`b3os-router retry ${d.id}\` sends it again.`);
+        break;
+      case 'failed':
+        out.push(`${head} failed ${d.attempts} time(s), last: ${d.reason}; next attempt at ${d.nextAttemptAt ? time(d.nextAttemptAt) : 'soon'}.`);
+        break;
+      default:
+        out.push(`${head} is pending since ${time(d.createdAt)}.`);
+    }
+    for (const a of d.attemptsMade) {
+      out.push(
+        `    attempt ${a.attempt} at ${time(a.startedAt)}: ${a.outcome === 'delivered' ? 'delivered' : a.outcome === 'retry' ? 'failed, retryable' : 'failed for good'}` +
+          `${a.code ? ` (${a.code})` : ''}${a.error ? `: ${a.error}` : ''}, ${a.durationMs} ms`,
+      );
+    }
+  }
+  return out;
+}

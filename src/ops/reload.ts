@@ -1,0 +1,38 @@
+// The rules in force, and their reload (SIGHUP). An invalid file is refused with the `check`
+// messages, and the last good rules keep running.
+import type { Logger } from 'pino';
+import { formatProblem, loadRules } from '../config/load.js';
+import type { Problem, RouterConfig } from '../config/types.js';
+import type { Metrics } from './metrics.js';
+
+export class RulesHolder {
+  constructor(
+    private config: RouterConfig,
+    private readonly env: Record<string, string | undefined> = process.env,
+  ) {}
+
+  get current(): RouterConfig {
+    return this.config;
+  }
+
+  /** Re-reads the file; swaps only when it is valid. */
+  reload(log: Logger, metrics: Metrics): { ok: boolean; problems: Problem[] } {
+    const { config, problems } = loadRules(this.config.file, this.env);
+    metrics.reloadTimestamp.set(Date.now() / 1000);
+    if (config === null) {
+      metrics.reloadSuccess.set(0);
+      log.error({ problems: problems.map(formatProblem) }, `reload refused\n${problems.map(formatProblem).join('\n')}`);
+      return { ok: false, problems };
+    }
+    const old = this.config;
+    if (old.server.path !== config.server.path || old.server.maxBodyBytes !== config.server.maxBodyBytes) {
+      log.warn('server.path and server.max_body_bytes changes take effect at the next restart');
+    }
+    this.config = config;
+    metrics.reloadSuccess.set(1);
+    metrics.rulesLoaded.set(config.rules.length);
+    for (const p of problems) log.warn(formatProblem(p));
+    log.info({ rules: config.rules.length, destinations: config.destinations.size, hash: config.hash.slice(0, 12) }, 'rules reloaded');
+    return { ok: true, problems };
+  }
+}

@@ -1,0 +1,141 @@
+// Composition of one running router: store → group commit → HTTP ingest → worker → channels,
+// plus health, metrics, admin, retention and reload. `serve` runs one; tests may run several.
+//
+//   http → verify → store(event + deliveries, one transaction) → worker → channel
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import type { ServeOptions } from './config/options.js';
+import type { RouterConfig } from './config/types.js';
+import { createChannels } from './delivery/channels/index.js';
+import { DeliveryWorker, type WorkerOptions } from './delivery/worker.js';
+import { registerIngest } from './ingest/http.js';
+import { registerAdmin } from './ops/admin.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
+import { RulesHolder } from './ops/reload.js';
+import { startRetention } from './ops/retention.js';
+import { GroupCommit } from './store/group-commit.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { IngestItem, IngestOutcome, Store } from './store/store.js';
+import { SHUTDOWN_GRACE_MS } from './config/defaults.js';
+
+export interface Router {
+  app: FastifyInstance;
+  store: Store;
+  rules: RulesHolder;
+  metrics: Metrics;
+  worker: DeliveryWorker;
+  log: Logger;
+  /** Listens; resolves with the bound address. */
+  listen(): Promise<{ port: number; host: string }>;
+  reload(): boolean;
+  /** Stops taking requests, finishes what is in flight (bounded), closes the database. */
+  close(): Promise<void>;
+}
+
+/** Fastify's own errors, answered with the contract's statuses. */
+const FASTIFY_ERRORS: Record<string, { status: number; reason: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, reason: 'body_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, reason: 'unsupported_media_type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, reason: 'bad_content_length' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, reason: 'empty_body' },
+};
+
+export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { logger?: Logger; worker?: Partial<WorkerOptions> } = {}): Router {
+  const log =
+    extra.logger ??
+    pino({
+      level: opts.logLevel,
+      // Belt and braces: none of these is ever logged, even if a future line passes them.
+      redact: { paths: ['req.headers', 'headers', 'secret', 'token', 'password', 'body', 'payload'], remove: true },
+    });
+  const store = new SqliteStore(opts.dbPath, { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes });
+  const rules = new RulesHolder(config);
+  const metrics = createMetrics(store);
+  metrics.rulesLoaded.set(config.rules.length);
+  metrics.reloadSuccess.set(1);
+  metrics.reloadTimestamp.set(Date.now() / 1000);
+
+  const channels = createChannels({ slackBotToken: opts.slackBotToken, slackApiUrl: opts.slackApiUrl, smtpUrl: opts.smtpUrl });
+  const worker = new DeliveryWorker({ store, rules: () => rules.current, channels, metrics, log: log.child({ component: 'worker' }), options: extra.worker });
+  const commit = new GroupCommit<IngestItem, IngestOutcome>((items) => store.ingest(items));
+
+  const app = Fastify({
+    loggerInstance: log,
+    disableRequestLogging: true,
+    bodyLimit: config.server.maxBodyBytes,
+    forceCloseConnections: 'idle',
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    ...(opts.tls ? { https: { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) } } : {}),
+  }) as unknown as FastifyInstance;
+
+  // Only JSON is accepted, and as raw bytes: the signature is over the bytes, verified before parsing.
+  app.removeAllContentTypeParsers();
+  const raw = (_req: unknown, body: Buffer | string, done: (err: null, body: Buffer | string) => void) => done(null, body);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, raw);
+  app.addContentTypeParser(/^application\/[\w.+-]+\+json$/, { parseAs: 'buffer' }, raw);
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
+    const status = known?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
+    const reason = known?.reason ?? (status === 500 ? 'internal_error' : 'bad_request');
+    metrics.eventsReceived.inc({ outcome: 'rejected', reason });
+    if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
+    else req.log.warn({ reason, status }, `request rejected: ${err.message}`);
+    // The message of a 4xx is ours or fastify's and safe to show; a 5xx says nothing internal.
+    void reply.code(status).send({ error: reason, message: status >= 500 ? 'internal error' : err.message });
+  });
+  app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not_found', message: `nothing at ${req.method} ${req.url.split('?')[0]}` }));
+
+  registerIngest(app, { rules: () => rules.current, secrets: opts.secrets, commit, metrics, onDeliveries: () => worker.wake() }, config.server.path);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const dbOk = await store.writable();
+    const ok = dbOk && rules.current.rules !== undefined;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', database: dbOk ? 'writable' : 'not writable', rules: rules.current.rules.length });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(text);
+  });
+  registerAdmin(app, { store, rules: () => rules.current, token: opts.adminToken });
+
+  const retention = startRetention(store, () => rules.current, log.child({ component: 'retention' }));
+  let closed: Promise<void> | null = null;
+
+  return {
+    app,
+    store,
+    rules,
+    metrics,
+    worker,
+    log,
+    async listen() {
+      await worker.start();
+      await app.listen({ port: opts.port, host: opts.host });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+      log.info({ port, host: opts.host, path: rules.current.server.path, rules: rules.current.rules.length, db: opts.dbPath }, `b3os-router listening on ${opts.tls ? 'https' : 'http'}://${opts.host}:${port}${rules.current.server.path}`);
+      return { port, host: opts.host };
+    },
+    reload() {
+      return rules.reload(log, metrics).ok;
+    },
+    close() {
+      closed ??= (async () => {
+        retention.stop();
+        // Stop accepting; requests in flight are answered (each only after its commit).
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([app.close(), new Promise((r) => (t = setTimeout(r, SHUTDOWN_GRACE_MS)))]);
+        clearTimeout(t);
+        await commit.drain();
+        await worker.stop();
+        await channels.close();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+// Schema migrations for the SQLite engine, applied in order; PRAGMA user_version records how many
+// have run. Append only: never edit a migration that has shipped.
+export const MIGRATIONS: readonly string[] = [
+  // 1: events, deliveries, attempts.
+  `
+  CREATE TABLE events (
+    seq           INTEGER PRIMARY KEY,
+    key           TEXT    NOT NULL UNIQUE,
+    key_kind      TEXT    NOT NULL,
+    event_id      TEXT,
+    run_id        TEXT,
+    execution_id  TEXT,
+    type          TEXT,
+    received_at   INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    duplicates    INTEGER NOT NULL DEFAULT 0,
+    payload       TEXT    NOT NULL,
+    routing       TEXT
+  );
+  CREATE INDEX events_event_id ON events(event_id) WHERE event_id IS NOT NULL;
+  CREATE INDEX events_received ON events(received_at);
+  CREATE INDEX events_type_received ON events(type, received_at);
+
+  CREATE TABLE deliveries (
+    id              TEXT    PRIMARY KEY,
+    event_seq       INTEGER NOT NULL,
+    rule            TEXT    NOT NULL,
+    destination     TEXT    NOT NULL,
+    status          TEXT    NOT NULL,
+    reason          TEXT,
+    privileged      INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    round_attempts  INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    lease_until     INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    origin          TEXT    NOT NULL DEFAULT 'ingest'
+  );
+  CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN ('pending', 'failed');
+  CREATE INDEX deliveries_event ON deliveries(event_seq);
+  CREATE INDEX deliveries_status ON deliveries(status, updated_at);
+  CREATE INDEX deliveries_destination ON deliveries(destination, updated_at);
+  CREATE INDEX deliveries_grant_use ON deliveries(rule, destination, created_at)
+    WHERE privileged = 1 AND status <> 'blocked';
+
+  CREATE TABLE attempts (
+    id           INTEGER PRIMARY KEY,
+    delivery_id  TEXT    NOT NULL,
+    attempt      INTEGER NOT NULL,
+    started_at   INTEGER NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    outcome      TEXT    NOT NULL,
+    code         TEXT,
+    error        TEXT
+  );
+  CREATE INDEX attempts_delivery ON attempts(delivery_id, attempt);
+  `,
+];

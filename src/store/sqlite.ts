@@ -1,0 +1,426 @@
+// The SQLite engine (better-sqlite3, WAL). One server process writes; CLI commands read (WAL
+// readers never block the writer) and make short writes of their own (retry, replay).
+//
+// Durability: synchronous=FULL, so a committed transaction survives power loss as well as kill -9.
+// The cost of that fsync is shared by many events through group commit (store/group-commit.ts).
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MIGRATIONS } from './migrations.js';
+import {
+  StoreUnavailableError,
+  type ClaimRequest,
+  type ClaimedDelivery,
+  type DeliveryQuery,
+  type DeliveryStatus,
+  type DeliveryUpdate,
+  type EventQuery,
+  type IngestItem,
+  type IngestOutcome,
+  type NewDelivery,
+  type PlanCounts,
+  type Store,
+  type StoredAttempt,
+  type StoredDelivery,
+  type StoredEvent,
+} from './store.js';
+
+export interface SqliteOptions {
+  /** How long a write waits for another connection's lock before giving up (ms). */
+  busyTimeoutMs?: number;
+  /** Cap on the database size; past it writes fail with SQLITE_FULL (answered 503). */
+  maxBytes?: number | null;
+  readonly?: boolean;
+}
+
+type Row = Record<string, unknown>;
+
+function toEvent(r: Row): StoredEvent {
+  return {
+    seq: r.seq as number,
+    key: r.key as string,
+    keyKind: r.key_kind as StoredEvent['keyKind'],
+    eventId: r.event_id as string | null,
+    runId: r.run_id as string | null,
+    executionId: r.execution_id as string | null,
+    type: r.type as string | null,
+    receivedAt: r.received_at as number,
+    lastSeenAt: r.last_seen_at as number,
+    duplicates: r.duplicates as number,
+    payload: r.payload as string,
+    routing: r.routing as string | null,
+  };
+}
+
+function toDelivery(r: Row): StoredDelivery {
+  return {
+    id: r.id as string,
+    eventSeq: r.event_seq as number,
+    rule: r.rule as string,
+    destination: r.destination as string,
+    status: r.status as DeliveryStatus,
+    reason: r.reason as string | null,
+    privileged: r.privileged === 1,
+    attempts: r.attempts as number,
+    roundAttempts: r.round_attempts as number,
+    nextAttemptAt: r.next_attempt_at as number | null,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    origin: r.origin as StoredDelivery['origin'],
+  };
+}
+
+function toAttempt(r: Row): StoredAttempt {
+  return {
+    deliveryId: r.delivery_id as string,
+    attempt: r.attempt as number,
+    startedAt: r.started_at as number,
+    durationMs: r.duration_ms as number,
+    outcome: r.outcome as StoredAttempt['outcome'],
+    code: r.code as string | null,
+    error: r.error as string | null,
+  };
+}
+
+/** Wraps a storage failure so callers can answer 503 without knowing SQLite. */
+function unavailable(err: unknown): never {
+  if (err instanceof StoreUnavailableError) throw err;
+  const code = (err as { code?: string }).code ?? 'unknown';
+  throw new StoreUnavailableError(`database unavailable (${code})`, err);
+}
+
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+  private readonly s: ReturnType<SqliteStore['prepare']>;
+
+  constructor(
+    readonly path: string,
+    opts: SqliteOptions = {},
+  ) {
+    if (!opts.readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+    if (!opts.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.migrate();
+      if (opts.maxBytes) {
+        const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+        this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / pageSize))}`);
+      }
+    } else {
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version > MIGRATIONS.length) throw new Error(`database ${path} is from a newer b3os-router (schema ${version})`);
+    }
+    this.s = this.prepare();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(`database ${this.path} is from a newer b3os-router (schema ${version}, this one knows ${MIGRATIONS.length})`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      upsertEvent: db.prepare(
+        `INSERT INTO events (key, key_kind, event_id, run_id, execution_id, type, received_at, last_seen_at, payload, routing)
+         VALUES (@key, @keyKind, @eventId, @runId, @executionId, @type, @receivedAt, @receivedAt, @payload, @routing)
+         ON CONFLICT(key) DO UPDATE SET duplicates = duplicates + 1, last_seen_at = excluded.last_seen_at
+         RETURNING seq, duplicates`,
+      ),
+      insertDelivery: db.prepare(
+        `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      allowedSince: db.prepare(
+        `SELECT count(*) AS n FROM deliveries
+         WHERE rule = ? AND destination = ? AND privileged = 1 AND status <> 'blocked' AND created_at > ?`,
+      ),
+      due: db.prepare(
+        `SELECT d.*, e.payload AS event_payload, e.type AS event_type
+         FROM deliveries d JOIN events e ON e.seq = d.event_seq
+         WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= @now
+           AND (d.lease_until IS NULL OR d.lease_until < @now)
+           AND d.destination NOT IN (SELECT value FROM json_each(@full))
+         ORDER BY d.next_attempt_at LIMIT @limit`,
+      ),
+      lease: db.prepare(`UPDATE deliveries SET lease_until = ? WHERE id = ?`),
+      finish: db.prepare(
+        `UPDATE deliveries SET status = @status, reason = @reason, attempts = attempts + @counted,
+           round_attempts = round_attempts + @counted, next_attempt_at = @nextAttemptAt, lease_until = NULL, updated_at = @now
+         WHERE id = @id`,
+      ),
+      insertAttempt: db.prepare(
+        `INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, outcome, code, error)
+         VALUES (@deliveryId, @attempt, @startedAt, @durationMs, @outcome, @code, @error)`,
+      ),
+      releaseLeases: db.prepare(`UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL`),
+      nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM deliveries WHERE status IN ('pending', 'failed')`),
+      eventBySeq: db.prepare(`SELECT * FROM events WHERE seq = ?`),
+      eventByKey: db.prepare(`SELECT * FROM events WHERE key = ?`),
+      eventById: db.prepare(`SELECT * FROM events WHERE event_id = ? ORDER BY seq DESC LIMIT 1`),
+      recentEvents: db.prepare(`SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq`),
+      eventsSince: db.prepare(`SELECT * FROM events WHERE received_at >= ? ORDER BY seq LIMIT ?`),
+      delivery: db.prepare(`SELECT * FROM deliveries WHERE id = ?`),
+      deliveriesForEvent: db.prepare(`SELECT * FROM deliveries WHERE event_seq = ? ORDER BY created_at, rowid`),
+      attempts: db.prepare(`SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt`),
+      requeue: db.prepare(
+        `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL
+         WHERE status = 'dead' AND (@id IS NULL OR id = @id) AND (@destination IS NULL OR destination = @destination)
+         RETURNING id`,
+      ),
+      depth: db.prepare(
+        `SELECT count(*) AS n, min(CASE WHEN next_attempt_at <= @now THEN next_attempt_at END) AS oldest
+         FROM deliveries WHERE status IN ('pending', 'failed')`,
+      ),
+      prunable: db.prepare(
+        `SELECT seq FROM events e WHERE received_at < ?
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status IN ('pending', 'failed'))
+         ORDER BY received_at LIMIT ?`,
+      ),
+      deleteAttemptsOfEvent: db.prepare(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ?)`),
+      deleteDeliveriesOfEvent: db.prepare(`DELETE FROM deliveries WHERE event_seq = ?`),
+      deleteEvent: db.prepare(`DELETE FROM events WHERE seq = ?`),
+    };
+  }
+
+  private readonly counts: PlanCounts = {
+    allowedSince: (rule, destination, since) => (this.s.allowedSince.get(rule, destination, since) as { n: number }).n,
+  };
+
+  private insertDeliveries(list: NewDelivery[], now: number): void {
+    for (const d of list) {
+      this.s.insertDelivery.run(
+        randomUUID(),
+        d.eventSeq,
+        d.rule,
+        d.destination,
+        d.status,
+        d.reason,
+        d.privileged ? 1 : 0,
+        d.status === 'pending' ? now : null,
+        now,
+        now,
+        d.origin,
+      );
+    }
+  }
+
+  async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
+    try {
+      return this.db.transaction(() => {
+        const out: IngestOutcome[] = [];
+        for (const item of items) {
+          const row = this.s.upsertEvent.get(item.event) as { seq: number; duplicates: number };
+          if (row.duplicates > 0) {
+            out.push({ status: 'duplicate', seq: row.seq });
+            continue;
+          }
+          const planned = item.plan(this.counts);
+          const now = item.event.receivedAt;
+          this.insertDeliveries(
+            planned.map((p) => ({ ...p, eventSeq: row.seq, origin: 'ingest' })),
+            now,
+          );
+          out.push({ status: 'accepted', seq: row.seq, planned });
+        }
+        return out;
+      }).immediate();
+    } catch (err) {
+      unavailable(err);
+    }
+  }
+
+  async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {
+    return this.db.transaction(() => {
+      const claimed: ClaimedDelivery[] = [];
+      const room = new Map(req.room);
+      const full = new Set<string>([...room].filter(([, n]) => n <= 0).map(([d]) => d));
+      const until = req.now + req.leaseMs;
+      // A few passes: a destination that fills up is excluded from the next pass, so one busy
+      // destination's backlog cannot hide another destination's due deliveries.
+      for (let pass = 0; pass < 4 && claimed.length < req.limit; pass++) {
+        const rows = this.s.due.all({ now: req.now, full: JSON.stringify([...full]), limit: req.limit - claimed.length }) as Row[];
+        if (rows.length === 0) break;
+        let filled = false;
+        for (const r of rows) {
+          const dest = r.destination as string;
+          const left = room.get(dest) ?? req.defaultRoom;
+          if (left <= 0) {
+            if (!full.has(dest)) {
+              full.add(dest);
+              filled = true;
+            }
+            continue;
+          }
+          room.set(dest, left - 1);
+          this.s.lease.run(until, r.id);
+          claimed.push({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null });
+          if (claimed.length >= req.limit) break;
+        }
+        if (!filled) break;
+      }
+      return claimed;
+    }).immediate();
+  }
+
+  async finish(updates: DeliveryUpdate[]): Promise<void> {
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const u of updates) {
+        if (u.attempt) this.s.insertAttempt.run(u.attempt);
+        this.s.finish.run({ id: u.id, status: u.status, reason: u.reason, nextAttemptAt: u.nextAttemptAt, counted: u.attempt ? 1 : 0, now });
+      }
+    }).immediate();
+  }
+
+  async releaseLeases(): Promise<number> {
+    return this.s.releaseLeases.run().changes;
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    return (this.s.nextDue.get() as { t: number | null }).t;
+  }
+
+  async findEvent(idOrKey: string): Promise<StoredEvent | null> {
+    const r = (this.s.eventByKey.get(idOrKey) ?? this.s.eventById.get(idOrKey)) as Row | undefined;
+    if (r) return toEvent(r);
+    if (/^\d+$/.test(idOrKey)) {
+      const bySeq = this.s.eventBySeq.get(Number(idOrKey)) as Row | undefined;
+      if (bySeq) return toEvent(bySeq);
+    }
+    return null;
+  }
+
+  async listEvents(q: EventQuery): Promise<StoredEvent[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.type !== undefined) {
+      where.push('type = ?');
+      params.push(q.type);
+    }
+    if (q.since !== undefined) {
+      where.push('received_at >= ?');
+      params.push(q.since);
+    }
+    const sql = `SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...params, q.limit) as Row[]).map(toEvent);
+  }
+
+  async recentEvents(limit: number): Promise<StoredEvent[]> {
+    return (this.s.recentEvents.all(limit) as Row[]).map(toEvent);
+  }
+
+  async eventsSince(since: number, limit: number): Promise<StoredEvent[]> {
+    return (this.s.eventsSince.all(since, limit) as Row[]).map(toEvent);
+  }
+
+  async listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.status !== undefined) {
+      where.push('status = ?');
+      params.push(q.status);
+    }
+    if (q.destination !== undefined) {
+      where.push('destination = ?');
+      params.push(q.destination);
+    }
+    if (q.since !== undefined) {
+      where.push('updated_at >= ?');
+      params.push(q.since);
+    }
+    const sql = `SELECT * FROM deliveries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY updated_at DESC, rowid DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...params, q.limit) as Row[]).map(toDelivery);
+  }
+
+  async getDelivery(id: string): Promise<StoredDelivery | null> {
+    const r = this.s.delivery.get(id) as Row | undefined;
+    return r ? toDelivery(r) : null;
+  }
+
+  async deliveriesForEvent(seq: number): Promise<StoredDelivery[]> {
+    return (this.s.deliveriesForEvent.all(seq) as Row[]).map(toDelivery);
+  }
+
+  async attemptsFor(deliveryId: string): Promise<StoredAttempt[]> {
+    return (this.s.attempts.all(deliveryId) as Row[]).map(toAttempt);
+  }
+
+  async requeueDead(q: { id?: string; destination?: string }, now: number): Promise<string[]> {
+    try {
+      const rows = this.s.requeue.all(now, now, { id: q.id ?? null, destination: q.destination ?? null }) as { id: string }[];
+      return rows.map((r) => r.id);
+    } catch (err) {
+      unavailable(err);
+    }
+  }
+
+  async addDeliveries(
+    events: StoredEvent[],
+    plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts) => NewDelivery[],
+    now: number,
+  ): Promise<NewDelivery[]> {
+    try {
+      return this.db.transaction(() => {
+        const added: NewDelivery[] = [];
+        for (const e of events) {
+          const existing = (this.s.deliveriesForEvent.all(e.seq) as Row[]).map(toDelivery);
+          const list = plan(e, existing, this.counts);
+          this.insertDeliveries(list, now);
+          added.push(...list);
+        }
+        return added;
+      }).immediate();
+    } catch (err) {
+      unavailable(err);
+    }
+  }
+
+  async allowedSince(rule: string, destination: string, since: number): Promise<number> {
+    return this.counts.allowedSince(rule, destination, since);
+  }
+
+  async stats(now: number): Promise<{ queueDepth: number; oldestDueAgeSeconds: number }> {
+    const r = this.s.depth.get({ now }) as { n: number; oldest: number | null };
+    return { queueDepth: r.n, oldestDueAgeSeconds: r.oldest === null ? 0 : Math.max(0, (now - r.oldest) / 1000) };
+  }
+
+  async prune(before: number, batch: number): Promise<number> {
+    return this.db.transaction(() => {
+      const seqs = this.s.prunable.all(before, batch) as { seq: number }[];
+      for (const { seq } of seqs) {
+        this.s.deleteAttemptsOfEvent.run(seq);
+        this.s.deleteDeliveriesOfEvent.run(seq);
+        this.s.deleteEvent.run(seq);
+      }
+      return seqs.length;
+    }).immediate();
+  }
+
+  async writable(): Promise<boolean> {
+    if (!this.db.open || this.db.readonly) return false;
+    try {
+      // BEGIN IMMEDIATE takes the write lock: it fails when the file is read-only, locked by
+      // another writer past busy_timeout, or the disk is gone.
+      this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,184 @@
+// The storage interface. HTTP, routing, the worker and the operating commands talk only to this;
+// store/sqlite.ts is the one engine today. Every method is async so that a networked engine
+// (PostgreSQL, for several replicas) can implement the same interface unchanged.
+import type { PlannedDelivery } from '../rules/route.js';
+
+export type KeyKind = 'event_id' | 'run_type' | 'execution_type' | 'body_hash';
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead' | 'blocked';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed', 'dead', 'blocked'];
+
+export type DeliveryOrigin = 'ingest' | 'replay';
+
+export interface NewEvent {
+  key: string;
+  keyKind: KeyKind;
+  eventId: string | null;
+  runId: string | null;
+  executionId: string | null;
+  type: string | null;
+  receivedAt: number;
+  /** The raw body text, exactly as received. */
+  payload: string;
+  /** JSON of the routing decision (rules/route.ts RoutingDecision). */
+  routing: string;
+}
+
+/** Read-only view of the store that policy needs inside the ingest transaction. */
+export interface PlanCounts {
+  /** Deliveries policy allowed to (rule, destination) since `since` (ms). */
+  allowedSince(rule: string, destination: string, since: number): number;
+}
+
+export interface IngestItem {
+  event: NewEvent;
+  /** Called only for a new event, inside the transaction that stores it. */
+  plan(counts: PlanCounts): PlannedDelivery[];
+}
+
+export type IngestOutcome =
+  | { status: 'accepted'; seq: number; planned: PlannedDelivery[] }
+  | { status: 'duplicate'; seq: number };
+
+export interface StoredEvent {
+  seq: number;
+  key: string;
+  keyKind: KeyKind;
+  eventId: string | null;
+  runId: string | null;
+  executionId: string | null;
+  type: string | null;
+  receivedAt: number;
+  lastSeenAt: number;
+  duplicates: number;
+  payload: string;
+  routing: string | null;
+}
+
+export interface StoredDelivery {
+  id: string;
+  eventSeq: number;
+  rule: string;
+  destination: string;
+  status: DeliveryStatus;
+  reason: string | null;
+  privileged: boolean;
+  /** Attempts made in all. */
+  attempts: number;
+  /** Attempts since it was last (re)queued; compared with max_attempts. */
+  roundAttempts: number;
+  nextAttemptAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  origin: DeliveryOrigin;
+}
+
+export interface ClaimedDelivery extends StoredDelivery {
+  eventPayload: string;
+  eventType: string | null;
+}
+
+export interface AttemptRecord {
+  deliveryId: string;
+  /** 1-based, over the delivery's whole life. */
+  attempt: number;
+  startedAt: number;
+  durationMs: number;
+  outcome: 'delivered' | 'retry' | 'permanent';
+  code: string | null;
+  error: string | null;
+}
+
+export interface DeliveryUpdate {
+  id: string;
+  /** null when no send was attempted (e.g. blocked by policy at send time). */
+  attempt: AttemptRecord | null;
+  status: 'delivered' | 'failed' | 'dead' | 'blocked';
+  nextAttemptAt: number | null;
+  reason: string | null;
+}
+
+export interface StoredAttempt extends AttemptRecord {}
+
+export interface EventQuery {
+  type?: string;
+  since?: number;
+  limit: number;
+}
+
+export interface DeliveryQuery {
+  status?: DeliveryStatus;
+  destination?: string;
+  since?: number;
+  limit: number;
+}
+
+export interface ClaimRequest {
+  now: number;
+  /** Lease length: until then no other claimer takes it; after, it is due again (crash recovery). */
+  leaseMs: number;
+  /** Room left per destination; destinations not listed get `defaultRoom`. */
+  room: Map<string, number>;
+  defaultRoom: number;
+  limit: number;
+}
+
+export interface NewDelivery extends PlannedDelivery {
+  eventSeq: number;
+  origin: DeliveryOrigin;
+}
+
+export interface Store {
+  /** Stores events and their deliveries in one transaction, then resolves. */
+  ingest(items: IngestItem[]): Promise<IngestOutcome[]>;
+
+  claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]>;
+  finish(updates: DeliveryUpdate[]): Promise<void>;
+  /** Clears every lease (a restarted sole server takes back what its previous life held). */
+  releaseLeases(): Promise<number>;
+  /** Earliest next_attempt_at among deliveries waiting to be sent, or null. */
+  nextDueAt(): Promise<number | null>;
+
+  findEvent(idOrKey: string): Promise<StoredEvent | null>;
+  listEvents(q: EventQuery): Promise<StoredEvent[]>;
+  /** The newest `limit` events, oldest first (for `diff`). */
+  recentEvents(limit: number): Promise<StoredEvent[]>;
+  eventsSince(since: number, limit: number): Promise<StoredEvent[]>;
+  listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]>;
+  getDelivery(id: string): Promise<StoredDelivery | null>;
+  deliveriesForEvent(seq: number): Promise<StoredDelivery[]>;
+  attemptsFor(deliveryId: string): Promise<StoredAttempt[]>;
+
+  /** Puts dead deliveries back to pending (due now); returns the ids moved. */
+  requeueDead(q: { id?: string; destination?: string }, now: number): Promise<string[]>;
+  /**
+   * Adds deliveries for stored events (replay), in one transaction. `plan` is called per event
+   * inside it, seeing the event's existing deliveries; it returns the ones to add.
+   */
+  addDeliveries(
+    events: StoredEvent[],
+    plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts) => NewDelivery[],
+    now: number,
+  ): Promise<NewDelivery[]>;
+
+  /** Deliveries policy allowed to (rule, destination) since `since` (ms), outside any transaction. */
+  allowedSince(rule: string, destination: string, since: number): Promise<number>;
+
+  stats(now: number): Promise<{ queueDepth: number; oldestDueAgeSeconds: number }>;
+  /** Deletes up to `batch` events older than `before` whose deliveries are all finished. */
+  prune(before: number, batch: number): Promise<number>;
+  /** True when a write transaction can be taken right now. */
+  writable(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Errors from the storage layer carry a code the HTTP layer maps to 503. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'E_STORE_UNAVAILABLE';
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,241 @@
+// The webhook channel against a real local HTTP receiver.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { WebhookChannel } from '../src/delivery/channels/webhook.js';
+import { parseRetryAfter } from '../src/delivery/channels/http.js';
+import { verify } from '../src/ingest/signature.js';
+import { DEFAULT_SERVER } from '../src/config/defaults.js';
+import { notification, startHttpReceiver, testTemplate, webhookDestination, type HttpReceiver } from './helpers/receivers.js';
+
+const never = new AbortController().signal;
+
+describe('webhook channel', () => {
+  let rx: HttpReceiver;
+  const channel = new WebhookChannel();
+
+  before(async () => {
+    rx = await startHttpReceiver();
+  });
+  after(async () => {
+    await channel.close();
+    await rx.close();
+  });
+
+  test('default body splices the original event byte for byte', async () => {
+    // Odd spacing, key order, unicode and a big number: all must survive untouched.
+    const raw = '{ "type":"run.succeeded",  "id":"evt_1", "amount": 12345678901234567890, "name":"Zoë \\u00e9", "data":{"runId":"r1"} }';
+    const dest = webhookDestination({ url: `${rx.url}/hooks/a`, name: 'billing-sync' });
+    const before = rx.requests.length;
+    const result = await channel.send(notification(dest, { rawEvent: raw, rule: 'sync-billing' }), never);
+    assert.deepEqual(result, { outcome: 'delivered', code: '200' });
+    const [req] = (await rx.waitFor(before + 1)).slice(before);
+    assert.ok(req);
+    assert.equal(req.method, 'POST');
+    assert.equal(req.path, '/hooks/a');
+    assert.equal(req.text, `{"rule": "sync-billing", "destination": "billing-sync", "event": ${raw}}`);
+    const parsed = req.json<{ rule: string; destination: string; event: unknown }>();
+    assert.equal(parsed.rule, 'sync-billing');
+    assert.equal(parsed.destination, 'billing-sync');
+    assert.equal(req.headers['content-type'], 'application/json');
+    assert.equal(req.headers['user-agent'], 'b3os-router');
+  });
+
+  test('Idempotency-Key equals the delivery id on every attempt; attempt header counts', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/idem` });
+    const start = rx.requests.length;
+    rx.reply(500);
+    const first = await channel.send(notification(dest, { deliveryId: 'dlv_abc', attempt: 1 }), never);
+    assert.equal(first.outcome, 'retry');
+    const second = await channel.send(notification(dest, { deliveryId: 'dlv_abc', attempt: 2 }), never);
+    assert.equal(second.outcome, 'delivered');
+    const reqs = (await rx.waitFor(start + 2)).slice(start);
+    assert.deepEqual(reqs.map((r) => r.headers['idempotency-key']), ['dlv_abc', 'dlv_abc']);
+    assert.deepEqual(reqs.map((r) => r.headers['x-b3os-router-delivery']), ['dlv_abc', 'dlv_abc']);
+    assert.deepEqual(reqs.map((r) => r.headers['x-b3os-router-attempt']), ['1', '2']);
+    assert.equal(reqs[0]?.text, reqs[1]?.text);
+  });
+
+  test('signature verifies with the inbound HMAC scheme; extra headers, method and body template', async () => {
+    const secret = 's3cr3t-billing';
+    const dest = webhookDestination({
+      url: `${rx.url}/signed`,
+      secret,
+      method: 'PUT',
+      headers: { 'X-Tenant': 'acme', 'Idempotency-Key': 'cannot-override' },
+      body: testTemplate('{"run": "{{data.runId}}", "kind": "{{type}}"}'),
+    });
+    const start = rx.requests.length;
+    const result = await channel.send(notification(dest, { deliveryId: 'dlv_sig' }), never);
+    assert.equal(result.outcome, 'delivered');
+    const [req] = (await rx.waitFor(start + 1)).slice(start);
+    assert.ok(req);
+    assert.equal(req.method, 'PUT');
+    assert.equal(req.text, '{"run": "run_42", "kind": "run.failed"}');
+    assert.equal(req.headers['x-tenant'], 'acme');
+    assert.equal(req.headers['idempotency-key'], 'dlv_sig');
+    const header = String(req.headers['x-b3os-router-signature']);
+    const expected = 'sha256=' + createHmac('sha256', secret).update(req.body).digest('hex');
+    assert.equal(header, expected);
+    // ... and the inbound verifier accepts it, configured for the outbound header name.
+    const settings = { ...DEFAULT_SERVER.signature, header: 'x-b3os-router-signature' };
+    assert.deepEqual(verify(settings, [secret], { 'x-b3os-router-signature': header }, req.body, Date.now()), { ok: true });
+    assert.deepEqual(verify(settings, ['wrong'], { 'x-b3os-router-signature': header }, req.body, Date.now()).ok, false);
+  });
+
+  test('no signature header without a secret', async () => {
+    const start = rx.requests.length;
+    await channel.send(notification(webhookDestination({ url: `${rx.url}/plain` })), never);
+    const [req] = (await rx.waitFor(start + 1)).slice(start);
+    assert.equal(req?.headers['x-b3os-router-signature'], undefined);
+  });
+
+  test('500 → retry, 503 with Retry-After → retry honouring it', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/err` });
+    rx.reply(500, { status: 503, headers: { 'retry-after': '7' }, body: 'maintenance' });
+    const a = await channel.send(notification(dest), never);
+    assert.equal(a.outcome, 'retry');
+    assert.equal(a.code, '500');
+    assert.equal('retryAfterMs' in a ? a.retryAfterMs : 'absent', 'absent');
+    const b = await channel.send(notification(dest), never);
+    assert.equal(b.outcome, 'retry');
+    assert.equal(b.code, '503');
+    assert.equal(b.outcome === 'retry' ? b.retryAfterMs : null, 7000);
+    assert.match(b.outcome === 'retry' ? b.error : '', /503: maintenance/);
+  });
+
+  test('400 → permanent, with a bounded snippet of the body', async () => {
+    rx.reply({ status: 400, body: 'bad field: ' + 'x'.repeat(10_000) });
+    const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/bad` })), never);
+    assert.equal(r.outcome, 'permanent');
+    assert.equal(r.code, '400');
+    assert.ok(r.outcome === 'permanent' && r.error.length < 400, 'error is short');
+    assert.match(r.outcome === 'permanent' ? r.error : '', /bad field/);
+  });
+
+  test('408 and 429 are retried; 404 and 410 are permanent', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/codes` });
+    rx.reply(408, 429, 404, 410);
+    const outcomes = [];
+    for (let i = 0; i < 4; i++) outcomes.push((await channel.send(notification(dest), never)).outcome);
+    assert.deepEqual(outcomes, ['retry', 'retry', 'permanent', 'permanent']);
+  });
+
+  test('429 Retry-After in seconds and as an HTTP-date → retryAfterMs', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/limited` });
+    rx.reply({ status: 429, headers: { 'retry-after': '120' } });
+    const a = await channel.send(notification(dest), never);
+    assert.equal(a.outcome === 'retry' ? a.retryAfterMs : null, 120_000);
+
+    const when = new Date(Date.now() + 90_000);
+    rx.reply({ status: 429, headers: { 'retry-after': when.toUTCString() } });
+    const b = await channel.send(notification(dest), never);
+    assert.equal(b.outcome, 'retry');
+    const ms = b.outcome === 'retry' ? (b.retryAfterMs ?? -1) : -1;
+    // HTTP-dates have whole seconds: within (89 s, 90 s].
+    assert.ok(ms > 88_000 && ms <= 90_000, `retryAfterMs ${ms}`);
+  });
+
+  test('a hanging receiver → retry after the timeout, within a bound', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/hang`, delivery: { timeoutMs: 300 } });
+    rx.reply('hang');
+    const disconnects = rx.disconnects;
+    const t0 = Date.now();
+    const r = await channel.send(notification(dest), never);
+    const took = Date.now() - t0;
+    assert.equal(r.outcome, 'retry');
+    assert.equal(r.code, 'timeout');
+    assert.match(r.outcome === 'retry' ? r.error : '', /300 ms/);
+    assert.ok(took >= 250 && took < 2_000, `took ${took} ms`);
+    await rx.waitForDisconnects(disconnects + 1);
+  });
+
+  test('headers sent but body hanging on an error status → still bounded by the timeout', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/hangbody`, delivery: { timeoutMs: 300 } });
+    rx.reply({ status: 502, body: 'partial', hangBody: true });
+    const t0 = Date.now();
+    const r = await channel.send(notification(dest), never);
+    assert.equal(r.outcome, 'retry');
+    assert.equal(r.code, '502');
+    assert.ok(Date.now() - t0 < 2_000);
+  });
+
+  test('a 302 → permanent, and the redirect is not followed', async () => {
+    const target = await startHttpReceiver();
+    try {
+      rx.reply({ status: 302, headers: { location: `${target.url}/elsewhere?token=hunter2` } });
+      const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/moved` })), never);
+      assert.equal(r.outcome, 'permanent');
+      assert.equal(r.code, '302');
+      const error = r.outcome === 'permanent' ? r.error : '';
+      assert.match(error, /redirect/i);
+      assert.match(error, /not followed/);
+      assert.doesNotMatch(error, /hunter2/, 'query strings are not echoed');
+      assert.equal(target.requests.length, 0);
+    } finally {
+      await target.close();
+    }
+  });
+
+  test('the AbortSignal aborting a send in flight resolves promptly', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/abort`, delivery: { timeoutMs: 30_000 } });
+    rx.reply('hang');
+    const start = rx.requests.length;
+    const ctl = new AbortController();
+    const pending = channel.send(notification(dest), ctl.signal);
+    await rx.waitFor(start + 1);
+    const t0 = Date.now();
+    ctl.abort();
+    const r = await pending;
+    assert.ok(Date.now() - t0 < 1_000, 'resolved promptly');
+    assert.equal(r.outcome, 'retry');
+    assert.equal(r.code, 'aborted');
+  });
+
+  test('an already aborted signal sends nothing', async () => {
+    const ctl = new AbortController();
+    ctl.abort();
+    const start = rx.requests.length;
+    const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/pre` })), ctl.signal);
+    assert.equal(r.outcome, 'retry');
+    assert.equal(rx.requests.length, start);
+  });
+
+  test('a receiver that is down → retry with the network error', async () => {
+    const down = await startHttpReceiver();
+    const url = `${down.url}/gone`;
+    await down.close();
+    const r = await channel.send(notification(webhookDestination({ url })), never);
+    assert.equal(r.outcome, 'retry');
+    assert.equal(r.code, 'ECONNREFUSED');
+  });
+
+  test('a reset connection → retry', async () => {
+    rx.reply('reset');
+    const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/reset` })), never);
+    assert.equal(r.outcome, 'retry');
+  });
+
+  test('the secret never appears in results', async () => {
+    rx.reply(500);
+    const r = await channel.send(
+      notification(webhookDestination({ url: `${rx.url}/secret`, secret: 'TOPSECRET-VALUE' })),
+      never,
+    );
+    assert.doesNotMatch(JSON.stringify(r), /TOPSECRET-VALUE/);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  test('seconds, dates, garbage', () => {
+    const now = Date.parse('2024-05-01T12:00:00Z');
+    assert.equal(parseRetryAfter('0', now), 0);
+    assert.equal(parseRetryAfter(' 30 ', now), 30_000);
+    assert.equal(parseRetryAfter('Wed, 01 May 2024 12:01:00 GMT', now), 60_000);
+    assert.equal(parseRetryAfter('Wed, 01 May 2024 11:00:00 GMT', now), 0);
+    assert.equal(parseRetryAfter('soon', now), undefined);
+    assert.equal(parseRetryAfter('-5', now), undefined);
+    assert.equal(parseRetryAfter('', now), undefined);
+    assert.equal(parseRetryAfter(null, now), undefined);
+  });
+});

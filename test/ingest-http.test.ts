@@ -310,19 +310,20 @@ describe('process', () => {
     const r = await startRouter({ dir: tmp.dir });
     try {
       const body = JSON.stringify({ id: 'evt_inflight', type: 'run.failed' });
-      const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...sign(SECRET, body) };
-      // Send half the body, signal, then the rest: the request is in flight when SIGTERM arrives.
+      // Expect: 100-continue makes the server say when it has the request's headers: from then on
+      // the request is in flight. SIGTERM then, and the body only once shutdown has begun.
+      const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), expect: '100-continue', ...sign(SECRET, body) };
       const answered = new Promise<number>((resolve, reject) => {
         const req = request(r.url + '/b3os/hooks', { method: 'POST', headers }, (res) => {
           res.resume();
           resolve(res.statusCode!);
         });
         req.on('error', reject);
-        req.write(body.slice(0, 10));
-        void waitFor(() => r.logs.length > 0).then(() => {
+        req.on('continue', () => {
           r.child.kill('SIGTERM');
-          return waitFor(() => r.logs.some((l) => l.msg === 'shutting down'), { what: 'shutdown to begin' });
-        }).then(() => req.end(body.slice(10)), reject);
+          waitFor(() => r.logs.some((l) => l.msg === 'shutting down'), { what: 'shutdown to begin' }).then(() => req.end(body), reject);
+        });
+        req.flushHeaders();
       });
       assert.equal(await answered, 204);
       assert.equal(await r.stop(), 0);

@@ -42,12 +42,16 @@ export async function run(argv: string[]): Promise<number> {
 
   process.on('SIGHUP', () => router.reload());
   await new Promise<void>((resolve) => {
+    let stopping = false;
+    // A repeated signal during shutdown is logged, not fatal: the bounded shutdown finishes anyway.
     const stop = (signal: string) => {
+      if (stopping) return router.log.info({ signal }, 'already shutting down');
+      stopping = true;
       router.log.info({ signal }, 'shutting down');
       resolve();
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   await router.close();
   router.log.info('stopped');

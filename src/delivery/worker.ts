@@ -62,9 +62,17 @@ export class DeliveryWorker {
     void this.pump();
   }
 
-  /** Look for due deliveries now (after ingest committed some). */
+  private wakeScheduled = false;
+
+  /** Look for due deliveries soon (after ingest committed some, or a send finished). Wakes in one
+   * turn of the event loop share one claim. */
   wake(): void {
-    if (!this.stopping) void this.pump();
+    if (this.stopping || this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      void this.pump();
+    });
   }
 
   private schedule(): void {

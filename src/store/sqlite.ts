@@ -3,6 +3,10 @@
 //
 // Durability: synchronous=FULL, so a committed transaction survives power loss as well as kill -9.
 // The cost of that fsync is shared by many events through group commit (store/group-commit.ts).
+// The worker's bookkeeping (claims, outcomes) goes through a second connection with
+// synchronous=NORMAL: losing the last of those writes to a power cut only means a delivery is sent
+// again, which at-least-once allows, and it saves an fsync per batch of sends. WAL keeps the order:
+// the next FULL commit syncs everything written before it.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -92,6 +96,8 @@ function unavailable(err: unknown): never {
 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
+  /** Bookkeeping connection (see above); the same as `db` when read-only. */
+  private readonly bk: Database.Database;
   private readonly s: ReturnType<SqliteStore['prepare']>;
 
   constructor(
@@ -105,11 +111,15 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.migrate();
+      this.bk = path === ':memory:' ? this.db : new Database(path);
+      this.bk.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+      if (this.bk !== this.db) this.bk.pragma('synchronous = NORMAL');
       if (opts.maxBytes) {
         const pageSize = this.db.pragma('page_size', { simple: true }) as number;
-        this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / pageSize))}`);
+        for (const c of [this.db, this.bk]) c.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / pageSize))}`);
       }
     } else {
+      this.bk = this.db;
       const version = this.db.pragma('user_version', { simple: true }) as number;
       if (version > MIGRATIONS.length) throw new Error(`database ${path} is from a newer b3os-router (schema ${version})`);
     }
@@ -131,6 +141,7 @@ export class SqliteStore implements Store {
 
   private prepare() {
     const db = this.db;
+    const bk = this.bk;
     return {
       upsertEvent: db.prepare(
         `INSERT INTO events (key, key_kind, event_id, run_id, execution_id, type, received_at, last_seen_at, payload, routing)
@@ -146,7 +157,7 @@ export class SqliteStore implements Store {
         `SELECT count(*) AS n FROM deliveries
          WHERE rule = ? AND destination = ? AND privileged = 1 AND status <> 'blocked' AND created_at > ?`,
       ),
-      due: db.prepare(
+      due: bk.prepare(
         `SELECT d.*, e.payload AS event_payload, e.type AS event_type
          FROM deliveries d JOIN events e ON e.seq = d.event_seq
          WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= @now
@@ -154,17 +165,17 @@ export class SqliteStore implements Store {
            AND d.destination NOT IN (SELECT value FROM json_each(@full))
          ORDER BY d.next_attempt_at LIMIT @limit`,
       ),
-      lease: db.prepare(`UPDATE deliveries SET lease_until = ? WHERE id = ?`),
-      finish: db.prepare(
+      lease: bk.prepare(`UPDATE deliveries SET lease_until = ? WHERE id = ?`),
+      finish: bk.prepare(
         `UPDATE deliveries SET status = @status, reason = @reason, attempts = attempts + @counted,
            round_attempts = round_attempts + @counted, next_attempt_at = @nextAttemptAt, lease_until = NULL, updated_at = @now
          WHERE id = @id`,
       ),
-      insertAttempt: db.prepare(
+      insertAttempt: bk.prepare(
         `INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, outcome, code, error)
          VALUES (@deliveryId, @attempt, @startedAt, @durationMs, @outcome, @code, @error)`,
       ),
-      releaseLeases: db.prepare(`UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL`),
+      releaseLeases: bk.prepare(`UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL`),
       nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM deliveries WHERE status IN ('pending', 'failed')`),
       eventBySeq: db.prepare(`SELECT * FROM events WHERE seq = ?`),
       eventByKey: db.prepare(`SELECT * FROM events WHERE key = ?`),
@@ -242,7 +253,7 @@ export class SqliteStore implements Store {
   }
 
   async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {
-    return this.db.transaction(() => {
+    return this.bk.transaction(() => {
       const claimed: ClaimedDelivery[] = [];
       const room = new Map(req.room);
       const full = new Set<string>([...room].filter(([, n]) => n <= 0).map(([d]) => d));
@@ -276,7 +287,7 @@ export class SqliteStore implements Store {
 
   async finish(updates: DeliveryUpdate[]): Promise<void> {
     const now = Date.now();
-    this.db.transaction(() => {
+    this.bk.transaction(() => {
       for (const u of updates) {
         if (u.attempt) this.s.insertAttempt.run(u.attempt);
         this.s.finish.run({ id: u.id, status: u.status, reason: u.reason, nextAttemptAt: u.nextAttemptAt, counted: u.attempt ? 1 : 0, now });
@@ -421,6 +432,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.bk !== this.db && this.bk.open) this.bk.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -1,0 +1,168 @@
+// Problems found in a rules file, and where they are. Every check in config/ reports through a
+// Problems collector so that `check`, `serve` and a reload all print the same `FILE:LINE:COL:` lines.
+// The people reading them are often not engineers: messages are plain sentences that say what to
+// write instead.
+import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import type { Problem } from './types.js';
+
+/** A step into the parsed file: a map key or a list index (a JSON pointer, split). */
+export type PathSeg = string | number;
+export type Path = readonly PathSeg[];
+
+/** Point at the key of a map entry (`sendto:`) or at its value. */
+export type Part = 'key' | 'value';
+
+export interface Position {
+  line: number;
+  col: number;
+}
+
+export type Locate = (path: Path, part?: Part) => Position;
+
+export class Problems {
+  readonly list: Problem[] = [];
+
+  constructor(
+    readonly file: string,
+    private readonly locate: Locate,
+  ) {}
+
+  error(path: Path, message: string, part: Part = 'value'): void {
+    this.add('error', this.locate(path, part), message);
+  }
+
+  warn(path: Path, message: string, part: Part = 'value'): void {
+    this.add('warning', this.locate(path, part), message);
+  }
+
+  add(severity: Problem['severity'], at: Position, message: string): void {
+    // Two routes to the same finding (e.g. a schema branch and a semantic check) print once.
+    if (this.list.some((p) => p.line === at.line && p.col === at.col && p.message === message)) return;
+    this.list.push({ file: this.file, line: at.line, col: at.col, severity, message });
+  }
+
+  position(path: Path, part: Part = 'value'): Position {
+    return this.locate(path, part);
+  }
+
+  get hasErrors(): boolean {
+    return this.list.some((p) => p.severity === 'error');
+  }
+
+  /** Errors first would hide the order of the file; sort by place, as an editor lists them. */
+  sorted(): Problem[] {
+    return [...this.list].sort((a, b) => a.line - b.line || a.col - b.col);
+  }
+}
+
+/** `FILE:LINE:COL: message`, or `FILE:LINE:COL: warning: message`. */
+export function formatProblem(p: Problem): string {
+  return `${p.file}:${p.line}:${p.col}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`;
+}
+
+/**
+ * Maps a path in the parsed data back to the YAML node it came from. A path that does not exist
+ * (a missing key, a value produced by a merge key) points at the nearest ancestor that does.
+ */
+export function yamlLocator(doc: Document, lines: LineCounter): Locate {
+  const at = (offset: number): Position => {
+    const { line, col } = lines.linePos(offset);
+    return { line, col };
+  };
+  return (path, part = 'value') => {
+    let node: Node | null = doc.contents as Node | null;
+    let keyNode: Node | null = null;
+    for (const seg of path) {
+      keyNode = null;
+      let next: Node | null = null;
+      if (isMap(node)) {
+        for (const item of node.items) {
+          if (!isPair(item)) continue;
+          const k = isScalar(item.key) ? item.key.value : item.key;
+          if (String(k) === String(seg)) {
+            keyNode = isScalar(item.key) || isMap(item.key) || isSeq(item.key) ? (item.key as Node) : null;
+            next = (item.value as Node | null) ?? null;
+            // `key:` with nothing after it has no value node; the key is the best place.
+            if (next === null && keyNode) next = keyNode;
+            break;
+          }
+        }
+      } else if (isSeq(node) && typeof seg === 'number') {
+        next = (node.items[seg] as Node | undefined) ?? null;
+      }
+      if (next === null) break;
+      node = next;
+    }
+    const target = part === 'key' && keyNode ? keyNode : node;
+    return target?.range ? at(target.range[0]) : { line: 1, col: 1 };
+  };
+}
+
+/** For problems with no document to point into (a missing file, unreadable text). */
+export const startOfFile: Locate = () => ({ line: 1, col: 1 });
+
+/**
+ * The candidate closest to `word` when it is close enough to be a likely typo, else null.
+ * Case differences count as small; the threshold grows with the word's length.
+ */
+export function closest(word: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  const w = word.toLowerCase();
+  for (const c of candidates) {
+    if (c === word) continue;
+    const d = c.toLowerCase() === w ? 0.5 : editDistance(w, c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  const limit = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
+  if (best !== null && bestDistance <= limit) return best;
+  // A shortened name ("billing" for "billing-sync") is a likely slip too, when it is unambiguous.
+  if (w.length >= 4) {
+    const containing = candidates.filter((c) => c.toLowerCase().includes(w) || (c.length >= 4 && w.includes(c.toLowerCase())));
+    if (containing.length === 1) return containing[0]!;
+  }
+  return null;
+}
+
+/** `; did you mean "x"?` or '' — appended to a message. */
+export function didYouMean(word: string, candidates: readonly string[]): string {
+  const c = closest(word, candidates);
+  return c === null ? '' : `; did you mean "${c}"?`;
+}
+
+/** Edit distance where swapping two neighbouring letters (a common typo) counts as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = a.length + 1;
+  const cols = b.length + 1;
+  const d: number[][] = Array.from({ length: rows }, (_, i) => {
+    const row = new Array<number>(cols).fill(0);
+    row[0] = i;
+    return row;
+  });
+  for (let j = 0; j < cols; j++) d[0]![j] = j;
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[rows - 1]![cols - 1]!;
+}
+
+/** A value as it would appear in a message: strings quoted, long values shortened. */
+export function showValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** `a`, `a or b`, `a, b or c`. */
+export function listWords(words: readonly string[], last = 'or'): string {
+  if (words.length <= 1) return words.join('');
+  return `${words.slice(0, -1).join(', ')} ${last} ${words[words.length - 1]}`;
+}

@@ -1,0 +1,112 @@
+// `when:` conditions in JSON Logic (json-logic-js). Two things are ours:
+//  - Operators are checked at load against an allow-list, so a typo is an error with its line,
+//    not a rule that silently never matches; `log` and `method` (which calls arbitrary methods)
+//    and dotted operator names are refused.
+//  - `var` reads through the safe path reader (own properties only; __proto__, constructor and
+//    prototype never resolve), so neither a rule nor a payload can reach prototype objects.
+import jsonLogic from 'json-logic-js';
+import type { EventObject, Json } from '../config/types.js';
+import { closest } from '../config/problems.js';
+import { compilePath, readPath } from './path.js';
+
+export const OPERATORS: readonly string[] = [
+  'var', 'missing', 'missing_some',
+  'if', '?:', '==', '===', '!=', '!==', '!', '!!', 'or', 'and',
+  '>', '>=', '<', '<=', 'max', 'min', '+', '-', '*', '/', '%',
+  'map', 'filter', 'reduce', 'all', 'none', 'some', 'merge', 'in', 'cat', 'substr',
+];
+const KNOWN = new Set(OPERATORS);
+
+// Words people write for an operator, mapped to the operator they meant.
+const SYNONYMS: Record<string, string> = {
+  equals: '==', eq: '==', is: '==', '=': '==', equal: '==',
+  ne: '!=', neq: '!=', not_equals: '!=', '<>': '!=',
+  gt: '>', gte: '>=', ge: '>=', lt: '<', lte: '<=', le: '<=',
+  not: '!', '&&': 'and', '||': 'or', AND: 'and', OR: 'or',
+  contains: 'in', includes: 'in', field: 'var', get: 'var', path: 'var', concat: 'cat',
+  exists: '!!', any: 'some', every: 'all',
+};
+
+// The built-in `var` walks inherited properties (`{"var": "constructor"}` reaches Object). The
+// library keeps one operation table per process, so this replacement applies to every caller; it
+// behaves the same for ordinary paths and only refuses prototype machinery.
+function safeVar(this: unknown, path?: Json, notFound?: Json): Json | undefined {
+  const fallback = notFound === undefined ? null : notFound;
+  if (path === undefined || path === null || path === '') return this as Json;
+  const value = readPath(this as Json, compilePath(String(path)));
+  return value === undefined ? fallback : value;
+}
+jsonLogic.add_operation('var', safeVar);
+
+export interface LogicIssue {
+  /** Path inside the condition to the offending operator key (strings and list indexes). */
+  at: (string | number)[];
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+/** Every unknown operator and malformed condition object in a `when`, for `check` to place. */
+export function checkLogic(logic: Json): LogicIssue[] {
+  const issues: LogicIssue[] = [];
+  const walk = (node: Json, at: (string | number)[]): void => {
+    if (Array.isArray(node)) {
+      node.forEach((item, i) => walk(item, [...at, i]));
+      return;
+    }
+    if (node === null || typeof node !== 'object') return;
+    const keys = Object.keys(node);
+    if (keys.length !== 1) {
+      issues.push({
+        at,
+        severity: 'error',
+        message:
+          keys.length === 0
+            ? 'an empty condition {} is always true; write a condition such as {"==": [{"var": "type"}, "run.failed"]}'
+            : `a condition holds exactly one operator, but this one has ${keys.length} (${keys.join(', ')}); combine conditions with "and": [...]`,
+      });
+      for (const k of keys) walk(node[k]!, [...at, k]);
+      return;
+    }
+    const op = keys[0]!;
+    if (!KNOWN.has(op)) issues.push({ at: [...at, op], severity: 'error', message: unknownOperator(op) });
+    const args = node[op]!;
+    if (op === 'var') {
+      const first = Array.isArray(args) ? args[0] : args;
+      if ((typeof first === 'string' || typeof first === 'number') && compilePath(String(first)) === null) {
+        issues.push({
+          at: [...at, op],
+          severity: 'warning',
+          message: `the path "${first}" goes through __proto__, constructor or prototype, which never resolve to anything`,
+        });
+      }
+    }
+    walk(args, [...at, op]);
+  };
+  walk(logic, []);
+  return issues;
+}
+
+function unknownOperator(op: string): string {
+  const meant = SYNONYMS[op] ?? SYNONYMS[op.toLowerCase()] ?? closest(op, OPERATORS);
+  const hint = meant ? `; did you mean "${meant}"?` : `; the operators are ${OPERATORS.join(' ')}`;
+  const matchHint = /^[a-z_]+(\.[a-zA-Z_]+)+$/.test(op) || op === 'type' ? ' (to compare a field with a value, write it under match: instead)' : '';
+  return `"${op}" is not a JSON Logic operator${hint}${matchHint}`;
+}
+
+export interface LogicOutcome {
+  value: boolean;
+  /** Set when the condition could not be evaluated (counted as false). */
+  error?: string;
+}
+
+/** A checked condition as a function of the event. Never throws: an error counts as false. */
+export function compileLogic(logic: Json): (event: EventObject) => LogicOutcome {
+  if (typeof logic === 'boolean') return () => ({ value: logic });
+  return (event) => {
+    try {
+      return { value: jsonLogic.truthy(jsonLogic.apply(logic as never, event)) };
+    } catch (err) {
+      return { value: false, error: (err as Error).message };
+    }
+  };
+}

@@ -1,0 +1,169 @@
+// The `match:` shorthand, compiled once into plain predicates. Every key must hold:
+//   a value       equals (a number also equals the same number written as text, and back);
+//   a list        any of its values;
+//   "a*b"         a wildcard: `*` stands for any run of characters;
+//   null          the field is absent or null.
+// Keys are dotted paths into the event (`data.workflowId`, `data.nodes.0.id`), read with the safe
+// path reader. When the field holds a list, the key holds if any element does. The key `type` is
+// the event's type wherever the event carries it (server.fields.type), so it agrees with the type
+// index used by routing.
+import type { EventObject, Json, MatchResult } from '../config/types.js';
+import { compilePath, readPath } from './path.js';
+
+export type MatchScalar = string | number | boolean | null;
+export type MatchSpec = Record<string, MatchScalar | MatchScalar[]>;
+
+export interface CompiledMatch {
+  /** All conditions hold; the reason names each condition (or the first that failed). */
+  test(event: EventObject): MatchResult;
+  /** Literal types from `type`, for the type index; null when any type could match. */
+  types: string[] | null;
+}
+
+export interface MatchIssue {
+  key: string;
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+interface Alternative {
+  shown: string;
+  /** Whether an absent field satisfies it (only `null` does). */
+  missing: boolean;
+  test(v: Json): boolean;
+}
+
+interface Condition {
+  key: string;
+  read(event: EventObject): Json | undefined;
+  alternatives: Alternative[];
+}
+
+/** Escapes text for use inside a RegExp. */
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export function isWildcard(pattern: string): boolean {
+  return pattern.includes('*');
+}
+
+/** `run.*` → a predicate over text; `*` matches any run of characters, dots included. */
+export function wildcard(pattern: string): (text: string) => boolean {
+  const re = new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`, 's');
+  return (text) => re.test(text);
+}
+
+function scalarText(v: Json): string | null {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return null;
+}
+
+function alternative(expected: MatchScalar): Alternative {
+  if (expected === null) return { shown: 'empty', missing: true, test: (v) => v === null };
+  if (typeof expected === 'string' && isWildcard(expected)) {
+    const matches = wildcard(expected);
+    return {
+      shown: JSON.stringify(expected),
+      missing: false,
+      test: (v) => {
+        const t = scalarText(v);
+        return t !== null && matches(t);
+      },
+    };
+  }
+  if (typeof expected === 'number') {
+    return {
+      shown: String(expected),
+      missing: false,
+      test: (v) => v === expected || (typeof v === 'string' && v.trim() !== '' && Number(v) === expected),
+    };
+  }
+  if (typeof expected === 'string') {
+    return {
+      shown: JSON.stringify(expected),
+      missing: false,
+      test: (v) => v === expected || (typeof v === 'number' && String(v) === expected),
+    };
+  }
+  return { shown: String(expected), missing: false, test: (v) => v === expected };
+}
+
+/**
+ * Compiles a `match:` block. `typeOf` reads the event's type as routing does. Problems (a path that
+ * can never resolve, a key that is not a path) are returned, not thrown, for `check` to place.
+ */
+export function compileMatch(
+  spec: MatchSpec,
+  typeOf: (event: EventObject) => string | null,
+): { match: CompiledMatch; issues: MatchIssue[] } {
+  const issues: MatchIssue[] = [];
+  const conditions: Condition[] = [];
+  let types: string[] | null = null;
+  for (const [key, raw] of Object.entries(spec)) {
+    const values = Array.isArray(raw) ? raw : [raw];
+    const alternatives = values.map(alternative);
+    if (key === 'type') {
+      conditions.push({ key, read: (e) => typeOf(e) ?? undefined, alternatives });
+      if (values.every((v) => typeof v === 'string' && !isWildcard(v))) types = values as string[];
+      continue;
+    }
+    if (key.startsWith('.') || key.endsWith('.') || key.includes('..')) {
+      issues.push({ key, severity: 'error', message: `"${key}" is not a field path; write names joined by dots, e.g. data.workflowId` });
+      continue;
+    }
+    const parts = compilePath(key);
+    if (parts === null) {
+      issues.push({
+        key,
+        severity: 'warning',
+        message: `"${key}" goes through __proto__, constructor or prototype, which never resolve to anything, so this rule can never match`,
+      });
+    }
+    conditions.push({ key, read: (e) => readPath(e, parts), alternatives });
+  }
+
+  const test = (event: EventObject): MatchResult => {
+    const held: string[] = [];
+    for (const c of conditions) {
+      const actual = c.read(event);
+      const ok = holds(actual, c.alternatives);
+      if (!ok) return { matched: false, reason: failure(c, actual) };
+      held.push(`${c.key} is ${show(actual)}`);
+    }
+    return { matched: true, reason: held.join(' and ') };
+  };
+  return { match: { test, types }, issues };
+}
+
+function holds(actual: Json | undefined, alternatives: Alternative[]): boolean {
+  if (actual === undefined) return alternatives.some((a) => a.missing);
+  if (Array.isArray(actual)) return actual.some((item) => alternatives.some((a) => a.test(item)));
+  return alternatives.some((a) => a.test(actual));
+}
+
+function show(v: Json | undefined): string {
+  if (v === undefined) return 'missing';
+  if (v === null) return 'empty';
+  const text = JSON.stringify(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Plain sentences: `data.workflowId is "wf_x", not one of wf_payroll, wf_payroll_eu`. */
+function failure(c: Condition, actual: Json | undefined): string {
+  const name = c.key === 'type' ? 'the event type' : c.key;
+  if (actual === undefined) {
+    return c.key === 'type' ? 'the event has no type' : `${c.key} is not in the event`;
+  }
+  const alts = c.alternatives;
+  const prefix = Array.isArray(actual) ? `${name} is ${show(actual)}, and none of its items is` : `${name} is ${show(actual)},`;
+  if (alts.length === 1) {
+    const only = alts[0]!;
+    const isPattern = only.shown.startsWith('"') && only.shown.includes('*');
+    if (Array.isArray(actual)) return `${prefix} ${isPattern ? `like ${only.shown}` : only.shown}`;
+    return isPattern ? `${prefix} which does not match ${only.shown}` : `${prefix} not ${only.shown}`;
+  }
+  const list = alts.map((a) => a.shown.replace(/^"(.*)"$/, '$1')).join(', ');
+  return Array.isArray(actual) ? `${prefix} one of ${list}` : `${prefix} not one of ${list}`;
+}

@@ -1,0 +1,169 @@
+// `{{path.to.field}}` templates for `message`, email `subject` and webhook `body`, rendered with
+// mustache. Two things are ours:
+//  - Lookups go through the safe path reader: own properties only, arrays by index, and
+//    __proto__ / constructor / prototype resolve to nothing. Mustache's own lookup walks
+//    prototypes and calls functions; ours never does either.
+//  - Every value is escaped for where it goes (Slack mrkdwn, HTML, inside a JSON string, or not
+//    at all). Triple braces `{{{x}}}` and `{{&x}}`, which would skip escaping, are refused when the
+//    template is compiled, as are partials and delimiter changes.
+// A missing field renders empty. A template that fails to render never drops a notification: the
+// caller sends the default summary instead (renderMessage).
+import Mustache from 'mustache';
+import type { CompiledRule, EventObject, Json, Template, TemplateEscape } from '../config/types.js';
+import { DEFAULT_EVENT_FIELDS } from '../config/defaults.js';
+import { runId } from '../ingest/event.js';
+import { compilePath, getPath, readPath } from './path.js';
+
+export class TemplateError extends Error {
+  readonly code = 'E_TEMPLATE';
+}
+
+/** A mustache context whose lookups cannot leave the event's own data. */
+class EventContext extends Mustache.Context {
+  override push(view: unknown): Mustache.Context {
+    return new EventContext(view, this);
+  }
+
+  override lookup(name: string): unknown {
+    if (name === '.') return this.view;
+    const parts = compilePath(name);
+    if (parts === null) return undefined;
+    // Inside a section, a name is looked up in the current item first, then outwards.
+    for (let ctx: Mustache.Context | undefined = this; ctx; ctx = ctx.parent) {
+      const v = readPath(ctx.view as Json, parts);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+}
+
+// Our own writer, so its parse cache is not shared with anything else in the process.
+const writer = new Mustache.Writer();
+
+type Token = [string, string, number, number, ...unknown[]];
+
+/** Parses and checks a template; throws TemplateError with a sentence a person can act on. */
+export function compileTemplate(source: string): Template {
+  let tokens: Token[];
+  try {
+    tokens = writer.parse(source) as Token[];
+  } catch (err) {
+    throw new TemplateError(explainParseError((err as Error).message));
+  }
+  checkTokens(tokens);
+  return {
+    source,
+    render(event: EventObject, escape: TemplateEscape): string {
+      return writer.render(source, new EventContext(event), undefined, { escape: escaper(escape) });
+    },
+  };
+}
+
+function checkTokens(tokens: Token[]): void {
+  for (const t of tokens) {
+    const [type, name] = t;
+    if (type === '&') {
+      throw new TemplateError(
+        `{{{${name}}}} (or {{&${name}}}) would skip escaping; write {{${name}}}: every value is already escaped for where it goes`,
+      );
+    }
+    if (type === '>') throw new TemplateError(`{{>${name}}} includes another template, which rules files do not support`);
+    if (type === '=') throw new TemplateError('changing the {{ }} delimiters is not supported');
+    if ((type === '#' || type === '^') && Array.isArray(t[4])) checkTokens(t[4] as Token[]);
+  }
+}
+
+function explainParseError(message: string): string {
+  let m = /^Unclosed tag at (\d+)/.exec(message);
+  if (m) return `a "{{" is not closed with "}}"`;
+  m = /^Unclosed section "(.*)" at (\d+)/.exec(message);
+  if (m) return `the section {{#${m[1]}}} is never closed; add {{/${m[1]}}} where it ends`;
+  m = /^Unopened section "(.*)" at (\d+)/.exec(message);
+  if (m) return `{{/${m[1]}}} closes a section that was never opened with {{#${m[1]}}}`;
+  return `the template cannot be read: ${message}`;
+}
+
+/** A JSON value as text: strings as they are, anything else as JSON. */
+function asText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value === null || value === undefined) return '';
+  return JSON.stringify(value) ?? '';
+}
+
+/** Escapes text for a target. `json` gives the inside of a JSON string literal (no quotes). */
+export function escapeText(text: string, escape: TemplateEscape): string {
+  switch (escape) {
+    case 'slack':
+      return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    case 'html':
+      return text
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/"/g, '&quot;')
+        .replace(/'/g, '&#39;');
+    case 'json':
+      return JSON.stringify(text).slice(1, -1).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    case 'none':
+      return text;
+  }
+}
+
+function escaper(escape: TemplateEscape): (value: unknown) => string {
+  return (value) => escapeText(asText(value), escape);
+}
+
+function firstText(event: EventObject, paths: readonly string[]): string | null {
+  for (const p of paths) {
+    const v = getPath(event, p);
+    if (typeof v === 'string' && v.trim() !== '') return v;
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  }
+  return null;
+}
+
+/**
+ * A readable one-line summary, used when a rule has no `message` or it fails to render:
+ * `B3OS run.failed: workflow Payroll (wf_payroll), run run_42, status failed, error: card declined (rule payroll-failed)`.
+ */
+export function defaultSummary(event: EventObject, type: string | null, rule: string, escape: TemplateEscape): string {
+  const e = (s: string): string => escapeText(s.replace(/\s+/g, ' ').trim(), escape);
+  const parts: string[] = [];
+  const name = firstText(event, ['data.workflowName', 'data.workflow_name', 'data.workflow.name', 'workflowName', 'workflow_name']);
+  const id = firstText(event, ['data.workflowId', 'data.workflow_id', 'data.workflow.id', 'workflowId', 'workflow_id']);
+  if (name && id && name !== id) parts.push(`workflow ${e(name)} (${e(id)})`);
+  else if (name ?? id) parts.push(`workflow ${e((name ?? id)!)}`);
+  const node = firstText(event, ['data.nodeName', 'data.node_name', 'data.nodeId', 'data.node_id', 'nodeName', 'nodeId']);
+  if (node) parts.push(`node ${e(node)}`);
+  const run = runId(event, DEFAULT_EVENT_FIELDS);
+  if (run) parts.push(`run ${e(run)}`);
+  const status = firstText(event, ['data.status', 'status']);
+  if (status) parts.push(`status ${e(status)}`);
+  const error = firstText(event, ['data.error.message', 'data.error', 'data.errorMessage', 'error.message', 'error', 'errorMessage']);
+  if (error) parts.push(`error: ${e(error.length > 300 ? `${error.slice(0, 297)}...` : error)}`);
+  const head = `B3OS ${e(type ?? 'event')}`;
+  return `${parts.length > 0 ? `${head}: ${parts.join(', ')}` : head} (rule ${e(rule)})`;
+}
+
+/**
+ * The text for a notification: the rule's `message`, or the default summary when it has none or
+ * it fails to render (the failure goes to onError, to be logged; the notification still goes).
+ */
+export function renderMessage(
+  rule: CompiledRule | null,
+  event: EventObject,
+  type: string | null,
+  escape: TemplateEscape,
+  onError: (err: Error) => void,
+): string {
+  const name = rule?.name ?? 'none';
+  if (rule?.message) {
+    try {
+      return rule.message.render(event, escape);
+    } catch (err) {
+      onError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+  return defaultSummary(event, type, name, escape);
+}

@@ -2,7 +2,7 @@
 // plus health, metrics, admin, retention and reload. `serve` runs one; tests may run several.
 //
 //   http → verify → store(event + deliveries, one transaction) → worker → channel
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { ServeOptions } from './config/options.js';
@@ -62,7 +62,8 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
 
   const app = Fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    // A line per request would drown the log at volume; rejections and failures log their own.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.maxBodyBytes,
     forceCloseConnections: 'idle',
     requestTimeout: 30_000,

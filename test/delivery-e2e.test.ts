@@ -215,3 +215,28 @@ rules:
     }
   });
 });
+
+describe('shutdown', () => {
+  test('SIGTERM: an in-flight send finishes and is recorded, then exit 0', async () => {
+    const tmp = tempDir();
+    const hook = await startHttpReceiver({ defaultReply: { status: 200, delayMs: 800 } });
+    const r = await startRouter({
+      dir: tmp.dir,
+      rules: `version: 1
+destinations:
+  hook: { type: webhook, url: "${hook.url}/in" }
+rules:
+  - { name: all, match: { type: "*" }, send_to: [hook] }
+`,
+    });
+    try {
+      assert.equal((await postEvent(r.url, { id: 'evt_term', type: 'run.failed' })).status, 204);
+      await hook.waitFor(1);
+      assert.equal(await r.stop('SIGTERM'), 0);
+      assert.equal(deliveries(r.dbPath)[0]!.status, 'delivered');
+    } finally {
+      await hook.close();
+      tmp.cleanup();
+    }
+  });
+});

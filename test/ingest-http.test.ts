@@ -3,7 +3,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import Database from 'better-sqlite3';
 import { sign } from '../src/ingest/signature.js';
 import { runCli, tempDir, waitFor } from './helpers/cli.js';
@@ -328,6 +330,61 @@ describe('process', () => {
       assert.equal(await answered, 204);
       assert.equal(await r.stop(), 0);
       assert.ok(eventByKey(r.dbPath, 'id:evt_inflight'), 'stored');
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('HTTPS and logs', () => {
+  test('TLS_CERT_FILE / TLS_KEY_FILE serve HTTPS directly', async (t) => {
+    const tmp = tempDir();
+    const cert = `${tmp.dir}/cert.pem`;
+    const key = `${tmp.dir}/key.pem`;
+    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { encoding: 'utf8' });
+    if (gen.status !== 0) {
+      tmp.cleanup();
+      return t.skip('openssl is not available to make a test certificate');
+    }
+    const r = await startRouter({ dir: tmp.dir, env: { TLS_CERT_FILE: cert, TLS_KEY_FILE: key } });
+    try {
+      const body = JSON.stringify({ id: 'evt_tls', type: 'run.failed' });
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpsRequest(
+          `https://127.0.0.1:${r.port}/b3os/hooks`,
+          { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json', ...sign(SECRET, body) } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+      assert.equal(status, 204);
+      assert.ok(r.logs.some((l) => typeof l.msg === 'string' && l.msg.includes('listening on https://')));
+    } finally {
+      await r.stop();
+      tmp.cleanup();
+    }
+  });
+
+  test('no secret, signature or body is ever logged; rejections log why', async () => {
+    const tmp = tempDir();
+    const r = await startRouter({ dir: tmp.dir, env: { LOG_LEVEL: 'debug', B3OS_WEBHOOK_SECRET_PREVIOUS: 'previous-secret-xyz' } });
+    try {
+      const body = JSON.stringify({ id: 'evt_log', type: 'run.failed', data: { marker: 'BODY-MARKER-123' } });
+      const sig = sign(SECRET, body)['x-b3os-signature']!;
+      assert.equal((await postEvent(r.url, body)).status, 204);
+      assert.equal((await postEvent(r.url, body, { secret: 'wrong-secret-abc' })).status, 401);
+      assert.equal((await postEvent(r.url, '{"marker":"BODY-MARKER-123"', {})).status, 400);
+      await r.stop();
+      const all = JSON.stringify(r.logs) + r.stderr();
+      for (const secret of [SECRET, 'previous-secret-xyz', 'wrong-secret-abc', sig.slice(7), 'BODY-MARKER-123']) {
+        assert.ok(!all.includes(secret), `logs must not contain ${secret}`);
+      }
+      assert.ok(r.logs.some((l) => l.reason === 'signature_mismatch' && l.level === 40), 'the 401 is logged at warn with its reason');
+      assert.ok(r.logs.some((l) => l.reason === 'invalid_json'), 'the 400 is logged with its reason');
     } finally {
       tmp.cleanup();
     }

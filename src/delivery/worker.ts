@@ -5,6 +5,7 @@
 // destination never starves the others. Order is not guaranteed, across or within destinations.
 // Crash safety: a claim is a lease in the database; a delivery whose sender died becomes due again
 // when the lease lapses (and at once when the sole server restarts, see start()).
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { WORKER_DEFAULTS } from '../config/defaults.js';
 import type { CompiledRule, Destination, EventObject, RouterConfig } from '../config/types.js';
@@ -52,6 +53,8 @@ export class DeliveryWorker {
 
   constructor(private readonly deps: WorkerDeps) {
     this.opts = { ...WORKER_DEFAULTS, ...deps.options };
+    // Every send in flight listens on the shutdown signal; that is by design, not a leak.
+    setMaxListeners(0, this.abort.signal);
   }
 
   async start(): Promise<void> {

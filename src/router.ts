@@ -3,7 +3,7 @@
 //
 //   http → verify → store(event + deliveries, one transaction) → worker → channel
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { ServeOptions } from './config/options.js';
 import type { RouterConfig } from './config/types.js';
@@ -18,6 +18,10 @@ import { GroupCommit } from './store/group-commit.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IngestItem, IngestOutcome, Store } from './store/store.js';
 import { SHUTDOWN_GRACE_MS } from './config/defaults.js';
+
+export class ServerLockError extends Error {
+  readonly code = 'E_SERVER_LOCK';
+}
 
 export interface Router {
   app: FastifyInstance;
@@ -68,7 +72,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     forceCloseConnections: 'idle',
     requestTimeout: 30_000,
     return503OnClosing: true,
-    ...(opts.tls ? { https: { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) } } : {}),
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
   }) as unknown as FastifyInstance;
 
   // Only JSON is accepted, and as raw bytes: the signature is over the bytes, verified before parsing.
@@ -104,6 +108,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   registerAdmin(app, { store, rules: () => rules.current, token: opts.adminToken });
 
   const retention = startRetention(store, () => rules.current, log.child({ component: 'retention' }));
+  let heartbeat: NodeJS.Timeout | undefined;
   let closed: Promise<void> | null = null;
 
   return {
@@ -114,6 +119,10 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     worker,
     log,
     async listen() {
+      const lock = await store.acquireServerLock(process.pid, hostname(), Date.now());
+      if (!lock.ok) throw new ServerLockError(`another b3os-router is serving ${opts.dbPath} (${lock.holder}); one server per database`);
+      heartbeat = setInterval(() => void store.heartbeat(process.pid, Date.now()).catch(() => undefined), 5_000);
+      heartbeat.unref();
       await worker.start();
       await app.listen({ port: opts.port, host: opts.host });
       const addr = app.server.address();
@@ -127,13 +136,15 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     close() {
       closed ??= (async () => {
         retention.stop();
-        // Stop accepting; requests in flight are answered (each only after its commit).
+        clearInterval(heartbeat);
+        // Both at once, each bounded, so the whole stop fits inside a container's grace period:
+        // requests in flight are answered (each only after its commit) while sends in flight finish.
         let t: NodeJS.Timeout | undefined;
-        await Promise.race([app.close(), new Promise((r) => (t = setTimeout(r, SHUTDOWN_GRACE_MS)))]);
-        clearTimeout(t);
+        const http = Promise.race([app.close(), new Promise((r) => (t = setTimeout(r, SHUTDOWN_GRACE_MS)))]).finally(() => clearTimeout(t));
+        await Promise.all([http, worker.stop()]);
         await commit.drain();
-        await worker.stop();
         await channels.close();
+        await store.releaseServerLock(process.pid).catch(() => undefined);
         await store.close();
       })();
       return closed;

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { sign } from '../src/ingest/signature.js';
 import { runCli, tempDir, waitFor } from './helpers/cli.js';
 import { SECRET, postEvent, readDb, startRouter, type RouterProcess } from './helpers/router.js';
+import { startHttpReceiver } from './helpers/receivers.js';
 
 const countEvents = (db: string) => readDb(db, (d) => (d.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n);
 const eventByKey = (db: string, key: string) =>
@@ -371,21 +372,35 @@ describe('HTTPS and logs', () => {
 
   test('no secret, signature or body is ever logged; rejections log why', async () => {
     const tmp = tempDir();
-    const r = await startRouter({ dir: tmp.dir, env: { LOG_LEVEL: 'debug', B3OS_WEBHOOK_SECRET_PREVIOUS: 'previous-secret-xyz' } });
+    const receiver = await startHttpReceiver({ defaultReply: 500 });
+    const r = await startRouter({
+      dir: tmp.dir,
+      env: { LOG_LEVEL: 'debug', B3OS_WEBHOOK_SECRET_PREVIOUS: 'previous-secret-xyz', HOOK_TOKEN: 'bearer-token-xyz' },
+      rules: `version: 1
+delivery: { max_attempts: 2, backoff: { initial: 10ms, max: 20ms } }
+destinations:
+  out: { type: webhook, url: "${receiver.url}/x", secret: outbound-secret-xyz, headers: { Authorization: "Bearer \${HOOK_TOKEN}" } }
+rules:
+  - { name: all, match: { type: "*" }, send_to: [out] }
+`,
+    });
     try {
       const body = JSON.stringify({ id: 'evt_log', type: 'run.failed', data: { marker: 'BODY-MARKER-123' } });
       const sig = sign(SECRET, body)['x-b3os-signature']!;
       assert.equal((await postEvent(r.url, body)).status, 204);
       assert.equal((await postEvent(r.url, body, { secret: 'wrong-secret-abc' })).status, 401);
       assert.equal((await postEvent(r.url, '{"marker":"BODY-MARKER-123"', {})).status, 400);
+      await receiver.waitFor(2);
+      await waitFor(() => r.logs.some((l) => l.msg === 'delivery is dead'), { what: 'the failing delivery to be logged' });
       await r.stop();
       const all = JSON.stringify(r.logs) + r.stderr();
-      for (const secret of [SECRET, 'previous-secret-xyz', 'wrong-secret-abc', sig.slice(7), 'BODY-MARKER-123']) {
+      for (const secret of [SECRET, 'previous-secret-xyz', 'outbound-secret-xyz', 'bearer-token-xyz', sig.slice(7), 'BODY-MARKER-123']) {
         assert.ok(!all.includes(secret), `logs must not contain ${secret}`);
       }
       assert.ok(r.logs.some((l) => l.reason === 'signature_mismatch' && l.level === 40), 'the 401 is logged at warn with its reason');
       assert.ok(r.logs.some((l) => l.reason === 'invalid_json'), 'the 400 is logged with its reason');
     } finally {
+      await receiver.close();
       tmp.cleanup();
     }
   });

@@ -95,6 +95,9 @@ describe('operating commands', () => {
     const missing = await cli('explain', 'nope');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no stored event with id or key "nope"/);
+    const missingJson = await cli('explain', 'nope', '--json');
+    assert.equal(missingJson.code, 1);
+    assert.match((JSON.parse(missingJson.stdout) as { error: string }).error, /no stored event/, '--json: one JSON document, even on failure');
   });
 
   test('retry moves dead to pending and the running server delivers it', async () => {

@@ -24,7 +24,7 @@ test('events past retention are pruned in batches; those with deliveries still w
     const now = Date.now();
     const old = Array.from({ length: PRUNE_BATCH + 50 }, (_, i) => event(i, now - 40 * DAY));
     await store.ingest(old);
-    await store.ingest([event(9000, now - 40 * DAY), event(9001, now - DAY)]);
+    await store.ingest([event(9000, now - 40 * DAY), event(9001, now - DAY), event(9002, now - 40 * DAY)]);
     // Settle every old delivery except r9000's, which stays pending.
     const claimed = await store.claimDue({ now, leaseMs: 1000, room: new Map(), defaultRoom: 10_000, limit: 10_000 });
     await store.finish(
@@ -32,6 +32,8 @@ test('events past retention are pruned in batches; those with deliveries still w
         .filter((c) => c.eventPayload !== '{"id":"r9000"}')
         .map((c) => ({ id: c.id, attempt: { deliveryId: c.id, attempt: 1, startedAt: now, durationMs: 1, outcome: 'delivered' as const, code: '200', error: null }, status: 'delivered' as const, nextAttemptAt: null, reason: null })),
     );
+    // Those deliveries finished long ago, except r9002's, which was retried and died just now.
+    store.db.prepare(`UPDATE deliveries SET updated_at = ? WHERE status = 'delivered' AND event_seq <> (SELECT seq FROM events WHERE event_id = 'r9002')`).run(now - 35 * DAY);
     const config = { retentionMs: 30 * DAY } as RouterConfig;
     const retention = startRetention(store, () => config, pino({ level: 'silent' }));
     const pruned = await retention.runOnce();
@@ -40,10 +42,11 @@ test('events past retention are pruned in batches; those with deliveries still w
     assert.equal(await store.findEvent('r0'), null);
     assert.ok(await store.findEvent('r9000'), 'kept: its delivery is still pending');
     assert.ok(await store.findEvent('r9001'), 'kept: younger than retention');
+    assert.ok(await store.findEvent('r9002'), 'kept: its delivery finished within the retention period');
     const orphans = store.db.prepare('SELECT count(*) AS n FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)').get() as { n: number };
     assert.equal(orphans.n, 0, 'attempts of pruned deliveries are gone too');
     const kept = store.db.prepare('SELECT count(*) AS n FROM attempts').get() as { n: number };
-    assert.equal(kept.n, 1, "r9001's attempt is kept");
+    assert.equal(kept.n, 2, "r9001's and r9002's attempts are kept");
   } finally {
     await store.close();
     tmp.cleanup();

@@ -45,14 +45,12 @@ async function main(argv: string[]): Promise<number> {
     const mod = await command.load();
     return await mod.run(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`b3os-router ${name}: ${err.message}\n`);
-      return 2;
-    }
-    const e = err as { code?: string; message?: string };
-    process.stderr.write(`b3os-router ${name}: ${e.message ?? String(err)}\n`);
+    const message = (err as { message?: string }).message ?? String(err);
+    // --json promises exactly one JSON document on stdout, failures included.
+    if (rest.includes('--json')) process.stdout.write(JSON.stringify({ error: message }) + '\n');
+    process.stderr.write(`b3os-router ${name}: ${message}\n`);
     if (process.env.B3OS_ROUTER_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    return 1;
+    return err instanceof UsageError ? 2 : 1;
   }
 }
 

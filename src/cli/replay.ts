@@ -11,7 +11,7 @@ export async function run(argv: string[]): Promise<number> {
   if ((id === undefined) === (from === undefined)) throw new UsageError('say what to replay: replay EVENT, or replay --since 1h [--dry-run]');
   const config = loadConfig(p);
   const dryRun = bool(p, 'dry-run');
-  const store = openStore(p, 'write');
+  const store = openStore(p, dryRun ? 'read' : 'write');
   try {
     let events;
     if (id !== undefined) {

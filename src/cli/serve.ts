@@ -2,11 +2,34 @@
 // SIGHUP reloads the rules file.
 import { formatProblem, loadRules } from '../config/load.js';
 import { OptionError, serveOptions } from '../config/options.js';
-import { createRouter } from '../router.js';
+import { createRouter, type Router } from '../router.js';
 import { parse, str } from './args.js';
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
+
+  // Signals are taken from the first moment: a SIGTERM during start-up stops cleanly once the
+  // server is up (or at once, before it is), and a SIGHUP never kills the process.
+  let router: Router | null = null;
+  let stopRequested: string | null = null;
+  let wake: (() => void) | null = null;
+  const stop = (signal: string) => {
+    if (stopRequested) return router?.log.info({ signal }, 'already shutting down');
+    stopRequested = signal;
+    router?.log.info({ signal }, 'shutting down');
+    wake?.();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (!router) return;
+    try {
+      router.reload();
+    } catch (err) {
+      router.log.error({ err: { message: (err as Error).message } }, 'reload refused: the rules file could not be read');
+    }
+  });
+
   let opts;
   try {
     opts = serveOptions({ rules: str(p, 'rules'), db: str(p, 'db'), port: str(p, 'port'), host: str(p, 'host') });
@@ -25,7 +48,6 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  let router;
   try {
     router = createRouter(opts, config);
   } catch (err) {
@@ -35,24 +57,14 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await router.listen();
   } catch (err) {
-    process.stderr.write(`b3os-router: cannot listen on ${opts.host}:${opts.port}: ${(err as Error).message}\n`);
+    const e = err as { code?: string; message: string };
+    process.stderr.write(`b3os-router: ${e.code === 'E_SERVER_LOCK' ? e.message : `cannot listen on ${opts.host}:${opts.port}: ${e.message}`}\n`);
     await router.close();
     return 1;
   }
 
-  process.on('SIGHUP', () => router.reload());
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    // A repeated signal during shutdown is logged, not fatal: the bounded shutdown finishes anyway.
-    const stop = (signal: string) => {
-      if (stopping) return router.log.info({ signal }, 'already shutting down');
-      stopping = true;
-      router.log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
+  else router.log.info({ signal: stopRequested }, 'shutting down');
   await router.close();
   router.log.info('stopped');
   router.log.flush?.();

@@ -296,7 +296,13 @@ class Compiler {
     try {
       u = new URL(text);
     } catch {
-      this.problems.error(path, `${this.name(path)} is "${text}", which is not a full URL; write it with https://, e.g. ${what}`);
+      // The value may hold a secret from ${VAR} (a token in the query): show its start only.
+      const shown = text.length > 24 ? `${text.slice(0, 16)}…` : text;
+      this.problems.error(path, `${this.name(path)} is "${shown}", which is not a full URL; write it with https://, e.g. ${what}`);
+      return null;
+    }
+    if (u.username || u.password) {
+      this.problems.error(path, `${this.name(path)} has a user name or password in it; put credentials in headers: (e.g. Authorization) instead, so they are never shown or logged with the URL`);
       return null;
     }
     if (u.protocol !== 'https:' && u.protocol !== 'http:') {

@@ -52,7 +52,8 @@ export const WORKER_DEFAULTS = {
   /** Extra time over a send's timeout before its claim (lease) lapses and another process may retry it. */
   leaseMarginMs: 30_000,
   /** On shutdown, how long in-flight sends may take before the process exits anyway. */
-  drainMs: 10_000,
+  drainMs: 8_000,
 } as const;
 
-export const SHUTDOWN_GRACE_MS = 10_000;
+/** On shutdown, how long requests in flight may take; with drainMs, inside Docker's 10 s grace. */
+export const SHUTDOWN_GRACE_MS = 8_000;

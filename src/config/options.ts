@@ -1,6 +1,6 @@
 // Process-level options: a flag wins over its environment variable, which wins over the default
 // (config/defaults.ts). Resolved once per command.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_OPTIONS } from './defaults.js';
 
@@ -30,7 +30,8 @@ export interface ServeOptions {
   secrets: string[];
   logLevel: string;
   adminToken: string | null;
-  tls: { cert: string; key: string } | null;
+  /** Certificate and key, read at start (a missing file is an OptionError, not a crash). */
+  tls: { cert: Buffer; key: Buffer } | null;
   slackBotToken: string | null;
   slackApiUrl: string | null;
   smtpUrl: string | null;
@@ -68,10 +69,18 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
     secrets: previous ? [secret, previous] : [secret],
     logLevel: nonEmpty(env.LOG_LEVEL) ?? DEFAULT_OPTIONS.logLevel,
     adminToken: nonEmpty(env.ADMIN_TOKEN),
-    tls: certFile && keyFile ? { cert: certFile, key: keyFile } : null,
+    tls: certFile && keyFile ? { cert: readTlsFile('TLS_CERT_FILE', certFile), key: readTlsFile('TLS_KEY_FILE', keyFile) } : null,
     slackBotToken: nonEmpty(env.SLACK_BOT_TOKEN),
     slackApiUrl,
     smtpUrl: nonEmpty(env.SMTP_URL),
     dbMaxBytes: maxMb === null ? null : Math.floor(Number(maxMb) * 1024 * 1024),
   };
+}
+
+function readTlsFile(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new OptionError(`${variable} is ${file}, which cannot be read (${(err as { code?: string }).code ?? 'error'})`);
+  }
 }

@@ -11,7 +11,8 @@ import { WORKER_DEFAULTS } from '../config/defaults.js';
 import type { CompiledRule, Destination, EventObject, RouterConfig } from '../config/types.js';
 import { eventType as readType } from '../ingest/event.js';
 import type { Metrics } from '../ops/metrics.js';
-import { recheck } from '../policy/policy.js';
+import { decide, recheck } from '../policy/policy.js';
+import { eventTime } from '../ingest/event.js';
 import { renderMessage } from '../rules/template.js';
 import type { ClaimedDelivery, DeliveryUpdate, Store } from '../store/store.js';
 import { nextAttemptDelay } from './backoff.js';
@@ -44,8 +45,10 @@ export class DeliveryWorker {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perDestination = new Map<string, number>();
   private readonly abort = new AbortController();
-  private pending: DeliveryUpdate[] = [];
-  private flushScheduled: Promise<void> | null = null;
+  private pending: { update: DeliveryUpdate; done: () => void }[] = [];
+  private flushing: NodeJS.Immediate | NodeJS.Timeout | null = null;
+  /** Set at the end of shutdown: outcomes that still cannot be written are left to the restart. */
+  private abandonWrites = false;
   private pumping = false;
   private again = false;
   private stopping = false;
@@ -103,7 +106,8 @@ export class DeliveryWorker {
         const room = new Map<string, number>();
         let maxTimeout = 0;
         for (const d of config.destinations.values()) {
-          room.set(d.name, d.delivery.concurrency - (this.perDestination.get(d.name) ?? 0));
+          // A disabled destination is muted, not emptied: its deliveries wait, pending.
+          room.set(d.name, d.enabled ? d.delivery.concurrency - (this.perDestination.get(d.name) ?? 0) : 0);
           maxTimeout = Math.max(maxTimeout, d.delivery.timeoutMs);
         }
         const claimed = await this.deps.store.claimDue({
@@ -147,21 +151,37 @@ export class DeliveryWorker {
       event = {};
     }
     if (dest?.privileged) {
-      const d = recheck(c.rule, dest, event, config.grants, c.origin === 'replay');
+      const replay = c.origin === 'replay';
+      const now = Date.now();
+      // Decided as privileged when created: check the grant still allows it (limits were spent
+      // then). Created before the destination became privileged: the full policy, as if new.
+      const d = c.privileged
+        ? recheck(c.rule, dest, event, config.grants, replay)
+        : decide({
+            rule: c.rule,
+            destination: dest,
+            event,
+            eventTimeMs: eventTime(event, config.server.fields),
+            grants: config.grants,
+            allowedInLastHour: await this.deps.store.allowedSince(c.rule, c.destination, now - 3_600_000),
+            now,
+            replay,
+          });
       if (!d.allowed) {
         log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, reason: d.reason }, 'privileged delivery blocked by policy at send time');
         this.deps.metrics.policyBlocked.inc({ rule: c.rule, destination: c.destination });
         this.deps.metrics.deliveries.inc({ destination: c.destination, status: 'blocked' });
-        await this.record({ id: c.id, attempt: null, status: 'blocked', nextAttemptAt: null, reason: d.reason });
+        await this.record({ id: c.id, attempt: null, status: 'blocked', nextAttemptAt: null, reason: `at send time: ${d.reason}` });
         return;
       }
+      // Counted against max_per_hour from now on.
+      if (!c.privileged) await this.deps.store.markPrivileged(c.id);
     }
 
     const attempt = c.attempts + 1;
     const startedAt = Date.now();
     let result: SendResult;
     if (!dest) result = { outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` };
-    else if (!dest.enabled) result = { outcome: 'permanent', code: null, error: `destination "${c.destination}" is disabled (enabled: false)` };
     else result = await this.send(c, dest, config, event, attempt);
     if (this.abort.signal.aborted && result.outcome !== 'delivered') {
       // Cut short by shutdown: not an attempt. The delivery stays pending and is resumed at start.
@@ -234,34 +254,65 @@ export class DeliveryWorker {
     }
   }
 
-  /** Outcomes are written in batches: one transaction per turn of the event loop. */
-  private record(u: DeliveryUpdate): Promise<void> {
-    this.pending.push(u);
-    this.flushScheduled ??= new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        const batch = this.pending;
-        this.pending = [];
-        this.flushScheduled = null;
-        this.deps.store.finish(batch).then(resolve, reject);
-      });
+  /**
+   * Outcomes are written in batches: one transaction per turn of the event loop. The delivery's
+   * slot is held until its outcome is written; a write that fails is tried again every second, so a
+   * full or locked database never turns into the same delivery being sent again and again.
+   */
+  private record(update: DeliveryUpdate): Promise<void> {
+    return new Promise<void>((done) => {
+      this.pending.push({ update, done });
+      this.scheduleFlush(0);
     });
-    return this.flushScheduled;
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    if (this.flushing !== null) return;
+    this.flushing = delayMs === 0 ? setImmediate(() => this.flush()) : setTimeout(() => this.flush(), delayMs);
+  }
+
+  private flush(): void {
+    this.flushing = null;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    this.deps.store.finish(batch.map((b) => b.update)).then(
+      () => batch.forEach((b) => b.done()),
+      (err) => {
+        if (this.abandonWrites) {
+          // Shutting down: the deliveries keep their claim, which the next start releases.
+          this.deps.log.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'could not record delivery outcomes; they will be sent again after restart');
+          batch.forEach((b) => b.done());
+          return;
+        }
+        this.deps.log.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'could not record delivery outcomes; trying again in 1s');
+        this.pending.unshift(...batch);
+        this.scheduleFlush(1_000);
+      },
+    );
   }
 
   /** Stops claiming; in-flight sends get `drainMs` to finish, then are cut short (they stay pending). */
-  async stop(): Promise<void> {
+  async stop(drainMs = this.opts.drainMs): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
+    const deadline = (ms: number) => {
+      let t: NodeJS.Timeout | undefined;
+      return { done: new Promise<'timeout'>((r) => (t = setTimeout(() => r('timeout'), ms))), clear: () => clearTimeout(t) };
+    };
     const all = () => Promise.allSettled([...this.inFlight]);
-    let t: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => (t = setTimeout(() => r(true), this.opts.drainMs)))]);
-    clearTimeout(t);
+    const d1 = deadline(drainMs);
+    const timedOut = (await Promise.race([all(), d1.done])) === 'timeout';
+    d1.clear();
     if (timedOut) {
       this.deps.log.warn({ inFlight: this.inFlight.size }, 'shutdown: cutting in-flight sends short; they stay pending');
       this.abort.abort();
-      await Promise.race([all(), new Promise((r) => setTimeout(r, 2_000))]);
+      this.abandonWrites = true;
+      if (this.flushing !== null) this.flush();
+      const d2 = deadline(1_000);
+      await Promise.race([all(), d2.done]);
+      d2.clear();
     }
-    if (this.flushScheduled) await this.flushScheduled.catch(() => undefined);
   }
 
   get busy(): number {

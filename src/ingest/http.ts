@@ -30,7 +30,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 type Rejection = { status: number; reason: string; message: string };
 
 /** Parses the verified body: a JSON object, valid UTF-8, not absurdly deep. */
-function parseEvent(body: Buffer): { event: EventObject } | Rejection {
+function parseEvent(body: Buffer): { event: EventObject; text: string } | Rejection {
   let text: string;
   try {
     text = utf8.decode(body);
@@ -49,7 +49,7 @@ function parseEvent(body: Buffer): { event: EventObject } | Rejection {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { status: 400, reason: 'not_object', message: 'body is not a JSON object' };
   }
-  return { event: value as EventObject };
+  return { event: value as EventObject, text };
 }
 
 /** Bracket depth outside strings; a linear scan, cheaper than a failed deep parse. */
@@ -110,7 +110,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
         executionId: key.executionId,
         type,
         receivedAt: now,
-        payload: body.toString('utf8'),
+        payload: parsed.text,
         routing: JSON.stringify(decision),
       },
       plan: (counts) =>
@@ -126,10 +126,14 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
     try {
       outcome = await deps.commit.submit(item);
     } catch (err) {
-      const code = err instanceof StoreUnavailableError ? err.message : 'database error';
+      outcome = { status: 'failed', error: err instanceof StoreUnavailableError ? err : new StoreUnavailableError('database error', err) };
+    }
+    if (outcome.status === 'failed') {
+      // Never a 2xx unless committed: B3OS keeps the event and retries.
       metrics.eventsReceived.inc({ outcome: 'rejected', reason: 'store_unavailable' });
-      req.log.error({ err: { message: (err as Error).message, code: (err as { cause?: { code?: string } }).cause?.code } }, 'event not stored');
-      return reply.code(503).header('retry-after', '5').send({ error: 'store_unavailable', message: code });
+      const cause = outcome.error.cause as { code?: string; message?: string } | undefined;
+      req.log.error({ err: { message: outcome.error.message, code: cause?.code } }, 'event not stored');
+      return reply.code(503).header('retry-after', '5').send({ error: 'store_unavailable', message: outcome.error.message });
     }
 
     if (outcome.status === 'duplicate') {

@@ -6,9 +6,12 @@
 import type { EventObject, RouterConfig } from '../config/types.js';
 import { eventTime } from '../ingest/event.js';
 import { evaluate, plan } from '../rules/route.js';
-import type { NewDelivery, Store, StoredEvent } from '../store/store.js';
+import type { NewDelivery, Store, StoredDelivery, StoredEvent } from '../store/store.js';
 
 const HOUR_MS = 3_600_000;
+
+/** Events per write transaction: the server's writes wait at most this long behind a replay. */
+export const REPLAY_CHUNK = 200;
 
 export interface ReplayLine {
   event: string;
@@ -18,43 +21,73 @@ export interface ReplayLine {
   reason: string;
 }
 
+/** What replaying one event would do, given its existing deliveries and the policy counts. */
+function planEvent(
+  config: RouterConfig,
+  stored: StoredEvent,
+  existing: StoredDelivery[],
+  allowedInLastHour: (rule: string, destination: string) => number,
+  now: number,
+): { add: NewDelivery[]; lines: ReplayLine[] } {
+  let event: EventObject;
+  try {
+    event = JSON.parse(stored.payload) as EventObject;
+  } catch {
+    return { add: [], lines: [] };
+  }
+  const lines: ReplayLine[] = [];
+  const name = stored.eventId ?? stored.key;
+  const { pairs } = evaluate(config, event, stored.type);
+  const fresh = pairs.filter(({ rule, destination }) => {
+    const taken = existing.find((d) => d.rule === rule && d.destination === destination && d.status !== 'blocked');
+    if (taken) lines.push({ event: name, rule, destination, action: 'skip', reason: `already ${taken.status} (delivery ${taken.id})` });
+    return !taken;
+  });
+  const planned = plan(config, event, fresh, { now, eventTimeMs: eventTime(event, config.server.fields), replay: true, allowedInLastHour });
+  const add: NewDelivery[] = [];
+  for (const d of planned) {
+    if (d.status === 'pending') {
+      lines.push({ event: name, rule: d.rule, destination: d.destination, action: 'create', reason: d.privileged ? 'privileged; allowed by policy' : 'no delivery yet' });
+      add.push({ ...d, eventSeq: stored.seq, origin: 'replay' });
+    } else {
+      lines.push({ event: name, rule: d.rule, destination: d.destination, action: 'blocked', reason: d.reason ?? 'blocked by policy' });
+    }
+  }
+  return { add, lines };
+}
+
 export async function replay(store: Store, config: RouterConfig, events: StoredEvent[], opts: { dryRun: boolean; now?: number }): Promise<ReplayLine[]> {
   const now = opts.now ?? Date.now();
   const lines: ReplayLine[] = [];
-  await store.addDeliveries(
-    events,
-    (stored, existing, counts) => {
-      let event: EventObject;
-      try {
-        event = JSON.parse(stored.payload) as EventObject;
-      } catch {
-        return [];
-      }
-      const name = stored.eventId ?? stored.key;
-      const { pairs } = evaluate(config, event, stored.type);
-      const fresh = pairs.filter(({ rule, destination }) => {
-        const taken = existing.find((d) => d.rule === rule && d.destination === destination && d.status !== 'blocked');
-        if (taken) lines.push({ event: name, rule, destination, action: 'skip', reason: `already ${taken.status} (delivery ${taken.id})` });
-        return !taken;
-      });
-      const planned = plan(config, event, fresh, {
-        now,
-        eventTimeMs: eventTime(event, config.server.fields),
-        replay: true,
-        allowedInLastHour: (rule, destination) => counts.allowedSince(rule, destination, now - HOUR_MS),
-      });
-      const add: NewDelivery[] = [];
-      for (const d of planned) {
-        if (d.status === 'pending') {
-          lines.push({ event: name, rule: d.rule, destination: d.destination, action: 'create', reason: d.privileged ? 'privileged; allowed by policy' : 'no delivery yet' });
-          add.push({ ...d, eventSeq: stored.seq, origin: 'replay' });
-        } else {
-          lines.push({ event: name, rule: d.rule, destination: d.destination, action: 'blocked', reason: d.reason ?? 'blocked by policy' });
+  if (opts.dryRun) {
+    // Reads only (the store may be read-only). Counts start from the database and grow with
+    // what this dry run would allow, so a cap is shown being reached as it would be.
+    const used = new Map<string, number>();
+    const key = (rule: string, destination: string) => `${rule}\u0000${destination}`;
+    for (const stored of events) {
+      const existing = await store.deliveriesForEvent(stored.seq);
+      for (const d of config.destinations.values()) {
+        if (!d.privileged) continue;
+        for (const g of config.grants) {
+          if (g.destination === d.name && !used.has(key(g.rule, d.name))) used.set(key(g.rule, d.name), await store.allowedSince(g.rule, d.name, now - HOUR_MS));
         }
       }
-      return opts.dryRun ? [] : add;
-    },
-    now,
-  );
+      const r = planEvent(config, stored, existing, (rule, destination) => used.get(key(rule, destination)) ?? 0, now);
+      for (const d of r.add) if (d.privileged) used.set(key(d.rule, d.destination), (used.get(key(d.rule, d.destination)) ?? 0) + 1);
+      lines.push(...r.lines);
+    }
+    return lines;
+  }
+  for (let i = 0; i < events.length; i += REPLAY_CHUNK) {
+    await store.addDeliveries(
+      events.slice(i, i + REPLAY_CHUNK),
+      (stored, existing, counts) => {
+        const r = planEvent(config, stored, existing, (rule, destination) => counts.allowedSince(rule, destination, now - HOUR_MS), now);
+        lines.push(...r.lines);
+        return r.add;
+      },
+      now,
+    );
+  }
   return lines;
 }

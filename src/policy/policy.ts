@@ -6,6 +6,9 @@
 // always allowed.
 import type { Destination, EventObject, Grant } from '../config/types.js';
 
+/** How far in the future an event's own time may be (clock skew) before max_event_age refuses it. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
 export interface PolicyInput {
   rule: string;
   destination: Destination;
@@ -63,6 +66,9 @@ function refuse(grant: Grant, input: PolicyInput): string | null {
       return `${at} sets max_event_age, and the event carries no readable time (createdAt, created_at, timestamp or occurredAt)`;
     }
     const age = input.now - input.eventTimeMs;
+    if (age < -CLOCK_SKEW_MS) {
+      return `the event's time is ${formatAge(-age)} in the future, and ${at} sets max_event_age (clocks allow ${formatAge(CLOCK_SKEW_MS)})`;
+    }
     if (age > grant.maxEventAgeMs) {
       return `the event is ${formatAge(age)} old, older than the max_event_age of ${formatAge(grant.maxEventAgeMs)} in ${at}`;
     }
@@ -76,7 +82,10 @@ function refuse(grant: Grant, input: PolicyInput): string | null {
   return null;
 }
 
+/** 600000 → "10m", 5400000 → "90m", 90061000 → "25h": whole units a person would write. */
 function formatAge(ms: number): string {
+  const units: [number, string][] = [[86_400_000, 'd'], [3_600_000, 'h'], [60_000, 'm'], [1000, 's']];
+  for (const [size, unit] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 120_000) return `${Math.round(ms / 1000)}s`;
   if (ms < 7_200_000) return `${Math.round(ms / 60_000)}m`;
@@ -86,8 +95,9 @@ function formatAge(ms: number): string {
 
 /**
  * The check made again just before a privileged send: the rules may have changed since the
- * delivery was created (grant removed, destination newly privileged). Rate and age limits were
- * spent when the delivery was created and are not counted twice.
+ * delivery was created (grant removed, `when` changed). Rate and age limits were spent when the
+ * delivery was created and are not counted twice. (A delivery created before its destination
+ * became privileged gets the full decide() instead; see delivery/worker.ts.)
  */
 export function recheck(rule: string, destination: Destination, event: EventObject, grants: readonly Grant[], replay: boolean): PolicyDecision {
   if (!destination.privileged) return { allowed: true, reason: 'not privileged', grantLine: null };
@@ -99,7 +109,7 @@ export function recheck(rule: string, destination: Destination, event: EventObje
   }
   return {
     allowed: false,
-    reason: `at send time no grant in the current rules allows rule "${rule}" to send to privileged "${destination.name}" for this event`,
+    reason: `no grant in the current rules allows rule "${rule}" to send to privileged "${destination.name}" for this event`,
     grantLine: null,
   };
 }

@@ -56,4 +56,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX attempts_delivery ON attempts(delivery_id, attempt);
   `,
+  // 2: the serving process's claim on the database (one server per database).
+  `
+  CREATE TABLE server_lock (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    pid          INTEGER NOT NULL,
+    host         TEXT    NOT NULL,
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+  );
+  `,
 ];

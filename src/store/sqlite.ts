@@ -40,6 +40,18 @@ export interface SqliteOptions {
 
 type Row = Record<string, unknown>;
 
+/** A server whose heartbeat is older than this has stopped, whatever its lock row says. */
+export const LOCK_STALE_MS = 15_000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
 function toEvent(r: Row): StoredEvent {
   return {
     seq: r.seq as number,
@@ -187,17 +199,20 @@ export class SqliteStore implements Store {
       attempts: db.prepare(`SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt`),
       requeue: db.prepare(
         `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL
-         WHERE status = 'dead' AND (@id IS NULL OR id = @id) AND (@destination IS NULL OR destination = @destination)
-         RETURNING id`,
+         WHERE status = 'dead' AND id = ?`,
       ),
+      markPrivileged: bk.prepare(`UPDATE deliveries SET privileged = 1 WHERE id = ?`),
       depth: db.prepare(
         `SELECT count(*) AS n, min(CASE WHEN next_attempt_at <= @now THEN next_attempt_at END) AS oldest
          FROM deliveries WHERE status IN ('pending', 'failed')`,
       ),
+      // Old events whose deliveries are all finished, and finished before the cut-off too (a
+      // delivery retried yesterday on an old event stays visible for a full retention period).
       prunable: db.prepare(
-        `SELECT seq FROM events e WHERE received_at < ?
-           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status IN ('pending', 'failed'))
-         ORDER BY received_at LIMIT ?`,
+        `SELECT seq FROM events e WHERE received_at < @before
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq
+                           AND (d.status IN ('pending', 'failed') OR d.updated_at >= @before))
+         ORDER BY received_at LIMIT @batch`,
       ),
       deleteAttemptsOfEvent: db.prepare(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ?)`),
       deleteDeliveriesOfEvent: db.prepare(`DELETE FROM deliveries WHERE event_seq = ?`),
@@ -227,23 +242,31 @@ export class SqliteStore implements Store {
     }
   }
 
+  private readonly ingestOne = (item: IngestItem): IngestOutcome =>
+    this.db.transaction((): IngestOutcome => {
+      const row = this.s.upsertEvent.get(item.event) as { seq: number; duplicates: number };
+      if (row.duplicates > 0) return { status: 'duplicate', seq: row.seq };
+      const planned = item.plan(this.counts);
+      this.insertDeliveries(
+        planned.map((p) => ({ ...p, eventSeq: row.seq, origin: 'ingest' })),
+        item.event.receivedAt,
+      );
+      return { status: 'accepted', seq: row.seq, planned };
+    })();
+
   async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
     try {
       return this.db.transaction(() => {
         const out: IngestOutcome[] = [];
         for (const item of items) {
-          const row = this.s.upsertEvent.get(item.event) as { seq: number; duplicates: number };
-          if (row.duplicates > 0) {
-            out.push({ status: 'duplicate', seq: row.seq });
-            continue;
+          try {
+            // A savepoint per event: one that cannot be stored (say, too large for what is left
+            // under DB_MAX_MB) fails alone, and the rest of the batch still commits.
+            out.push(this.ingestOne(item));
+          } catch (err) {
+            const code = (err as { code?: string }).code ?? 'unknown';
+            out.push({ status: 'failed', error: new StoreUnavailableError(`database unavailable (${code})`, err) });
           }
-          const planned = item.plan(this.counts);
-          const now = item.event.receivedAt;
-          this.insertDeliveries(
-            planned.map((p) => ({ ...p, eventSeq: row.seq, origin: 'ingest' })),
-            now,
-          );
-          out.push({ status: 'accepted', seq: row.seq, planned });
         }
         return out;
       }).immediate();
@@ -287,12 +310,25 @@ export class SqliteStore implements Store {
 
   async finish(updates: DeliveryUpdate[]): Promise<void> {
     const now = Date.now();
-    this.bk.transaction(() => {
-      for (const u of updates) {
-        if (u.attempt) this.s.insertAttempt.run(u.attempt);
-        this.s.finish.run({ id: u.id, status: u.status, reason: u.reason, nextAttemptAt: u.nextAttemptAt, counted: u.attempt ? 1 : 0, now });
+    const write = (withAttempts: boolean) =>
+      this.bk.transaction(() => {
+        for (const u of updates) {
+          if (u.attempt && withAttempts) this.s.insertAttempt.run({ ...u.attempt, error: u.attempt.error?.slice(0, 2000) ?? null });
+          this.s.finish.run({ id: u.id, status: u.status, reason: u.reason?.slice(0, 2000) ?? null, nextAttemptAt: u.nextAttemptAt, counted: u.attempt ? 1 : 0, now });
+        }
+      }).immediate();
+    try {
+      write(true);
+    } catch (err) {
+      // A full database still takes status updates (they need no new pages); the attempt rows
+      // are what is given up, so that a sent delivery is never sent again for want of space.
+      if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
+      try {
+        write(false);
+      } catch (err2) {
+        unavailable(err2);
       }
-    }).immediate();
+    }
   }
 
   async releaseLeases(): Promise<number> {
@@ -305,12 +341,12 @@ export class SqliteStore implements Store {
 
   async findEvent(idOrKey: string): Promise<StoredEvent | null> {
     const r = (this.s.eventByKey.get(idOrKey) ?? this.s.eventById.get(idOrKey)) as Row | undefined;
-    if (r) return toEvent(r);
-    if (/^\d+$/.test(idOrKey)) {
-      const bySeq = this.s.eventBySeq.get(Number(idOrKey)) as Row | undefined;
-      if (bySeq) return toEvent(bySeq);
-    }
-    return null;
+    return r ? toEvent(r) : null;
+  }
+
+  async getEvent(seq: number): Promise<StoredEvent | null> {
+    const r = this.s.eventBySeq.get(seq) as Row | undefined;
+    return r ? toEvent(r) : null;
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
@@ -368,13 +404,16 @@ export class SqliteStore implements Store {
     return (this.s.attempts.all(deliveryId) as Row[]).map(toAttempt);
   }
 
-  async requeueDead(q: { id?: string; destination?: string }, now: number): Promise<string[]> {
+  async requeueDead(ids: string[], now: number): Promise<string[]> {
     try {
-      const rows = this.s.requeue.all(now, now, { id: q.id ?? null, destination: q.destination ?? null }) as { id: string }[];
-      return rows.map((r) => r.id);
+      return this.db.transaction(() => ids.filter((id) => this.s.requeue.run(now, now, id).changes > 0)).immediate();
     } catch (err) {
       unavailable(err);
     }
+  }
+
+  async markPrivileged(id: string): Promise<void> {
+    this.s.markPrivileged.run(id);
   }
 
   async addDeliveries(
@@ -409,7 +448,7 @@ export class SqliteStore implements Store {
 
   async prune(before: number, batch: number): Promise<number> {
     return this.db.transaction(() => {
-      const seqs = this.s.prunable.all(before, batch) as { seq: number }[];
+      const seqs = this.s.prunable.all({ before, batch }) as { seq: number }[];
       for (const { seq } of seqs) {
         this.s.deleteAttemptsOfEvent.run(seq);
         this.s.deleteDeliveriesOfEvent.run(seq);
@@ -421,14 +460,42 @@ export class SqliteStore implements Store {
 
   async writable(): Promise<boolean> {
     if (!this.db.open || this.db.readonly) return false;
+    const busy = this.db.pragma('busy_timeout', { simple: true }) as number;
     try {
       // BEGIN IMMEDIATE takes the write lock: it fails when the file is read-only, locked by
-      // another writer past busy_timeout, or the disk is gone.
+      // another writer, or the disk is gone. A probe never waits on a lock (it would stall the
+      // event loop); a lock held right now is an honest "not ready".
+      this.db.pragma('busy_timeout = 0');
       this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
       return true;
     } catch {
       return false;
+    } finally {
+      this.db.pragma(`busy_timeout = ${busy}`);
     }
+  }
+
+  async acquireServerLock(pid: number, host: string, now: number): Promise<{ ok: true } | { ok: false; holder: string }> {
+    return this.db.transaction(() => {
+      const held = this.db.prepare('SELECT * FROM server_lock WHERE id = 1').get() as { pid: number; host: string; heartbeat_at: number } | undefined;
+      if (held && held.pid !== pid && now - held.heartbeat_at < LOCK_STALE_MS) {
+        // A fresh heartbeat from a process that is gone (kill -9 on this host) is no claim.
+        const alive = held.host !== host || processAlive(held.pid);
+        if (alive) return { ok: false as const, holder: `pid ${held.pid} on ${held.host}, last seen ${Math.round((now - held.heartbeat_at) / 1000)}s ago` };
+      }
+      this.db
+        .prepare('INSERT INTO server_lock (id, pid, host, started_at, heartbeat_at) VALUES (1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at')
+        .run(pid, host, now, now);
+      return { ok: true as const };
+    }).immediate();
+  }
+
+  async heartbeat(pid: number, now: number): Promise<void> {
+    this.bk.prepare('UPDATE server_lock SET heartbeat_at = ? WHERE id = 1 AND pid = ?').run(now, pid);
+  }
+
+  async releaseServerLock(pid: number): Promise<void> {
+    this.db.prepare('DELETE FROM server_lock WHERE id = 1 AND pid = ?').run(pid);
   }
 
   async close(): Promise<void> {

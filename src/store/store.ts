@@ -38,7 +38,9 @@ export interface IngestItem {
 
 export type IngestOutcome =
   | { status: 'accepted'; seq: number; planned: PlannedDelivery[] }
-  | { status: 'duplicate'; seq: number };
+  | { status: 'duplicate'; seq: number }
+  /** This item alone could not be stored (the rest of its batch was); answer 503. */
+  | { status: 'failed'; error: StoreUnavailableError };
 
 export interface StoredEvent {
   seq: number;
@@ -140,6 +142,7 @@ export interface Store {
   nextDueAt(): Promise<number | null>;
 
   findEvent(idOrKey: string): Promise<StoredEvent | null>;
+  getEvent(seq: number): Promise<StoredEvent | null>;
   listEvents(q: EventQuery): Promise<StoredEvent[]>;
   /** The newest `limit` events, oldest first (for `diff`). */
   recentEvents(limit: number): Promise<StoredEvent[]>;
@@ -149,8 +152,10 @@ export interface Store {
   deliveriesForEvent(seq: number): Promise<StoredDelivery[]>;
   attemptsFor(deliveryId: string): Promise<StoredAttempt[]>;
 
-  /** Puts dead deliveries back to pending (due now); returns the ids moved. */
-  requeueDead(q: { id?: string; destination?: string }, now: number): Promise<string[]>;
+  /** Puts these deliveries back to pending (due now) where they are still dead; returns the ids moved. */
+  requeueDead(ids: string[], now: number): Promise<string[]>;
+  /** Marks a delivery as counted by policy (a destination that became privileged after it was queued). */
+  markPrivileged(id: string): Promise<void>;
   /**
    * Adds deliveries for stored events (replay), in one transaction. `plan` is called per event
    * inside it, seeing the event's existing deliveries; it returns the ones to add.
@@ -167,8 +172,15 @@ export interface Store {
   stats(now: number): Promise<{ queueDepth: number; oldestDueAgeSeconds: number }>;
   /** Deletes up to `batch` events older than `before` whose deliveries are all finished. */
   prune(before: number, batch: number): Promise<number>;
-  /** True when a write transaction can be taken right now. */
+  /** True when a write transaction can be taken right now (without waiting for a lock). */
   writable(): Promise<boolean>;
+  /**
+   * Claims the database for this serving process (one server per database). Refused while
+   * another live server holds it; a claim whose holder died (kill -9) is taken over.
+   */
+  acquireServerLock(pid: number, host: string, now: number): Promise<{ ok: true } | { ok: false; holder: string }>;
+  heartbeat(pid: number, now: number): Promise<void>;
+  releaseServerLock(pid: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -186,6 +186,11 @@ export function networkFailure(err: unknown, what: string, d: Deadline, timeoutM
   const cause = (err as { cause?: unknown } | null)?.cause ?? err;
   const errno = (cause as { code?: unknown } | null)?.code;
   const code = typeof errno === 'string' ? errno : null;
+  // A TypeError is fetch refusing to build the request; its message quotes the URL, which may
+  // hold secrets. It will not change on retry.
+  if (code === null && cause instanceof TypeError && cause.message !== 'fetch failed') {
+    return { outcome: 'permanent', code: null, error: `could not build the request to ${what} (check its url and headers)` };
+  }
   const message = cause instanceof Error ? cause.message : String(cause);
   return { outcome: 'retry', code, error: `could not reach ${what}: ${oneLine(message, 200)}` };
 }

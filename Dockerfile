@@ -29,7 +29,11 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY bin ./bin
 COPY rules.schema.json rules.example.yaml ./
+COPY examples ./examples
+# The example rules as a starting point; mount your own /config (rules.yaml and any example
+# event files it names) over it.
 COPY rules.example.yaml /config/rules.yaml
+COPY examples /config/examples
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

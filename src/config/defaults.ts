@@ -28,7 +28,7 @@ export const DEFAULT_DELIVERY: DeliverySettings = {
   backoffInitialMs: 1_000,
   backoffMaxMs: 5 * 60_000,
   timeoutMs: 10_000,
-  concurrency: 8,
+  concurrency: 16,
 };
 
 export const DEFAULT_RETENTION_MS = 30 * 24 * 3600_000;

@@ -66,4 +66,6 @@ export const MIGRATIONS: readonly string[] = [
     heartbeat_at INTEGER NOT NULL
   );
   `,
+  // 3: claims read one destination's due deliveries at a time, in due order.
+  `CREATE INDEX deliveries_due_destination ON deliveries(destination, next_attempt_at) WHERE status IN ('pending', 'failed');`,
 ];

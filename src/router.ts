@@ -7,17 +7,18 @@ import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { ServeOptions } from './config/options.js';
 import type { RouterConfig } from './config/types.js';
-import { createChannels } from './delivery/channels/index.js';
-import { DeliveryWorker, type WorkerOptions } from './delivery/worker.js';
+import { DeliveryThread } from './delivery/thread-client.js';
+import type { WorkerOptions } from './delivery/worker.js';
 import { registerIngest } from './ingest/http.js';
 import { registerAdmin } from './ops/admin.js';
-import { createMetrics, type Metrics } from './ops/metrics.js';
+import { LOG_REDACT } from './ops/log.js';
+import { createMetrics, mergedMetricsText, type Metrics } from './ops/metrics.js';
 import { RulesHolder } from './ops/reload.js';
 import { startRetention } from './ops/retention.js';
 import { GroupCommit } from './store/group-commit.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IngestItem, IngestOutcome, Store } from './store/store.js';
-import { SHUTDOWN_GRACE_MS } from './config/defaults.js';
+import { SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
 
 export class ServerLockError extends Error {
   readonly code = 'E_SERVER_LOCK';
@@ -28,7 +29,7 @@ export interface Router {
   store: Store;
   rules: RulesHolder;
   metrics: Metrics;
-  worker: DeliveryWorker;
+  deliveries: DeliveryThread;
   log: Logger;
   /** Listens; resolves with the bound address. */
   listen(): Promise<{ port: number; host: string }>;
@@ -48,20 +49,27 @@ const FASTIFY_ERRORS: Record<string, { status: number; reason: string }> = {
 export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { logger?: Logger; worker?: Partial<WorkerOptions> } = {}): Router {
   const log =
     extra.logger ??
-    pino({
-      level: opts.logLevel,
-      // Belt and braces: none of these is ever logged, even if a future line passes them.
-      redact: { paths: ['req.headers', 'headers', 'secret', 'token', 'password', 'body', 'payload'], remove: true },
-    });
+    pino({ level: opts.logLevel, redact: LOG_REDACT });
   const store = new SqliteStore(opts.dbPath, { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes });
-  const rules = new RulesHolder(config);
+  const deliveries = new DeliveryThread(
+    {
+      dbPath: opts.dbPath,
+      busyTimeoutMs: 1000,
+      maxBytes: opts.dbMaxBytes,
+      logLevel: opts.logLevel,
+      channelEnv: { slackBotToken: opts.slackBotToken, slackApiUrl: opts.slackApiUrl, smtpUrl: opts.smtpUrl },
+      rulesFile: config.file,
+      rulesSource: config.source,
+      worker: extra.worker,
+    },
+    log.child({ component: 'worker' }),
+  );
+  const rules = new RulesHolder(config, (next) => deliveries.reload(next.source));
   const metrics = createMetrics(store);
   metrics.rulesLoaded.set(config.rules.length);
   metrics.reloadSuccess.set(1);
   metrics.reloadTimestamp.set(Date.now() / 1000);
 
-  const channels = createChannels({ slackBotToken: opts.slackBotToken, slackApiUrl: opts.slackApiUrl, smtpUrl: opts.smtpUrl });
-  const worker = new DeliveryWorker({ store, rules: () => rules.current, channels, metrics, log: log.child({ component: 'worker' }), options: extra.worker });
   const commit = new GroupCommit<IngestItem, IngestOutcome>((items) => store.ingest(items));
 
   const app = Fastify({
@@ -93,7 +101,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   });
   app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not_found', message: `nothing at ${req.method} ${req.url.split('?')[0]}` }));
 
-  registerIngest(app, { rules: () => rules.current, secrets: opts.secrets, commit, metrics, onDeliveries: () => worker.wake() }, config.server.path);
+  registerIngest(app, { rules: () => rules.current, secrets: opts.secrets, commit, metrics, onDeliveries: () => deliveries.wake() }, config.server.path);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -102,7 +110,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', database: dbOk ? 'writable' : 'not writable', rules: rules.current.rules.length });
   });
   app.get('/metrics', async (_req, reply) => {
-    const text = await metrics.registry.metrics();
+    const text = await mergedMetricsText(metrics.registry, await deliveries.metrics());
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
   registerAdmin(app, { store, rules: () => rules.current, token: opts.adminToken });
@@ -116,14 +124,14 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     store,
     rules,
     metrics,
-    worker,
+    deliveries,
     log,
     async listen() {
       const lock = await store.acquireServerLock(process.pid, hostname(), Date.now());
       if (!lock.ok) throw new ServerLockError(`another b3os-router is serving ${opts.dbPath} (${lock.holder}); one server per database`);
       heartbeat = setInterval(() => void store.heartbeat(process.pid, Date.now()).catch(() => undefined), 5_000);
       heartbeat.unref();
-      await worker.start();
+      await deliveries.start();
       await app.listen({ port: opts.port, host: opts.host });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : opts.port;
@@ -141,9 +149,8 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
         // requests in flight are answered (each only after its commit) while sends in flight finish.
         let t: NodeJS.Timeout | undefined;
         const http = Promise.race([app.close(), new Promise((r) => (t = setTimeout(r, SHUTDOWN_GRACE_MS)))]).finally(() => clearTimeout(t));
-        await Promise.all([http, worker.stop()]);
+        await Promise.all([http, deliveries.stop(extra.worker?.drainMs ?? WORKER_DEFAULTS.drainMs)]);
         await commit.drain();
-        await channels.close();
         await store.releaseServerLock(process.pid).catch(() => undefined);
         await store.close();
       })();

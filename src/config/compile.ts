@@ -100,6 +100,7 @@ export interface CompileInput {
   data: RawFile;
   file: string;
   hash: string;
+  source: string;
   problems: Problems;
   /** Values the schema or interpolation already complained about; they are left out. */
   skip: readonly Path[];
@@ -169,7 +170,7 @@ export function compileConfig(input: CompileInput): RouterConfig {
 
   const retentionMs = data.retention === undefined ? DEFAULT_RETENTION_MS : (c.duration(data.retention, ['retention']) ?? DEFAULT_RETENTION_MS);
 
-  return { file: input.file, hash: input.hash, server, destinations, rules, delivery, grants, retentionMs };
+  return { file: input.file, hash: input.hash, source: input.source, server, destinations, rules, delivery, grants, retentionMs };
 }
 
 function isObject<T>(v: T): v is T & object {

@@ -82,6 +82,7 @@ function finish(text: string, abs: string, data: unknown, skip: Path[], problems
     data: data as RawFile,
     file: abs,
     hash: createHash('sha256').update(text).digest('hex'),
+    source: text,
     problems,
     skip,
     readEventFile: (path) => readEventFile(resolve(dirname(abs), path), path),

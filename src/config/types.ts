@@ -147,6 +147,8 @@ export interface RouterConfig {
   file: string;
   /** sha256 of the file's text, to tell versions apart in logs and routing decisions. */
   hash: string;
+  /** The file's text as read: the delivery thread compiles exactly the same version. */
+  source: string;
   server: ServerSettings;
   destinations: Map<string, Destination>;
   rules: CompiledRule[];

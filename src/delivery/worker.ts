@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { WORKER_DEFAULTS } from '../config/defaults.js';
 import type { CompiledRule, Destination, EventObject, RouterConfig } from '../config/types.js';
 import { eventType as readType } from '../ingest/event.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { DeliveryMetrics } from '../ops/metrics.js';
 import { decide, recheck } from '../policy/policy.js';
 import { eventTime } from '../ingest/event.js';
 import { renderMessage } from '../rules/template.js';
@@ -22,7 +22,7 @@ export interface WorkerDeps {
   store: Store;
   rules(): RouterConfig;
   channels: { channelFor(dest: Destination): Channel };
-  metrics: Metrics;
+  metrics: DeliveryMetrics;
   log: Logger;
   options?: Partial<WorkerOptions>;
 }

@@ -1,32 +1,23 @@
 // Prometheus metrics, all prefixed b3os_router_. One registry per router instance (tests run
 // several in one process).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Store } from '../store/store.js';
 import { VERSION } from './version.js';
 
 export type Metrics = ReturnType<typeof createMetrics>;
+export type DeliveryMetrics = ReturnType<typeof createDeliveryMetrics>;
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
-export function createMetrics(store: Store) {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'b3os_router_' });
-  const m = {
-    registry,
-    eventsReceived: new Counter({
-      name: 'b3os_router_events_received_total',
-      help: 'Hook requests by outcome (accepted, duplicate, ignored, rejected) and, when rejected, the reason.',
-      labelNames: ['outcome', 'reason'] as const,
-      registers: [registry],
-    }),
+/**
+ * What the delivery worker counts. It runs in its own thread with its own registry; /metrics
+ * merges that registry's values with the main one's (counters and histograms add up).
+ */
+export function createDeliveryMetrics(registry: Registry) {
+  return {
     deliveries: new Counter({
       name: 'b3os_router_deliveries_total',
       help: 'Notifications by destination and final state (delivered, dead, blocked); one per notification, not per attempt.',
       labelNames: ['destination', 'status'] as const,
-      registers: [registry],
-    }),
-    deliveriesCreated: new Counter({
-      name: 'b3os_router_deliveries_created_total',
-      help: 'Deliveries created (pending) by destination and origin (ingest, replay).',
-      labelNames: ['destination', 'origin'] as const,
       registers: [registry],
     }),
     policyBlocked: new Counter({
@@ -40,6 +31,34 @@ export function createMetrics(store: Store) {
       help: 'Duration of each delivery attempt, by channel and outcome (delivered, retry, permanent).',
       labelNames: ['channel', 'outcome'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Prometheus text of the main registry plus another thread's metrics (as JSON). */
+export async function mergedMetricsText(main: Registry, other: MetricsJson): Promise<string> {
+  if (other.length === 0) return main.metrics();
+  const merged = AggregatorRegistry.aggregate([await main.getMetricsAsJSON(), other] as Parameters<typeof AggregatorRegistry.aggregate>[0]);
+  return merged.metrics();
+}
+
+export function createMetrics(store: Store) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'b3os_router_' });
+  const m = {
+    registry,
+    ...createDeliveryMetrics(registry),
+    eventsReceived: new Counter({
+      name: 'b3os_router_events_received_total',
+      help: 'Hook requests by outcome (accepted, duplicate, ignored, rejected) and, when rejected, the reason.',
+      labelNames: ['outcome', 'reason'] as const,
+      registers: [registry],
+    }),
+    deliveriesCreated: new Counter({
+      name: 'b3os_router_deliveries_created_total',
+      help: 'Deliveries created (pending) by destination and origin (ingest, replay).',
+      labelNames: ['destination', 'origin'] as const,
       registers: [registry],
     }),
     rulesLoaded: new Gauge({ name: 'b3os_router_rules_loaded', help: 'Rules in the running configuration.', registers: [registry] }),

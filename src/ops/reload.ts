@@ -8,6 +8,8 @@ import type { Metrics } from './metrics.js';
 export class RulesHolder {
   constructor(
     private config: RouterConfig,
+    /** Told of every new good version (the delivery thread compiles the same text). */
+    private readonly onChange: (next: RouterConfig) => void = () => undefined,
     private readonly env: Record<string, string | undefined> = process.env,
   ) {}
 
@@ -29,6 +31,7 @@ export class RulesHolder {
       log.warn('server.path and server.max_body_bytes changes take effect at the next restart');
     }
     this.config = config;
+    this.onChange(config);
     metrics.reloadSuccess.set(1);
     metrics.rulesLoaded.set(config.rules.length);
     for (const p of problems) log.warn(formatProblem(p));

@@ -90,3 +90,21 @@ test('per-destination room: a busy destination does not hide another one\'s due 
     tmp.cleanup();
   }
 });
+
+test('group commit: an event that does not fit fails alone; the rest of its batch is stored', async () => {
+  const tmp = tempDir();
+  const store = new SqliteStore(join(tmp.dir, 'f.db'), { maxBytes: 256 * 1024 });
+  try {
+    const now = Date.now();
+    const huge = event(2, now);
+    huge.event.payload = JSON.stringify({ id: 'r2', pad: 'x'.repeat(400 * 1024) });
+    const outcomes = await store.ingest([event(1, now), huge, event(3, now)]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['accepted', 'failed', 'accepted']);
+    assert.ok(await store.findEvent('r1'));
+    assert.equal(await store.findEvent('r2'), null);
+    assert.ok(await store.findEvent('r3'));
+  } finally {
+    await store.close();
+    tmp.cleanup();
+  }
+});

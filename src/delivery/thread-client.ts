@@ -8,6 +8,7 @@ import type { FromThread, ThreadData, ToThread } from './thread.js';
 /** How long /metrics waits for the delivery thread's part before answering without it. */
 const METRICS_WAIT_MS = 2_000;
 const RESTART_AFTER_MS = 1_000;
+const YOUNG_GENERATION_MB = 12;
 
 export class DeliveryThread {
   private worker: Worker | null = null;
@@ -25,7 +26,12 @@ export class DeliveryThread {
   /** Resolves once the thread has taken back earlier claims and is delivering. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const w = new Worker(new URL('./thread.js', import.meta.url), { workerData: this.data });
+      const w = new Worker(new URL('./thread.js', import.meta.url), {
+        workerData: this.data,
+        // A smaller young generation: more frequent, cheaper scavenges, and a smaller footprint
+        // for a sidecar (the main thread gets the same through --max-semi-space-size).
+        resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+      });
       this.worker = w;
       let started = false;
       w.on('message', (m: FromThread) => {

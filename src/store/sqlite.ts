@@ -8,9 +8,9 @@
 // again, which at-least-once allows, and it saves an fsync per batch of sends. WAL keeps the order:
 // the next FULL commit syncs everything written before it.
 import Database from 'better-sqlite3';
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { v7 as uuidv7 } from 'uuid';
 import { MIGRATIONS } from './migrations.js';
 import {
   StoreUnavailableError,
@@ -97,6 +97,11 @@ function toAttempt(r: Row): StoredAttempt {
     code: r.code as string | null,
     error: r.error as string | null,
   };
+}
+
+function storeError(err: unknown): StoreUnavailableError {
+  if (err instanceof StoreUnavailableError) return err;
+  return new StoreUnavailableError(`database unavailable (${(err as { code?: string }).code ?? 'unknown'})`, err);
 }
 
 /** Wraps a storage failure so callers can answer 503 without knowing SQLite. */
@@ -236,8 +241,10 @@ export class SqliteStore implements Store {
 
   private insertDeliveries(list: NewDelivery[], now: number): void {
     for (const d of list) {
+      // Time-ordered ids (UUIDv7): stable and unique like any UUID, but new rows land at the end
+      // of the primary-key index instead of all over it.
       this.s.insertDelivery.run(
-        randomUUID(),
+        uuidv7(),
         d.eventSeq,
         d.rule,
         d.destination,
@@ -252,34 +259,36 @@ export class SqliteStore implements Store {
     }
   }
 
-  private readonly ingestOne = (item: IngestItem): IngestOutcome =>
-    this.db.transaction((): IngestOutcome => {
-      const row = this.s.upsertEvent.get(item.event) as { seq: number; duplicates: number };
-      if (row.duplicates > 0) return { status: 'duplicate', seq: row.seq };
-      const planned = item.plan(this.counts);
-      this.insertDeliveries(
-        planned.map((p) => ({ ...p, eventSeq: row.seq, origin: 'ingest' })),
-        item.event.receivedAt,
-      );
-      return { status: 'accepted', seq: row.seq, planned };
-    })();
+  private ingestOne(item: IngestItem): IngestOutcome {
+    const row = this.s.upsertEvent.get(item.event) as { seq: number; duplicates: number };
+    if (row.duplicates > 0) return { status: 'duplicate', seq: row.seq };
+    const planned = item.plan(this.counts);
+    this.insertDeliveries(
+      planned.map((p) => ({ ...p, eventSeq: row.seq, origin: 'ingest' })),
+      item.event.receivedAt,
+    );
+    return { status: 'accepted', seq: row.seq, planned };
+  }
 
   async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
     try {
-      return this.db.transaction(() => {
-        const out: IngestOutcome[] = [];
-        for (const item of items) {
+      return this.db.transaction(() => items.map((item) => this.ingestOne(item))).immediate();
+    } catch (err) {
+      if (items.length === 1) return [{ status: 'failed', error: storeError(err) }];
+    }
+    // The batch failed as a whole (rolled back). Again with a savepoint per event, so that one
+    // that cannot be stored (say, too large for what is left under DB_MAX_MB) fails alone and the
+    // rest still commit. The fast path above pays for no savepoints.
+    try {
+      return this.db.transaction(() =>
+        items.map((item): IngestOutcome => {
           try {
-            // A savepoint per event: one that cannot be stored (say, too large for what is left
-            // under DB_MAX_MB) fails alone, and the rest of the batch still commits.
-            out.push(this.ingestOne(item));
+            return this.db.transaction(() => this.ingestOne(item))();
           } catch (err) {
-            const code = (err as { code?: string }).code ?? 'unknown';
-            out.push({ status: 'failed', error: new StoreUnavailableError(`database unavailable (${code})`, err) });
+            return { status: 'failed', error: storeError(err) };
           }
-        }
-        return out;
-      }).immediate();
+        }),
+      ).immediate();
     } catch (err) {
       unavailable(err);
     }

@@ -1,11 +1,18 @@
 // Email through nodemailer: one pooled SMTP transport per (SMTP URL, timeout), text and HTML
 // bodies, a rendered subject. SMTP 4xx answers are retried, 5xx are permanent (contract §4).
-import { createTransport } from 'nodemailer';
+import type { createTransport as CreateTransport } from 'nodemailer';
+import { createRequire } from 'node:module';
+
+// Loaded on first use: a router with no email destination never pays for the library.
+const require = createRequire(import.meta.url);
+let nodemailer: { createTransport: typeof CreateTransport } | null = null;
+const createTransport: typeof CreateTransport = ((...args: Parameters<typeof CreateTransport>) =>
+  (nodemailer ??= require('nodemailer') as { createTransport: typeof CreateTransport }).createTransport(...args)) as typeof CreateTransport;
 import type { EmailDestination } from '../../config/types.js';
 import type { Channel, ChannelEnv, Notification, SendResult } from './channel.js';
 import { deadline, oneLine, whenAborted } from './http.js';
 
-type Transport = ReturnType<typeof createTransport>;
+type Transport = ReturnType<typeof CreateTransport>;
 
 export const TEST_SUBJECT_PREFIX = '[TEST b3os-router] ';
 

@@ -1,6 +1,10 @@
 // Slack: Web API chat.postMessage through @slack/web-api (its own retry loop off, rate-limited
 // calls rejected, so the outbox owns every retry), or a Slack incoming webhook via fetch.
-import { LogLevel, WebClient, type FetchFunction, type Logger } from '@slack/web-api';
+import type { FetchFunction, LogLevel, Logger } from '@slack/web-api';
+
+// Loaded on first use: a router with no Slack destination never pays for the library.
+let slackLib: Promise<typeof import('@slack/web-api')> | null = null;
+const loadSlack = () => (slackLib ??= import('@slack/web-api'));
 import type { EventObject, Json, SlackDestination } from '../../config/types.js';
 import type { Channel, ChannelEnv, Notification, SendResult } from './channel.js';
 import { classifyStatus, deadline, networkFailure, oneLine, readSnippet, secondsToMs, whenAborted, type Deadline } from './http.js';
@@ -163,7 +167,7 @@ const silentLogger: Logger = {
   warn() {},
   error() {},
   setLevel() {},
-  getLevel: () => LogLevel.ERROR,
+  getLevel: () => 'error' as LogLevel,
   setName() {},
 };
 
@@ -222,6 +226,7 @@ export class SlackChannel implements Channel {
     const fetchWithDeadline: FetchFunction = (url, init) =>
       fetch(url, { ...(init as RequestInit), signal: d.signal }) as unknown as ReturnType<FetchFunction>;
     // A client per send: it is cheap, and it ties this send's deadline to its requests.
+    const { WebClient } = await loadSlack();
     const client = new WebClient(token, {
       ...(this.env.slackApiUrl ? { slackApiUrl: this.env.slackApiUrl } : {}),
       retryConfig: { retries: 0 },

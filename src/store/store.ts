@@ -42,18 +42,10 @@ export type IngestOutcome =
   /** This item alone could not be stored (the rest of its batch was); answer 503. */
   | { status: 'failed'; error: StoreUnavailableError };
 
-export interface StoredEvent {
+export interface StoredEvent extends Omit<NewEvent, 'routing'> {
   seq: number;
-  key: string;
-  keyKind: KeyKind;
-  eventId: string | null;
-  runId: string | null;
-  executionId: string | null;
-  type: string | null;
-  receivedAt: number;
   lastSeenAt: number;
   duplicates: number;
-  payload: string;
   routing: string | null;
 }
 

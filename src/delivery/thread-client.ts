@@ -120,9 +120,8 @@ export class DeliveryThread {
     this.post({ type: 'stop', drainMs });
     const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), drainMs + 3_000)))]);
     clearTimeout(timer);
-    if (timedOut) {
-      this.log.warn('delivery thread did not stop in time; terminating it (its claims are taken back at the next start)');
-      await w.terminate();
-    }
+    if (timedOut) this.log.warn('delivery thread did not stop in time; terminating it (its claims are taken back at the next start)');
+    // Stopped or not, the thread must not keep the process alive (a socket left open, a timer).
+    await w.terminate();
   }
 }

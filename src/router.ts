@@ -12,7 +12,7 @@ import type { WorkerOptions } from './delivery/worker.js';
 import { registerIngest } from './ingest/http.js';
 import { registerAdmin } from './ops/admin.js';
 import { LOG_REDACT } from './ops/log.js';
-import { createMetrics, mergedMetricsText, type Metrics } from './ops/metrics.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
 import { RulesHolder } from './ops/reload.js';
 import { startRetention } from './ops/retention.js';
 import { GroupCommit } from './store/group-commit.js';
@@ -33,7 +33,8 @@ export interface Router {
   log: Logger;
   /** Listens; resolves with the bound address. */
   listen(): Promise<{ port: number; host: string }>;
-  reload(): boolean;
+  /** Re-reads the rules file; swaps only when it is valid and the delivery thread has taken it. */
+  reload(): Promise<boolean>;
   /** Stops taking requests, finishes what is in flight (bounded), closes the database. */
   close(): Promise<void>;
 }
@@ -51,21 +52,21 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     extra.logger ??
     pino({ level: opts.logLevel, redact: LOG_REDACT });
   const store = new SqliteStore(opts.dbPath, { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes });
+  const metrics = createMetrics(store);
   const deliveries = new DeliveryThread(
     {
       dbPath: opts.dbPath,
       busyTimeoutMs: 1000,
-      maxBytes: opts.dbMaxBytes,
       logLevel: opts.logLevel,
       channelEnv: { slackBotToken: opts.slackBotToken, slackApiUrl: opts.slackApiUrl, smtpUrl: opts.smtpUrl },
       rulesFile: config.file,
       rulesSource: config.source,
       worker: extra.worker,
     },
+    metrics,
     log.child({ component: 'worker' }),
   );
   const rules = new RulesHolder(config, (next) => deliveries.reload(next.source));
-  const metrics = createMetrics(store);
   metrics.rulesLoaded.set(config.rules.length);
   metrics.reloadSuccess.set(1);
   metrics.reloadTimestamp.set(Date.now() / 1000);
@@ -106,11 +107,13 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const dbOk = await store.writable();
-    const ok = dbOk && rules.current.rules !== undefined;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', database: dbOk ? 'writable' : 'not writable', rules: rules.current.rules.length });
+    const ok = dbOk && deliveries.up;
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ status: ok ? 'ready' : 'not ready', database: dbOk ? 'writable' : 'not writable', deliveries: deliveries.up ? 'running' : 'restarting', rules: rules.current.rules.length });
   });
   app.get('/metrics', async (_req, reply) => {
-    const text = await mergedMetricsText(metrics.registry, await deliveries.metrics());
+    const text = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
   registerAdmin(app, { store, rules: () => rules.current, token: opts.adminToken });
@@ -129,7 +132,10 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     async listen() {
       const lock = await store.acquireServerLock(process.pid, hostname(), Date.now());
       if (!lock.ok) throw new ServerLockError(`another b3os-router is serving ${opts.dbPath} (${lock.holder}); one server per database`);
-      heartbeat = setInterval(() => void store.heartbeat(process.pid, Date.now()).catch(() => undefined), 5_000);
+      heartbeat = setInterval(
+        () => void store.heartbeat(process.pid, Date.now()).catch((err: Error) => log.warn({ err: { message: err.message } }, 'could not refresh the server lock; will try again')),
+        5_000,
+      );
       heartbeat.unref();
       await deliveries.start();
       await app.listen({ port: opts.port, host: opts.host });
@@ -138,8 +144,8 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
       log.info({ port, host: opts.host, path: rules.current.server.path, rules: rules.current.rules.length, db: opts.dbPath }, `b3os-router listening on ${opts.tls ? 'https' : 'http'}://${opts.host}:${port}${rules.current.server.path}`);
       return { port, host: opts.host };
     },
-    reload() {
-      return rules.reload(log, metrics).ok;
+    async reload() {
+      return (await rules.reload(log, metrics)).ok;
     },
     close() {
       closed ??= (async () => {

@@ -41,6 +41,21 @@ describe('webhook channel', () => {
     assert.equal(req.headers['user-agent'], 'b3os-router');
   });
 
+  test('a 2xx whose body never ends: delivered, and the connection is not left open', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/trickle` });
+    const gone = rx.disconnects;
+    rx.reply({ status: 200, body: 'partial', hangBody: true });
+    const result = await channel.send(notification(dest), never);
+    assert.equal(result.outcome, 'delivered');
+    await rx.waitForDisconnects(gone + 1);
+  });
+
+  test('a header value outside Latin-1 is a permanent failure, not a retry', async () => {
+    const dest = webhookDestination({ url: `${rx.url}/h`, headers: { 'X-Note': 'snowman \u2603' } });
+    const result = await channel.send(notification(dest), never);
+    assert.equal(result.outcome, 'permanent');
+  });
+
   test('Idempotency-Key equals the delivery id on every attempt; attempt header counts', async () => {
     const dest = webhookDestination({ url: `${rx.url}/idem` });
     const start = rx.requests.length;

@@ -21,13 +21,17 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
-    if (!router) return;
-    try {
-      router.reload();
-    } catch (err) {
-      router.log.error({ err: { message: (err as Error).message } }, 'reload refused: the rules file could not be read');
-    }
+    const r = router;
+    if (!r) return;
+    // One reload at a time, in the order the signals came.
+    reloading = reloading
+      .then(() => r.reload())
+      .then(
+        () => undefined,
+        (err: Error) => r.log.error({ err: { message: err.message } }, 'reload refused: the rules file could not be read'),
+      );
   });
 
   let opts;

@@ -44,7 +44,15 @@ export function loadRules(file: string, env: Env = process.env): LoadResult {
 }
 
 /** As loadRules, for text already read (`diff` compares two versions; tests). */
-export function loadRulesText(text: string, file: string, env: Env = process.env): LoadResult {
+export interface LoadOptions {
+  /**
+   * Read example event files and run `examples:` (default true). The delivery thread compiles a
+   * text the main thread has already checked in full; it needs the rules, not their examples.
+   */
+  examples?: boolean;
+}
+
+export function loadRulesText(text: string, file: string, env: Env = process.env, opts: LoadOptions = {}): LoadResult {
   const abs = resolve(file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true });
@@ -69,7 +77,7 @@ export function loadRulesText(text: string, file: string, env: Env = process.env
   }
   const skip = [...validateSchema(data, problems, tainted), ...tainted];
   try {
-    return finish(text, abs, data, skip, problems);
+    return finish(text, abs, data, skip, problems, opts.examples ?? true);
   } catch (err) {
     // A bug of ours, not of the file: still one readable line, never a stack trace.
     problems.add('error', { line: 1, col: 1 }, `b3os-router could not finish checking this file (${(err as Error).message}); this is a bug in b3os-router, please report it`);
@@ -77,7 +85,7 @@ export function loadRulesText(text: string, file: string, env: Env = process.env
   }
 }
 
-function finish(text: string, abs: string, data: unknown, skip: Path[], problems: Problems): LoadResult {
+function finish(text: string, abs: string, data: unknown, skip: Path[], problems: Problems, examples: boolean): LoadResult {
   const config = compileConfig({
     data: data as RawFile,
     file: abs,
@@ -85,10 +93,10 @@ function finish(text: string, abs: string, data: unknown, skip: Path[], problems
     source: text,
     problems,
     skip,
-    readEventFile: (path) => readEventFile(resolve(dirname(abs), path), path),
+    readEventFile: examples ? (path) => readEventFile(resolve(dirname(abs), path), path) : () => ({ ok: true, event: {} }),
   });
   // Examples need a whole, valid config to say what would really happen; run them last.
-  if (!problems.hasErrors) runExamples(config, problems);
+  if (!problems.hasErrors && examples) runExamples(config, problems);
   return done(problems.hasErrors ? null : config, problems);
 }
 

@@ -1,13 +1,17 @@
 // The main thread's handle on the delivery thread (delivery/thread.ts): starts it, wakes it after
-// commits, hands it reloaded rules, reads its metrics, restarts it if it dies, and stops it.
+// commits, hands it reloaded rules (and waits for its word), applies its metric updates, restarts
+// it whenever it dies, and stops it.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { MetricsJson } from '../ops/metrics.js';
-import type { FromThread, ThreadData, ToThread } from './thread.js';
+import type { DeliveryMetrics } from '../ops/metrics.js';
+import type { FromThread, MetricOp, ThreadData, ToThread } from './thread.js';
 
-/** How long /metrics waits for the delivery thread's part before answering without it. */
-const METRICS_WAIT_MS = 2_000;
-const RESTART_AFTER_MS = 1_000;
+const RESTART_FIRST_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+/** How long a reload waits for the delivery thread to have compiled the new rules. */
+const RELOAD_WAIT_MS = 10_000;
+/** Over the drain, before a thread that has not stopped is terminated (inside Docker's 10 s). */
+const STOP_MARGIN_MS = 1_500;
 const YOUNG_GENERATION_MB = 12;
 
 export class DeliveryThread {
@@ -15,11 +19,15 @@ export class DeliveryThread {
   private stopping = false;
   private wakeQueued = false;
   private nextId = 1;
-  private readonly metricReplies = new Map<number, (data: MetricsJson) => void>();
+  private restartDelay = RESTART_FIRST_MS;
+  private readonly reloads = new Map<number, (error: string | null) => void>();
   private stopped: (() => void) | null = null;
+  /** True while a thread is delivering (for /readyz). */
+  up = false;
 
   constructor(
     private readonly data: ThreadData,
+    private readonly metrics: DeliveryMetrics,
     private readonly log: Logger,
   ) {}
 
@@ -28,8 +36,7 @@ export class DeliveryThread {
     return new Promise((resolve, reject) => {
       const w = new Worker(new URL('./thread.js', import.meta.url), {
         workerData: this.data,
-        // A smaller young generation: more frequent, cheaper scavenges, and a smaller footprint
-        // for a sidecar (the main thread gets the same through --max-semi-space-size).
+        // A smaller young generation: more frequent, cheaper scavenges, a smaller footprint.
         resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
       });
       this.worker = w;
@@ -38,15 +45,20 @@ export class DeliveryThread {
         switch (m.type) {
           case 'ready':
             started = true;
+            this.up = true;
+            this.restartDelay = RESTART_FIRST_MS;
             resolve();
             break;
           case 'failed':
-            if (!started) reject(new Error(m.message));
-            else this.log.error({ error: m.message }, 'delivery thread failed');
+            reject(new Error(m.message));
+            void w.terminate();
+            break;
+          case 'reloaded':
+            this.reloads.get(m.id)?.(m.error);
+            this.reloads.delete(m.id);
             break;
           case 'metrics':
-            this.metricReplies.get(m.id)?.(m.data as MetricsJson);
-            this.metricReplies.delete(m.id);
+            this.apply(m.ops);
             break;
           case 'stopped':
             this.stopped?.();
@@ -55,20 +67,41 @@ export class DeliveryThread {
       });
       w.on('error', (err) => {
         this.log.error({ err: { message: err.message } }, 'delivery thread crashed');
-        if (!started) reject(err);
+        reject(err);
       });
       w.on('exit', (code) => {
         if (this.worker === w) this.worker = null;
-        for (const reply of this.metricReplies.values()) reply([]);
-        this.metricReplies.clear();
-        if (this.stopping || !started) return;
+        this.up = false;
+        for (const done of this.reloads.values()) done('the delivery thread stopped');
+        this.reloads.clear();
+        if (!started) {
+          // A start that failed: its caller decides (serve gives up; a restart schedules another).
+          reject(new Error(`delivery thread exited (${code}) before it was ready`));
+          return;
+        }
+        if (this.stopping) return;
         // Nothing is lost: what it had claimed is taken back by the next thread when it starts.
-        this.log.error({ code }, `delivery thread stopped unexpectedly; restarting in ${RESTART_AFTER_MS} ms`);
-        setTimeout(() => {
-          if (!this.stopping) this.start().catch((err: Error) => this.log.error({ err: { message: err.message } }, 'delivery thread did not restart'));
-        }, RESTART_AFTER_MS).unref();
+        this.scheduleRestart(`delivery thread stopped unexpectedly (exit ${code})`);
       });
     });
+  }
+
+  private scheduleRestart(why: string): void {
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
+    this.log.error(`${why}; restarting it in ${delay} ms`);
+    setTimeout(() => {
+      if (this.stopping || this.worker) return;
+      this.start().catch((err: Error) => this.scheduleRestart(`delivery thread did not start: ${err.message}`));
+    }, delay).unref();
+  }
+
+  private apply(ops: MetricOp[]): void {
+    for (const op of ops) {
+      if (op.m === 'deliveries') this.metrics.deliveries.inc({ destination: op.destination, status: op.status });
+      else if (op.m === 'policyBlocked') this.metrics.policyBlocked.inc({ rule: op.rule, destination: op.destination });
+      else this.metrics.attempts.observe({ channel: op.channel, outcome: op.outcome }, op.seconds);
+    }
   }
 
   private post(m: ToThread): void {
@@ -85,29 +118,30 @@ export class DeliveryThread {
     });
   }
 
-  /** New rules (already validated): the thread compiles the very same text. */
-  reload(source: string): void {
+  /**
+   * New rules (already validated): resolves once the thread delivers by them, so that no
+   * delivery the main thread creates under the new rules meets a thread with the old ones.
+   * A thread that is down picks them up when it starts.
+   */
+  reload(source: string): Promise<void> {
     this.data.rulesSource = source;
-    this.post({ type: 'reload', source });
-  }
-
-  metrics(): Promise<MetricsJson> {
-    if (!this.worker) return Promise.resolve([]);
+    if (!this.worker || !this.up) return Promise.resolve();
     const id = this.nextId++;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.metricReplies.delete(id);
-        resolve([]);
-      }, METRICS_WAIT_MS);
-      this.metricReplies.set(id, (data) => {
+        this.reloads.delete(id);
+        reject(new Error(`the delivery thread did not take the new rules within ${RELOAD_WAIT_MS} ms`));
+      }, RELOAD_WAIT_MS);
+      this.reloads.set(id, (error) => {
         clearTimeout(timer);
-        resolve(data);
+        if (error === null) resolve();
+        else reject(new Error(error));
       });
-      this.post({ type: 'metrics', id });
+      this.post({ type: 'reload', id, source });
     });
   }
 
-  /** In-flight sends get `drainMs`; the thread is terminated if it has not stopped shortly after. */
+  /** In-flight sends get `drainMs`; then the thread is terminated whether or not it has stopped. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
     const w = this.worker;
@@ -118,7 +152,7 @@ export class DeliveryThread {
       w.once('exit', () => resolve());
     });
     this.post({ type: 'stop', drainMs });
-    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), drainMs + 3_000)))]);
+    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), drainMs + STOP_MARGIN_MS)))]);
     clearTimeout(timer);
     if (timedOut) this.log.warn('delivery thread did not stop in time; terminating it (its claims are taken back at the next start)');
     // Stopped or not, the thread must not keep the process alive (a socket left open, a timer).

@@ -1,23 +1,22 @@
 // The delivery worker's thread. Sends (HTTP clients, SMTP, templates, claims and outcome writes)
 // run here, on their own event loop, so that they never hold up ingest: the main thread answers
 // hooks while this one delivers. It shares nothing with the main thread but the database file;
-// messages carry wake-ups, reloads (the rules file's exact text), metric reads and the stop.
+// messages carry wake-ups, reloads (the rules file's exact text, acknowledged), metric updates
+// and the stop.
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
-import { Registry } from 'prom-client';
 import { loadRulesText } from '../config/load.js';
 import type { RouterConfig } from '../config/types.js';
-import { createDeliveryMetrics } from '../ops/metrics.js';
+import { LOG_REDACT } from '../ops/log.js';
+import type { DeliveryMetrics } from '../ops/metrics.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { createChannels } from './channels/index.js';
 import type { ChannelEnv } from './channels/channel.js';
 import { DeliveryWorker, type WorkerOptions } from './worker.js';
-import { LOG_REDACT } from '../ops/log.js';
 
 export interface ThreadData {
   dbPath: string;
   busyTimeoutMs: number;
-  maxBytes: number | null;
   logLevel: string;
   channelEnv: ChannelEnv;
   rulesFile: string;
@@ -25,34 +24,56 @@ export interface ThreadData {
   worker?: Partial<WorkerOptions>;
 }
 
-export type ToThread =
-  | { type: 'wake' }
-  | { type: 'reload'; source: string }
-  | { type: 'metrics'; id: number }
-  | { type: 'stop'; drainMs: number };
+/** A metric update, applied by the main thread to the one registry /metrics serves. */
+export type MetricOp =
+  | { m: 'deliveries'; destination: string; status: string }
+  | { m: 'policyBlocked'; rule: string; destination: string }
+  | { m: 'attempts'; channel: string; outcome: string; seconds: number };
+
+export type ToThread = { type: 'wake' } | { type: 'reload'; id: number; source: string } | { type: 'stop'; drainMs: number };
 
 export type FromThread =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
-  | { type: 'metrics'; id: number; data: unknown }
+  | { type: 'reloaded'; id: number; error: string | null }
+  | { type: 'metrics'; ops: MetricOp[] }
   | { type: 'stopped' };
 
+/** How often metric updates are sent to the main thread. */
+const METRICS_EVERY_MS = 250;
+
 function compile(file: string, source: string): RouterConfig {
-  const { config, problems } = loadRulesText(source, file);
-  // The main thread accepted this very text; a difference here is a bug, not a user's mistake.
+  // The main thread checked this very text in full (examples included); this only builds it.
+  const { config, problems } = loadRulesText(source, file, process.env, { examples: false });
   if (config === null) throw new Error(`the delivery thread could not compile the rules: ${problems.map((p) => p.message).join('; ')}`);
   return config;
 }
 
+/** Metric updates, buffered and sent in batches (one registry, in the main thread, serves them). */
+function forwardedMetrics(send: (ops: MetricOp[]) => void): DeliveryMetrics & { flush(): void } {
+  let ops: MetricOp[] = [];
+  return {
+    deliveries: { inc: (l) => void ops.push({ m: 'deliveries', destination: l.destination, status: l.status }) },
+    policyBlocked: { inc: (l) => void ops.push({ m: 'policyBlocked', rule: l.rule, destination: l.destination }) },
+    attempts: { observe: (l, seconds) => void ops.push({ m: 'attempts', channel: l.channel, outcome: l.outcome, seconds }) },
+    flush() {
+      if (ops.length === 0) return;
+      send(ops);
+      ops = [];
+    },
+  };
+}
+
 async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Promise<void> {
+  const send = (m: FromThread) => port.postMessage(m);
   const log = pino({ level: data.logLevel, redact: LOG_REDACT }).child({ component: 'worker' });
   let config = compile(data.rulesFile, data.rulesSource);
-  const store = new SqliteStore(data.dbPath, { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.maxBytes });
-  const registry = new Registry();
-  const metrics = createDeliveryMetrics(registry);
+  // No size cap here: outcome writes must always succeed (DB_MAX_MB caps ingest, not bookkeeping).
+  const store = new SqliteStore(data.dbPath, { busyTimeoutMs: data.busyTimeoutMs });
+  const metrics = forwardedMetrics((ops) => send({ type: 'metrics', ops }));
+  const flusher = setInterval(() => metrics.flush(), METRICS_EVERY_MS);
   const channels = createChannels(data.channelEnv);
   const worker = new DeliveryWorker({ store, rules: () => config, channels, metrics, log, options: data.worker });
-  const send = (m: FromThread) => port.postMessage(m);
 
   port.on('message', (m: ToThread) => {
     switch (m.type) {
@@ -62,16 +83,16 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
       case 'reload':
         try {
           config = compile(data.rulesFile, m.source);
+          send({ type: 'reloaded', id: m.id, error: null });
         } catch (err) {
-          log.error({ err: { message: (err as Error).message } }, 'delivery thread kept its previous rules');
+          send({ type: 'reloaded', id: m.id, error: (err as Error).message });
         }
-        break;
-      case 'metrics':
-        void registry.getMetricsAsJSON().then((json) => send({ type: 'metrics', id: m.id, data: json }));
         break;
       case 'stop':
         void (async () => {
           await worker.stop(m.drainMs);
+          clearInterval(flusher);
+          metrics.flush();
           await channels.close();
           await store.close();
           send({ type: 'stopped' });

@@ -43,6 +43,9 @@ function ruleNamed(config: RouterConfig, name: string): CompiledRule | null {
 export class DeliveryWorker {
   private readonly opts: WorkerOptions;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Deliveries this worker is sending or recording now; a claim that returns one again (its
+   * lease lapsed while its outcome waited for the database) must not send it twice. */
+  private readonly held = new Set<string>();
   private readonly perDestination = new Map<string, number>();
   private readonly abort = new AbortController();
   private pending: { update: DeliveryUpdate; done: () => void }[] = [];
@@ -118,7 +121,7 @@ export class DeliveryWorker {
           defaultRoom: 1,
           limit: free,
         });
-        for (const c of claimed) this.launch(c, config);
+        for (const c of claimed) if (!this.held.has(c.id)) this.launch(c, config);
         if (claimed.length === free) this.again = true;
       } while (this.again && !this.stopping);
     } catch (err) {
@@ -131,9 +134,11 @@ export class DeliveryWorker {
 
   private launch(c: ClaimedDelivery, config: RouterConfig): void {
     this.perDestination.set(c.destination, (this.perDestination.get(c.destination) ?? 0) + 1);
+    this.held.add(c.id);
     const p = this.deliver(c, config)
       .catch((err) => this.deps.log.error({ err: { message: (err as Error).message }, delivery: c.id }, 'delivery bookkeeping failed; it will be retried'))
       .finally(() => {
+        this.held.delete(c.id);
         this.inFlight.delete(p);
         this.perDestination.set(c.destination, (this.perDestination.get(c.destination) ?? 1) - 1);
         this.wake();

@@ -1,18 +1,21 @@
 // Prometheus metrics, all prefixed b3os_router_. One registry per router instance (tests run
 // several in one process).
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/store.js';
 import { VERSION } from './version.js';
 
 export type Metrics = ReturnType<typeof createMetrics>;
-export type DeliveryMetrics = ReturnType<typeof createDeliveryMetrics>;
-export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
-
 /**
- * What the delivery worker counts. It runs in its own thread with its own registry; /metrics
- * merges that registry's values with the main one's (counters and histograms add up).
+ * What the delivery worker counts. It runs in its own thread, which sends these updates to the
+ * main thread (delivery/thread.ts); the one registry there serves /metrics.
  */
-export function createDeliveryMetrics(registry: Registry) {
+export interface DeliveryMetrics {
+  deliveries: { inc(labels: { destination: string; status: string }): void };
+  policyBlocked: { inc(labels: { rule: string; destination: string }): void };
+  attempts: { observe(labels: { channel: string; outcome: string }, seconds: number): void };
+}
+
+function createDeliveryMetrics(registry: Registry) {
   return {
     deliveries: new Counter({
       name: 'b3os_router_deliveries_total',
@@ -34,13 +37,6 @@ export function createDeliveryMetrics(registry: Registry) {
       registers: [registry],
     }),
   };
-}
-
-/** Prometheus text of the main registry plus another thread's metrics (as JSON). */
-export async function mergedMetricsText(main: Registry, other: MetricsJson): Promise<string> {
-  if (other.length === 0) return main.metrics();
-  const merged = AggregatorRegistry.aggregate([await main.getMetricsAsJSON(), other] as Parameters<typeof AggregatorRegistry.aggregate>[0]);
-  return merged.metrics();
 }
 
 export function createMetrics(store: Store) {

@@ -8,8 +8,8 @@ import type { Metrics } from './metrics.js';
 export class RulesHolder {
   constructor(
     private config: RouterConfig,
-    /** Told of every new good version (the delivery thread compiles the same text). */
-    private readonly onChange: (next: RouterConfig) => void = () => undefined,
+    /** Readies the rest of the router for a new good version (the delivery thread compiles the same text). */
+    private readonly prepare: (next: RouterConfig) => Promise<void> = async () => undefined,
     private readonly env: Record<string, string | undefined> = process.env,
   ) {}
 
@@ -18,7 +18,7 @@ export class RulesHolder {
   }
 
   /** Re-reads the file; swaps only when it is valid. */
-  reload(log: Logger, metrics: Metrics): { ok: boolean; problems: Problem[] } {
+  async reload(log: Logger, metrics: Metrics): Promise<{ ok: boolean; problems: Problem[] }> {
     const { config, problems } = loadRules(this.config.file, this.env);
     metrics.reloadTimestamp.set(Date.now() / 1000);
     if (config === null) {
@@ -30,8 +30,14 @@ export class RulesHolder {
     if (old.server.path !== config.server.path || old.server.maxBodyBytes !== config.server.maxBodyBytes) {
       log.warn('server.path and server.max_body_bytes changes take effect at the next restart');
     }
+    try {
+      await this.prepare(config);
+    } catch (err) {
+      metrics.reloadSuccess.set(0);
+      log.error({ err: { message: (err as Error).message } }, `reload refused\n${(err as Error).message}`);
+      return { ok: false, problems };
+    }
     this.config = config;
-    this.onChange(config);
     metrics.reloadSuccess.set(1);
     metrics.rulesLoaded.set(config.rules.length);
     for (const p of problems) log.warn(formatProblem(p));

@@ -40,6 +40,12 @@ export interface SqliteOptions {
 
 type Row = Record<string, unknown>;
 
+/** How long the readiness probe waits for the write lock (it blocks the event loop meanwhile). */
+const PROBE_BUSY_MS = 250;
+
+/** Errors of the database as a whole, not of one event: retrying a batch event by event is futile. */
+const WHOLE_DB_ERRORS = /^SQLITE_(BUSY|LOCKED|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
+
 /** A server whose heartbeat is older than this has stopped, whatever its lock row says. */
 export const LOCK_STALE_MS = 15_000;
 
@@ -131,9 +137,11 @@ export class SqliteStore implements Store {
       this.bk = path === ':memory:' ? this.db : new Database(path);
       this.bk.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
       if (this.bk !== this.db) this.bk.pragma('synchronous = NORMAL');
+      // The cap applies to ingest (this connection) only: bookkeeping writes must always succeed,
+      // or a sent delivery could not be recorded and would be sent again.
       if (opts.maxBytes) {
         const pageSize = this.db.pragma('page_size', { simple: true }) as number;
-        for (const c of [this.db, this.bk]) c.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / pageSize))}`);
+        this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / pageSize))}`);
       }
     } else {
       this.bk = this.db;
@@ -274,7 +282,7 @@ export class SqliteStore implements Store {
     try {
       return this.db.transaction(() => items.map((item) => this.ingestOne(item))).immediate();
     } catch (err) {
-      if (items.length === 1) return [{ status: 'failed', error: storeError(err) }];
+      if (items.length === 1 || WHOLE_DB_ERRORS.test((err as { code?: string }).code ?? '')) return items.map(() => ({ status: 'failed', error: storeError(err) }));
     }
     // The batch failed as a whole (rolled back). Again with a savepoint per event, so that one
     // that cannot be stored (say, too large for what is left under DB_MAX_MB) fails alone and the
@@ -295,6 +303,8 @@ export class SqliteStore implements Store {
   }
 
   async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {
+    // A read first, without the write lock: an idle poll never contends with ingest.
+    if (this.s.dueDestinations.all().length === 0) return [];
     return this.bk.transaction(() => {
       const claimed: ClaimedDelivery[] = [];
       const until = req.now + req.leaseMs;
@@ -476,9 +486,9 @@ export class SqliteStore implements Store {
     const busy = this.db.pragma('busy_timeout', { simple: true }) as number;
     try {
       // BEGIN IMMEDIATE takes the write lock: it fails when the file is read-only, locked by
-      // another writer, or the disk is gone. A probe never waits on a lock (it would stall the
-      // event loop); a lock held right now is an honest "not ready".
-      this.db.pragma('busy_timeout = 0');
+      // another writer for longer than a short wait (the delivery thread's brief claims are not
+      // that), or the disk is gone.
+      this.db.pragma(`busy_timeout = ${PROBE_BUSY_MS}`);
       this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
       return true;
     } catch {

@@ -4,7 +4,11 @@ import type { FetchFunction, LogLevel, Logger } from '@slack/web-api';
 
 // Loaded on first use: a router with no Slack destination never pays for the library.
 let slackLib: Promise<typeof import('@slack/web-api')> | null = null;
-const loadSlack = () => (slackLib ??= import('@slack/web-api'));
+const loadSlack = () =>
+  (slackLib ??= import('@slack/web-api').catch((err: unknown) => {
+    slackLib = null; // not cached: the next send tries again
+    throw err;
+  }));
 import type { EventObject, Json, SlackDestination } from '../../config/types.js';
 import type { Channel, ChannelEnv, Notification, SendResult } from './channel.js';
 import { classifyStatus, deadline, networkFailure, oneLine, readSnippet, secondsToMs, whenAborted, type Deadline } from './http.js';

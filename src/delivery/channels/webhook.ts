@@ -27,9 +27,12 @@ function send1(url: URL, method: string, headers: Record<string, string>, body: 
     const req = (https ? httpsRequest : httpRequest)(url, { method, headers: h, agent: https ? agents.https : agents.http, signal }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 400) {
-        // The answer is the status; the body is drained so the connection goes back to the pool.
+        // The answer is the status. A short body with a length is drained so the connection goes
+        // back to the pool; anything else (chunked, large, never-ending) is cut off.
         res.on('error', () => undefined);
-        res.resume();
+        const length = Number(res.headers['content-length']);
+        if (Number.isFinite(length) && length <= SNIPPET_BYTES * 32) res.resume();
+        else res.destroy();
         resolve({ status, headers: res.headers, snippet: '' });
         return;
       }
@@ -113,7 +116,7 @@ export class WebhookChannel implements Channel {
     const body = Buffer.from(bodyText, 'utf8');
     const headers = webhookHeaders(n, dest, body);
     for (const [k, v] of Object.entries(headers)) {
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || /[\r\n\0]/.test(v)) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || /[^\t\x20-\x7e\x80-\xff]/.test(v)) {
         return { outcome: 'permanent', code: null, error: `destination ${dest.name} has an invalid header: ${k}` };
       }
     }

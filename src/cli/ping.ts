@@ -4,7 +4,7 @@
 // webhook that moves money is exactly what policy exists to prevent.
 import { randomUUID } from 'node:crypto';
 import type { EventObject } from '../config/types.js';
-import { createChannels } from '../delivery/channels/index.js';
+import { channelEnvFromProcess, createChannels } from '../delivery/channels/index.js';
 import type { Notification, SendResult } from '../delivery/channels/channel.js';
 import { UsageError, bool, parse } from './args.js';
 import { CommandError, loadConfig, printJson } from './context.js';
@@ -39,10 +39,7 @@ export async function run(argv: string[]): Promise<number> {
     message: (escape) => (escape === 'html' ? text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;') : text),
     render: (_template, _escape, fallback) => fallback(),
   };
-  const env = process.env;
-  let slackApiUrl = env.SLACK_API_URL || null;
-  if (slackApiUrl && !slackApiUrl.endsWith('/')) slackApiUrl += '/';
-  const channels = createChannels({ slackBotToken: env.SLACK_BOT_TOKEN || null, slackApiUrl, smtpUrl: env.SMTP_URL || null });
+  const channels = createChannels(channelEnvFromProcess());
   let result: SendResult;
   try {
     result = await channels.channelFor(dest).send(n, AbortSignal.timeout(dest.delivery.timeoutMs + 1000));

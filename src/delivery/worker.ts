@@ -320,8 +320,5 @@ export class DeliveryWorker {
     }
   }
 
-  get busy(): number {
-    return this.inFlight.size;
-  }
 }
 

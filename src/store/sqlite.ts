@@ -211,7 +211,6 @@ export class SqliteStore implements Store {
          VALUES (@deliveryId, @attempt, @startedAt, @durationMs, @outcome, @code, @error)`,
       ),
       releaseLeases: bk.prepare(`UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL`),
-      nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM deliveries WHERE status IN ('pending', 'failed')`),
       eventBySeq: db.prepare(`SELECT * FROM events WHERE seq = ?`),
       eventByKey: db.prepare(`SELECT * FROM events WHERE key = ?`),
       eventById: db.prepare(`SELECT * FROM events WHERE event_id = ? ORDER BY seq DESC LIMIT 1`),
@@ -356,10 +355,6 @@ export class SqliteStore implements Store {
 
   async releaseLeases(): Promise<number> {
     return this.s.releaseLeases.run().changes;
-  }
-
-  async nextDueAt(): Promise<number | null> {
-    return (this.s.nextDue.get() as { t: number | null }).t;
   }
 
   async findEvent(idOrKey: string): Promise<StoredEvent | null> {

@@ -130,8 +130,6 @@ export interface Store {
   finish(updates: DeliveryUpdate[]): Promise<void>;
   /** Clears every lease (a restarted sole server takes back what its previous life held). */
   releaseLeases(): Promise<number>;
-  /** Earliest next_attempt_at among deliveries waiting to be sent, or null. */
-  nextDueAt(): Promise<number | null>;
 
   findEvent(idOrKey: string): Promise<StoredEvent | null>;
   getEvent(seq: number): Promise<StoredEvent | null>;

@@ -189,12 +189,6 @@ export class SqliteStore implements Store {
            AND (d.lease_until IS NULL OR d.lease_until < @now)
          ORDER BY d.next_attempt_at LIMIT @limit`,
       ),
-      hasDue: bk.prepare(
-        `SELECT 1 FROM deliveries INDEXED BY deliveries_due_destination
-         WHERE destination = @dest AND status IN ('pending', 'failed') AND next_attempt_at <= @now
-           AND (lease_until IS NULL OR lease_until < @now)
-         LIMIT 1`,
-      ),
       // The destinations that have deliveries waiting: a skip-scan of the index, one seek per destination.
       dueDestinations: bk
         .prepare(
@@ -308,20 +302,17 @@ export class SqliteStore implements Store {
   }
 
   async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {
-    // Reads first, without the write lock: a poll that finds nothing claimable (idle, or only
-    // retries due later, or every busy destination full) never contends with ingest.
-    const dests = (this.s.dueDestinations.all() as string[]).filter(
-      (dest) => (req.room.get(dest) ?? req.defaultRoom) > 0 && this.s.hasDue.get({ dest, now: req.now }) !== undefined,
-    );
-    if (dests.length === 0) return [];
+    // A read first, without the write lock: an idle poll never contends with ingest.
+    if (this.s.dueDestinations.all().length === 0) return [];
     return this.bk.transaction(() => {
       const claimed: ClaimedDelivery[] = [];
       const until = req.now + req.leaseMs;
-      // Each destination with deliveries due and room left: one indexed read of at most its room.
-      // A destination's backlog costs the others nothing (a single query ordered by due time had
-      // to walk past it on every claim, which made claiming O(backlog)). The starting destination
-      // rotates from one claim to the next, so that when the global bound is what limits a claim,
-      // no destination is always last in line.
+      // Each destination with deliveries waiting and room left: one indexed read of at most its
+      // room. A destination's backlog costs the others nothing (a single query ordered by due time
+      // had to walk past it on every claim, which made claiming O(backlog)).
+      // The starting destination rotates from one claim to the next, so that when the global
+      // bound is what limits a claim, no destination is always last in line.
+      const dests = this.s.dueDestinations.all() as string[];
       const start = dests.length === 0 ? 0 : this.claimTurn++ % dests.length;
       for (let i = 0; i < dests.length; i++) {
         const dest = dests[(start + i) % dests.length]!;

@@ -33,8 +33,20 @@ const SYNONYMS: Record<string, string> = {
 function safeVar(this: unknown, path?: Json, notFound?: Json): Json | undefined {
   const fallback = notFound === undefined ? null : notFound;
   if (path === undefined || path === null || path === '') return this as Json;
-  const value = readPath(this as Json, compilePath(String(path)));
+  const value = readPath(this as Json, pathOf(String(path)));
   return value === undefined ? fallback : value;
+}
+
+// Paths in rules are few and fixed, but `var` sees them on every evaluation: split each once.
+// Bounded, because a `var` may also compute its path from the event.
+const paths = new Map<string, string[] | null>();
+function pathOf(path: string): string[] | null {
+  let parts = paths.get(path);
+  if (parts === undefined) {
+    parts = compilePath(path);
+    if (paths.size < 10_000) paths.set(path, parts);
+  }
+  return parts;
 }
 jsonLogic.add_operation('var', safeVar);
 

@@ -238,4 +238,31 @@ rules:
       tmp.cleanup();
     }
   });
+
+  test('SIGTERM with a send that never ends: exit 0 inside 10 s, and the delivery stays pending', async () => {
+    const tmp = tempDir();
+    const hook = await startHttpReceiver({ defaultReply: 'hang' });
+    const r = await startRouter({
+      dir: tmp.dir,
+      rules: `version: 1
+destinations:
+  hook: { type: webhook, url: "${hook.url}/in", timeout: 60s }
+rules:
+  - { name: all, match: { type: "*" }, send_to: [hook] }
+`,
+    });
+    try {
+      assert.equal((await postEvent(r.url, { id: 'evt_hang', type: 'run.failed' })).status, 204);
+      await hook.waitFor(1);
+      const t0 = Date.now();
+      assert.equal(await r.stop('SIGTERM', 15_000), 0);
+      assert.ok(Date.now() - t0 < 10_000, `stopped in ${Date.now() - t0} ms; Docker kills at 10 s`);
+      const [row] = deliveries(r.dbPath);
+      assert.equal(row!.status, 'pending', 'cut short, not failed');
+      assert.equal(row!.attempts, 0, 'a send cut short by shutdown is not an attempt');
+    } finally {
+      await hook.close();
+      tmp.cleanup();
+    }
+  });
 });

@@ -58,7 +58,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
       dbPath: opts.dbPath,
       busyTimeoutMs: 1000,
       logLevel: opts.logLevel,
-      channelEnv: { slackBotToken: opts.slackBotToken, slackApiUrl: opts.slackApiUrl, smtpUrl: opts.smtpUrl },
+      channelEnv: opts.channelEnv,
       rulesFile: config.file,
       rulesSource: config.source,
       worker: extra.worker,

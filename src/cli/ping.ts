@@ -4,7 +4,9 @@
 // webhook that moves money is exactly what policy exists to prevent.
 import { randomUUID } from 'node:crypto';
 import type { EventObject } from '../config/types.js';
-import { channelEnvFromProcess, createChannels } from '../delivery/channels/index.js';
+import { channelEnv } from '../config/options.js';
+import { escapeText } from '../rules/template.js';
+import { createChannels } from '../delivery/channels/index.js';
 import type { Notification, SendResult } from '../delivery/channels/channel.js';
 import { UsageError, bool, parse } from './args.js';
 import { CommandError, loadConfig, printJson } from './context.js';
@@ -36,10 +38,10 @@ export async function run(argv: string[]): Promise<number> {
     rawEvent: raw,
     eventType: 'b3os-router.ping',
     test: true,
-    message: (escape) => (escape === 'html' ? text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;') : text),
+    message: (escape) => escapeText(text, escape),
     render: (_template, _escape, fallback) => fallback(),
   };
-  const channels = createChannels(channelEnvFromProcess());
+  const channels = createChannels(channelEnv());
   let result: SendResult;
   try {
     result = await channels.channelFor(dest).send(n, AbortSignal.timeout(dest.delivery.timeoutMs + 1000));

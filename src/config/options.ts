@@ -2,6 +2,7 @@
 // (config/defaults.ts). Resolved once per command.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { ChannelEnv } from '../delivery/channels/channel.js';
 import { DEFAULT_OPTIONS } from './defaults.js';
 
 type Env = Record<string, string | undefined>;
@@ -22,6 +23,16 @@ export function dbPath(flag: string | undefined, env: Env = process.env): string
   return resolve(nonEmpty(flag) ?? nonEmpty(env.DB_PATH) ?? DEFAULT_OPTIONS.dbPath);
 }
 
+/** What the channels read from the environment (`serve` and `ping` alike). */
+export function channelEnv(env: Env = process.env): ChannelEnv {
+  const api = nonEmpty(env.SLACK_API_URL?.trim());
+  return {
+    slackBotToken: nonEmpty(env.SLACK_BOT_TOKEN?.trim()),
+    slackApiUrl: api === null ? null : api.endsWith('/') ? api : `${api}/`,
+    smtpUrl: nonEmpty(env.SMTP_URL?.trim()),
+  };
+}
+
 export interface ServeOptions {
   rulesFile: string;
   dbPath: string;
@@ -32,9 +43,8 @@ export interface ServeOptions {
   adminToken: string | null;
   /** Certificate and key, read at start (a missing file is an OptionError, not a crash). */
   tls: { cert: Buffer; key: Buffer } | null;
-  slackBotToken: string | null;
-  slackApiUrl: string | null;
-  smtpUrl: string | null;
+  /** SLACK_BOT_TOKEN, SLACK_API_URL, SMTP_URL: what the channels read. */
+  channelEnv: ChannelEnv;
   /** Optional cap on the database size (DB_MAX_MB); past it new events get 503, not a full disk. */
   dbMaxBytes: number | null;
 }
@@ -59,8 +69,6 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
   }
   const maxMb = nonEmpty(env.DB_MAX_MB);
   if (maxMb !== null && !(Number(maxMb) > 0)) throw new OptionError(`DB_MAX_MB "${maxMb}" is not a positive number`);
-  let slackApiUrl = nonEmpty(env.SLACK_API_URL);
-  if (slackApiUrl && !slackApiUrl.endsWith('/')) slackApiUrl += '/';
   return {
     rulesFile: rulesPath(flags.rules, env),
     dbPath: dbPath(flags.db, env),
@@ -70,9 +78,7 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
     logLevel: nonEmpty(env.LOG_LEVEL) ?? DEFAULT_OPTIONS.logLevel,
     adminToken: nonEmpty(env.ADMIN_TOKEN),
     tls: certFile && keyFile ? { cert: readTlsFile('TLS_CERT_FILE', certFile), key: readTlsFile('TLS_KEY_FILE', keyFile) } : null,
-    slackBotToken: nonEmpty(env.SLACK_BOT_TOKEN),
-    slackApiUrl,
-    smtpUrl: nonEmpty(env.SMTP_URL),
+    channelEnv: channelEnv(env),
     dbMaxBytes: maxMb === null ? null : Math.floor(Number(maxMb) * 1024 * 1024),
   };
 }

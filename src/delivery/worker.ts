@@ -11,8 +11,8 @@ import { WORKER_DEFAULTS } from '../config/defaults.js';
 import type { CompiledRule, Destination, EventObject, RouterConfig } from '../config/types.js';
 import { eventType as readType } from '../ingest/event.js';
 import type { DeliveryMetrics } from '../ops/metrics.js';
-import { decide, recheck } from '../policy/policy.js';
-import { eventTime } from '../ingest/event.js';
+import { recheck } from '../policy/policy.js';
+import { decideExisting } from '../policy/stored.js';
 import { renderMessage } from '../rules/template.js';
 import type { ClaimedDelivery, DeliveryUpdate, Store } from '../store/store.js';
 import { nextAttemptDelay } from './backoff.js';
@@ -160,18 +160,7 @@ export class DeliveryWorker {
       const now = Date.now();
       // Decided as privileged when created: check the grant still allows it (limits were spent
       // then). Created before the destination became privileged: the full policy, as if new.
-      const d = c.privileged
-        ? recheck(c.rule, dest, event, config.grants, replay)
-        : decide({
-            rule: c.rule,
-            destination: dest,
-            event,
-            eventTimeMs: eventTime(event, config.server.fields),
-            grants: config.grants,
-            allowedInLastHour: await this.deps.store.allowedSince(c.rule, c.destination, now - 3_600_000),
-            now,
-            replay,
-          });
+      const d = c.privileged ? recheck(c.rule, dest, event, config.grants, replay) : await decideExisting(this.deps.store, config, c, dest, event, now);
       if (!d.allowed) {
         log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, reason: d.reason }, 'privileged delivery blocked by policy at send time');
         this.deps.metrics.policyBlocked.inc({ rule: c.rule, destination: c.destination });

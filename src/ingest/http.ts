@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventObject, RouterConfig } from '../config/types.js';
 import type { Metrics } from '../ops/metrics.js';
+import { RATE_WINDOW_MS } from '../policy/policy.js';
 import { evaluate, plan } from '../rules/route.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { StoreUnavailableError, type IngestItem, type IngestOutcome } from '../store/store.js';
@@ -24,7 +25,6 @@ export interface IngestDeps {
 /** JSON nested deeper than this is refused (400): nothing legitimate needs it, and it costs stack. */
 export const MAX_JSON_DEPTH = 64;
 
-const HOUR_MS = 3_600_000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 type Rejection = { status: number; reason: string; message: string };
@@ -118,7 +118,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
           now,
           eventTimeMs: time,
           replay: false,
-          allowedInLastHour: (rule, destination) => counts.allowedSince(rule, destination, now - HOUR_MS),
+          allowedInLastHour: (rule, destination) => counts.allowedSince(rule, destination, now - RATE_WINDOW_MS),
         }),
     };
 

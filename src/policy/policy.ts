@@ -6,6 +6,9 @@
 // always allowed.
 import type { Destination, EventObject, Grant } from '../config/types.js';
 
+/** The sliding window `max_per_hour` counts over. */
+export const RATE_WINDOW_MS = 3_600_000;
+
 /** How far in the future an event's own time may be (clock skew) before max_event_age refuses it. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 

@@ -368,18 +368,15 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.type !== undefined) {
-      where.push('type = ?');
-      params.push(q.type);
-    }
-    if (q.since !== undefined) {
-      where.push('received_at >= ?');
-      params.push(q.since);
-    }
-    const sql = `SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...params, q.limit) as Row[]).map(toEvent);
+    const rows = this.filtered('events', [['type = ?', q.type], ['received_at >= ?', q.since]], 'seq DESC', q.limit);
+    return rows.map(toEvent);
+  }
+
+  /** A listing with optional filters (each applied when its value is given), newest first. */
+  private filtered(table: 'events' | 'deliveries', filters: [string, unknown][], order: string, limit: number): Row[] {
+    const used = filters.filter(([, v]) => v !== undefined);
+    const where = used.length ? `WHERE ${used.map(([c]) => c).join(' AND ')}` : '';
+    return this.db.prepare(`SELECT * FROM ${table} ${where} ORDER BY ${order} LIMIT ?`).all(...used.map(([, v]) => v), limit) as Row[];
   }
 
   async recentEvents(limit: number): Promise<StoredEvent[]> {
@@ -391,22 +388,8 @@ export class SqliteStore implements Store {
   }
 
   async listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.status !== undefined) {
-      where.push('status = ?');
-      params.push(q.status);
-    }
-    if (q.destination !== undefined) {
-      where.push('destination = ?');
-      params.push(q.destination);
-    }
-    if (q.since !== undefined) {
-      where.push('updated_at >= ?');
-      params.push(q.since);
-    }
-    const sql = `SELECT * FROM deliveries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY updated_at DESC, rowid DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...params, q.limit) as Row[]).map(toDelivery);
+    const filters: [string, unknown][] = [['status = ?', q.status], ['destination = ?', q.destination], ['updated_at >= ?', q.since]];
+    return this.filtered('deliveries', filters, 'updated_at DESC, rowid DESC', q.limit).map(toDelivery);
   }
 
   async getDelivery(id: string): Promise<StoredDelivery | null> {

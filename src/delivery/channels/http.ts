@@ -118,11 +118,6 @@ export async function readSnippet(res: Response, maxBytes = MAX_ERROR_BODY_BYTES
   return oneLine(text, 300);
 }
 
-/** Drops a body we do not need, without waiting for it. */
-export function discardBody(res: Response): void {
-  res.body?.cancel().catch(() => {});
-}
-
 /** Collapses whitespace and truncates, for error sentences. */
 export function oneLine(text: string, max = 300): string {
   const t = text.replace(/\s+/g, ' ').trim();

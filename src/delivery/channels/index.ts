@@ -18,17 +18,6 @@ export interface Channels {
   close(): Promise<void>;
 }
 
-/** The environment channels read, from process.env (SLACK_BOT_TOKEN, SLACK_API_URL, SMTP_URL). */
-export function channelEnvFromProcess(env: NodeJS.ProcessEnv = process.env): ChannelEnv {
-  const nonEmpty = (v: string | undefined): string | null => (v !== undefined && v.trim() !== '' ? v.trim() : null);
-  const api = nonEmpty(env.SLACK_API_URL);
-  return {
-    slackBotToken: nonEmpty(env.SLACK_BOT_TOKEN),
-    slackApiUrl: api === null ? null : api.endsWith('/') ? api : `${api}/`,
-    smtpUrl: nonEmpty(env.SMTP_URL),
-  };
-}
-
 export function createChannels(env: ChannelEnv): Channels {
   const made = new Map<Destination['type'], Channel>();
   const factories: Record<Destination['type'], () => Channel> = {

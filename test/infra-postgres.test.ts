@@ -2,9 +2,9 @@
 // taken away and brought back on the same port and data, and no process left behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
+import { processesNaming as processesOf } from './helpers/processes.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 
 async function query<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -15,12 +15,6 @@ async function query<T>(url: string, sql: string, params: unknown[] = []): Promi
   } finally {
     await c.end();
   }
-}
-
-/** Processes whose command line names this data dir (the postmaster and its children). */
-function processesOf(dataDir: string): string[] {
-  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.includes(dataDir));
 }
 
 describe('test helper: startPostgres', () => {

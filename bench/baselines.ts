@@ -5,6 +5,8 @@
 //   node dist/bench/baselines.js sqlite   the same, then commit each event to SQLite in its own
 //                                         transaction (better-sqlite3, WAL, synchronous=FULL, as
 //                                         the router) before answering 204
+//   node dist/bench/baselines.js sqlite-normal   the same at synchronous=NORMAL (in WAL mode a commit
+//                                         does not fsync; a power cut may lose the last commits)
 //
 // Environment: PORT, DB_PATH (sqlite), B3OS_WEBHOOK_SECRET. Serves GET /healthz.
 import Fastify from 'fastify';
@@ -12,8 +14,8 @@ import Database from 'better-sqlite3';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 const mode = process.argv[2];
-if (mode !== 'verify' && mode !== 'sqlite') {
-  process.stderr.write('usage: baselines.js verify|sqlite\n');
+if (mode !== 'verify' && mode !== 'sqlite' && mode !== 'sqlite-normal') {
+  process.stderr.write('usage: baselines.js verify|sqlite|sqlite-normal\n');
   process.exit(2);
 }
 const secret = process.env.B3OS_WEBHOOK_SECRET ?? '';
@@ -31,10 +33,10 @@ function verified(header: string | string[] | undefined, body: Buffer): boolean 
 
 let insert: ((id: string, type: string | null, payload: string, at: number) => void) | null = null;
 let db: Database.Database | null = null;
-if (mode === 'sqlite') {
+if (mode === 'sqlite' || mode === 'sqlite-normal') {
   db = new Database(process.env.DB_PATH ?? 'baseline.db');
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma(mode === 'sqlite' ? 'synchronous = FULL' : 'synchronous = NORMAL');
   db.exec(`CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY,
     type TEXT,

@@ -1,6 +1,6 @@
 // Shared pieces of the benchmark: child processes (the router as users run it, the baselines, the
 // webhook sink), peak-memory sampling, signed events and autocannon runs.
-import { spawn, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, fork, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, createWriteStream } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -103,6 +103,32 @@ export class RssSampler {
 }
 
 // ---------------------------------------------------------------------------------------------
+// CPU
+
+let clockTicks = 0;
+/**
+ * CPU seconds (user + system) a process has used so far, all its threads included, live or exited
+ * (/proc/<pid>/stat utime + stime, in clock ticks: 10 ms steps, so measure over seconds).
+ */
+export function cpuSecondsOf(pid: number): number {
+  if (!clockTicks) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / clockTicks;
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Child processes
 
 export interface Target {
@@ -171,7 +197,10 @@ function stopper(child: ChildProcess, timeoutMs = 20_000): () => Promise<number 
 
 export interface RouterStart {
   dir: string;
-  rules: string;
+  /** The rules file's text (written into dir), or */
+  rules?: string;
+  /** an existing rules file used where it is (its examples are looked up next to it). */
+  rulesFile?: string;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeArgs?: string[];
   logFile?: string | null;
@@ -197,9 +226,9 @@ export function startScriptNodeFlags(): string[] {
 /** The router as users run it: the built CLI, production mode, warn-level logs, its own DB and rules. */
 export async function startRouter(o: RouterStart): Promise<Target & { dbPath: string }> {
   mkdirSync(o.dir, { recursive: true });
-  const rulesPath = join(o.dir, 'rules.yaml');
+  const rulesPath = o.rulesFile ?? join(o.dir, 'rules.yaml');
   const dbPath = join(o.dir, 'router.db');
-  writeFileSync(rulesPath, o.rules);
+  if (!o.rulesFile) writeFileSync(rulesPath, o.rules ?? '');
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of ['B3OS_WEBHOOK_SECRET_PREVIOUS', 'SLACK_BOT_TOKEN', 'SLACK_API_URL', 'SMTP_URL', 'ADMIN_TOKEN', 'NODE_OPTIONS']) delete env[k];
@@ -215,8 +244,11 @@ export async function startRouter(o: RouterStart): Promise<Target & { dbPath: st
   return { name: 'router', url, port, child, pid: child.pid!, rss: new RssSampler(child.pid!), stop: stopper(child), tail, dbPath };
 }
 
+export type BaselineMode = 'verify' | 'sqlite' | 'sqlite-normal';
+const BASELINE_NAMES: Record<BaselineMode, string> = { verify: 'fastify-verify', sqlite: 'fastify-sqlite', 'sqlite-normal': 'fastify-sqlite-normal' };
+
 /** A baseline receiver (bench/baselines.ts) as its own process, so its RSS is its own. */
-export async function startBaseline(mode: 'verify' | 'sqlite', dir: string): Promise<Target & { dbPath: string }> {
+export async function startBaseline(mode: BaselineMode, dir: string): Promise<Target & { dbPath: string }> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const dbPath = join(dir, `baseline-${mode}.db`);
@@ -228,7 +260,7 @@ export async function startBaseline(mode: 'verify' | 'sqlite', dir: string): Pro
   const tail = keepTail(child, null);
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(url, child, tail);
-  const name = mode === 'verify' ? 'fastify-verify' : 'fastify-sqlite';
+  const name = BASELINE_NAMES[mode];
   return { name, url, port, child, pid: child.pid!, rss: new RssSampler(child.pid!), stop: stopper(child), tail, dbPath };
 }
 
@@ -249,6 +281,8 @@ export interface Sink {
   /** The event ids received (unique), for verification. */
   ids(): Promise<string[]>;
   reset(): Promise<void>;
+  /** Distinct events first received at or before `t` (Date.now() ms). */
+  receivedBy(t: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -265,7 +299,7 @@ export async function startSink(): Promise<Sink> {
       waiting.delete(m.reply);
     }
   });
-  const ask = <T>(cmd: string): Promise<T> =>
+  const ask = <T>(cmd: string, arg?: number): Promise<T> =>
     new Promise<T>((r, rej) => {
       const id = ++seq;
       const t = setTimeout(() => rej(new Error(`sink did not answer ${cmd}`)), 30_000);
@@ -273,7 +307,7 @@ export async function startSink(): Promise<Sink> {
         clearTimeout(t);
         r(v as T);
       });
-      child.send({ cmd, id });
+      child.send({ cmd, id, arg });
     });
   const port = await Promise.race([portP, sleep(10_000).then(() => Promise.reject(new Error('sink did not start')))]);
   return {
@@ -282,6 +316,7 @@ export async function startSink(): Promise<Sink> {
     stats: () => ask<SinkStats>('stats'),
     ids: () => ask<string[]>('ids'),
     reset: () => ask<void>('reset'),
+    receivedBy: (t) => ask<number>('receivedBy', t),
     close: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));

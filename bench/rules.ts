@@ -1,4 +1,12 @@
-// Scenario 3: rule evaluation cost per event, in-process, with 10, 100 and 1,000 rules. Rules files
+// Scenario "rules", two parts.
+//
+// Over HTTP (the targets): three routers at once with 10, 100 and 1,000 rules, driven in turn like
+// the ingest scenario (closed loop, 50 connections, rotating order). The bench event matches
+// exactly one rule in each file (the last, to the sink); every other rule is evaluated and does
+// not match. After the run the stored routing decision is measured in each router's SQLite file:
+// bytes per event row, which should not grow with the rules that did not match.
+//
+// In-process (informational): rule evaluation cost per event with 10, 100 and 1,000 rules. Rules files
 // are generated, loaded with the real loader (config/load.ts loadRules), and the same functions
 // ingest uses are timed: rules/route.ts evaluate() (type index + every candidate's match/when) and
 // plan() (policy per matched pair).
@@ -6,8 +14,11 @@
 // The mix is 70% rules with a literal `type` (the type index skips them for other types), 15% with
 // wildcards in `match`, 15% with a JSON Logic `when` (both evaluated for every event). A second,
 // informational, set at 1,000 rules has no literal types at all: every rule is tested every time.
+import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startRouter, type Sink, type Target } from './common.js';
+import { closedLoopRounds, drainer, summarizeTarget, verify, type TargetSummary, type Verification } from './ingest.js';
 import { loadRules } from '../src/config/load.js';
 import type { EventObject, RouterConfig } from '../src/config/types.js';
 import { eventTime, eventType } from '../src/ingest/event.js';
@@ -33,16 +44,25 @@ function prng(seed: number): () => number {
 }
 
 export type Mix = 'mixed' | 'unindexed';
+export const BENCH_RULE = 'bench-failures';
 
-export function generateRules(n: number, mix: Mix): string {
+/**
+ * `n` generated rules. With `benchSinkUrl`, the last of them is instead one that the bench's events
+ * match (to the sink), and no other rule matches a bench event (the `when` thresholds are raised
+ * above its amount).
+ */
+export function generateRules(n: number, mix: Mix, benchSinkUrl?: string): string {
   const out: string[] = ['version: 1', 'destinations:'];
+  if (benchSinkUrl) out.push('  bench-hook:', '    type: webhook', `    url: ${benchSinkUrl}/bench`);
+  const generated = benchSinkUrl ? n - 1 : n;
+  const amountFloor = benchSinkUrl ? 1_000_000 : 0;
   const dests = 10;
   for (let d = 0; d < dests; d++) {
     out.push(`  dest-${d}:`, '    type: webhook', `    url: http://127.0.0.1:9/hook/${d}`);
     if (d === 0) out.push('    privileged: true');
   }
   out.push('rules:');
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < generated; i++) {
     // (i * 3) % 20 walks all of 0..19 in every 20 rules, so even 10 rules hold each kind.
     const slot = (i * 3) % 20;
     const kind = mix === 'unindexed' ? (i % 2 === 0 ? 'wildcard' : 'when') : slot < 14 ? 'literal' : slot < 17 ? 'wildcard' : 'when';
@@ -59,12 +79,13 @@ export function generateRules(n: number, mix: Mix): string {
         '    when:',
         '      and:',
         `        - "==": [{ var: type }, ${type}]`,
-        `        - ">": [{ var: data.amount }, ${(i % 50) * 200}]`,
+        `        - ">": [{ var: data.amount }, ${amountFloor + (i % 50) * 200}]`,
         `        - in: [{ var: data.currency }, [USD, EUR]]`,
       );
     }
     out.push(`    send_to: [${dest}]`);
   }
+  if (benchSinkUrl) out.push(`  - name: ${BENCH_RULE}`, '    match: { type: run.failed, data.workflowId: wf_bench }', '    send_to: [bench-hook]');
   out.push('policy:', '  allow_privileged:', '    - rule: rule-0', '      destination: dest-0', '      max_per_hour: 1000000');
   return out.join('\n') + '\n';
 }
@@ -163,4 +184,106 @@ export function runRules(o: { dir: string; sizes: number[]; events: number; log:
     results.push(r);
   }
   return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over HTTP
+
+export interface RulesHttpSize {
+  rules: number;
+  summary: TargetSummary;
+  /** Events stored in this router's database. */
+  storedEvents: number;
+  /** Mean bytes per event row of the stored routing decision (the `routing` column), if there is one. */
+  decisionBytesPerEvent: number | null;
+  /** Mean bytes per event row, every column but the payload (robust to where the decision moves). */
+  rowBytesWithoutPayload: number;
+}
+
+export interface RulesHttpResult {
+  sizes: RulesHttpSize[];
+  /** req/s at the largest size ÷ req/s at the smallest. */
+  rpsRatio: number;
+  /** Stored decision bytes per event at the largest size ÷ at the smallest. */
+  decisionGrowth: number;
+  verification: Verification;
+}
+
+/** Bytes per event row, from the router's SQLite file (length of each column as stored, as a blob). */
+function storedSizes(dbPath: string): { storedEvents: number; decisionBytesPerEvent: number | null; rowBytesWithoutPayload: number } {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    const cols = (db.prepare(`PRAGMA table_info(events)`).all() as { name: string }[]).map((c) => c.name).filter((c) => c !== 'payload');
+    const sum = cols.map((c) => `coalesce(length(CAST("${c}" AS BLOB)), 0)`).join(' + ');
+    const r = db.prepare(`SELECT count(*) AS n, avg(${sum}) AS row FROM events`).get() as { n: number; row: number | null };
+    const decision = cols.includes('routing') ? (db.prepare(`SELECT avg(coalesce(length(CAST(routing AS BLOB)), 0)) AS b FROM events`).get() as { b: number | null }).b : null;
+    return { storedEvents: r.n, decisionBytesPerEvent: decision, rowBytesWithoutPayload: r.row ?? 0 };
+  } finally {
+    db.close();
+  }
+}
+
+export async function runRulesHttp(o: {
+  dir: string;
+  sink: Sink;
+  sizes: number[];
+  rounds: number;
+  seconds: number;
+  warmupSeconds: number;
+  connections: number;
+  routerNodeArgs: string[];
+  log: (line: string) => void;
+}): Promise<RulesHttpResult> {
+  const { sink, log } = o;
+  await sink.reset();
+  const accepted = new Set<string>();
+  const routers: (Target & { dbPath: string; rules: number })[] = [];
+  const drains: ReturnType<typeof drainer>[] = [];
+  let runs = new Map<string, import('./ingest.js').RoundRun[]>();
+  let drainMs: number[] = [];
+  try {
+    for (const n of o.sizes) {
+      const r = await startRouter({ dir: join(o.dir, `router-rules-${n}`), rules: generateRules(n, 'mixed', sink.url), nodeArgs: o.routerNodeArgs, logFile: join(o.dir, `router-rules-${n}.log`) });
+      routers.push(Object.assign(r, { name: `router-${n}-rules`, rules: n }));
+    }
+    // One sink for all three: a router's drain waits for every accepted event so far.
+    const map = new Map<Target, { accepted: Set<string>; drain: () => Promise<number> }>();
+    for (const r of routers) {
+      const d = drainer(r, sink, () => accepted.size);
+      drains.push(d);
+      map.set(r, { accepted, drain: d.wait });
+    }
+    ({ runs, drainMs } = await closedLoopRounds({ targets: routers, routers: map, rounds: o.rounds, seconds: o.seconds, warmupSeconds: o.warmupSeconds, connections: o.connections, log }));
+  } finally {
+    for (const d of drains) d.close();
+    for (const r of routers) r.rss.stop();
+    const codes = await Promise.all(routers.map((r) => r.stop()));
+    codes.forEach((c, i) => {
+      if (c !== 0) log(`  warning: ${routers[i]!.name} exited with ${c}\n${routers[i]!.tail()}`);
+    });
+  }
+  const sizes = routers.map((r) => ({ rules: r.rules, summary: summarizeTarget(r, runs.get(r.name)!), ...storedSizes(r.dbPath) }));
+  for (const s of sizes) log(`  ${String(s.rules).padStart(5)} rules: stored decision ${s.decisionBytesPerEvent?.toFixed(0) ?? 'n/a'} B/event, event row without payload ${s.rowBytesWithoutPayload.toFixed(0)} B`);
+  // Verification over all three databases: each accepted event stored once, delivered.
+  let missingFromDb = 0;
+  let routerDeliveries = 0;
+  const byStatus: Record<string, number> = {};
+  const each = await Promise.all(routers.map((r) => verify(r.dbPath, BENCH_RULE, new Set([...accepted].filter((id) => id.includes(`-${r.name}-`))), sink, [])));
+  for (const v of each) {
+    missingFromDb += v.missingFromDb;
+    routerDeliveries += v.routerDeliveries;
+    for (const [k, n] of Object.entries(v.deliveriesByStatus)) byStatus[k] = (byStatus[k] ?? 0) + n;
+  }
+  const atSink = new Set(await sink.ids());
+  let missingAtSink = 0;
+  for (const id of accepted) if (!atSink.has(id)) missingAtSink++;
+  const first = sizes[0]!;
+  const lastSize = sizes[sizes.length - 1]!;
+  const bytes = (s: RulesHttpSize) => s.decisionBytesPerEvent ?? s.rowBytesWithoutPayload;
+  return {
+    sizes,
+    rpsRatio: lastSize.summary.rps / first.summary.rps,
+    decisionGrowth: bytes(lastSize) / bytes(first),
+    verification: { routerAccepted: accepted.size, missingFromDb, routerDeliveries, deliveriesByStatus: byStatus, deliveredToSink: atSink.size, missingAtSink, drainMs },
+  };
 }

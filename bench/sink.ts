@@ -3,6 +3,7 @@
 // ({"rule": ..., "destination": ..., "event": {...}}). Talks to its parent over IPC:
 //   → {port}                            once listening
 //   ← {cmd: 'stats'|'ids'|'reset', id}  → {reply: id, value}
+//   ← {cmd: 'receivedBy', id, arg: t}    → {reply: id, value: distinct events first received at or before t (ms)}
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -10,6 +11,8 @@ let total = 0;
 let firstAt: number | null = null;
 let lastAt: number | null = null;
 const ids = new Set<string>();
+// When each distinct event was first received (ms, this machine's clock as the parent's Date.now()).
+let firstTimes: number[] = [];
 
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -21,7 +24,10 @@ const server = createServer((req, res) => {
     lastAt = now;
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event?: { id?: unknown } };
-      if (body.event && typeof body.event.id === 'string') ids.add(body.event.id);
+      if (body.event && typeof body.event.id === 'string' && !ids.has(body.event.id)) {
+        ids.add(body.event.id);
+        firstTimes.push(now);
+      }
     } catch {
       // counted in total, not in unique
     }
@@ -35,15 +41,17 @@ server.listen(0, '127.0.0.1', () => {
   process.send?.({ port: (server.address() as AddressInfo).port });
 });
 
-process.on('message', (m: { cmd: string; id: number }) => {
+process.on('message', (m: { cmd: string; id: number; arg?: number }) => {
   let value: unknown = null;
   if (m.cmd === 'stats') value = { total, unique: ids.size, firstAt, lastAt };
   else if (m.cmd === 'ids') value = [...ids];
+  else if (m.cmd === 'receivedBy') value = firstTimes.filter((t) => t <= (m.arg ?? Infinity)).length;
   else if (m.cmd === 'reset') {
     total = 0;
     firstAt = null;
     lastAt = null;
     ids.clear();
+    firstTimes = [];
   }
   process.send?.({ reply: m.id, value });
 });

@@ -18,7 +18,7 @@ import type {
   Template,
   WebhookDestination,
 } from './types.js';
-import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS, DEFAULT_RETENTION_MS, DEFAULT_SERVER } from './defaults.js';
+import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS, DEFAULT_LINK_HOSTS, DEFAULT_RETENTION_MS, DEFAULT_SERVER } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { didYouMean, listWords, type Path, type PathSeg, type Problems } from './problems.js';
 import { place, subject } from './schema.js';
@@ -81,6 +81,7 @@ interface RawServer {
   path?: string;
   max_body_bytes?: number;
   accept_types?: List;
+  link_hosts?: List;
   signature?: { header?: string; encoding?: 'hex' | 'base64'; prefix?: string; timestamp_header?: string; tolerance?: string };
   fields?: { id?: List; type?: List; run_id?: List; execution_id?: List; time?: List };
 }
@@ -127,12 +128,14 @@ export function compileConfig(input: CompileInput): RouterConfig {
 
   const server = c.server(isObject(data.server) ? data.server : {});
   const delivery = c.delivery(isObject(data.delivery) ? data.delivery : {}, DEFAULT_DELIVERY, ['delivery']);
+  const linkHosts = isObject(data.server) ? (toList(data.server.link_hosts)?.map((h) => h.toLowerCase()) ?? DEFAULT_LINK_HOSTS) : DEFAULT_LINK_HOSTS;
 
   const rawDestinations = isObject(data.destinations) ? data.destinations : {};
   const destinations = new Map<string, Destination>();
   for (const [name, raw] of Object.entries(rawDestinations)) {
     if (!isObject(raw)) continue;
     const dest = c.destination(name, raw, delivery, ['destinations', name]);
+    if (dest?.type === 'slack') dest.linkHosts = linkHosts;
     if (dest) destinations.set(name, dest);
   }
 

@@ -112,8 +112,8 @@ test('match: "*timeout*retry*" against "timeout" x 60,000 (420 KB) and ~1 MB is 
   // Before: 6.8 s for the 420 KB text. A linear scan of 1 MB takes milliseconds.
   assert.ok(tBig < 200, `60,000 x "timeout" took ${tBig} ms`);
   assert.ok(tHuge < 400, `~1 MB took ${tHuge} ms`);
-  // 4 x the text, at most ~4 x the time (slack for timer noise on tiny numbers).
-  assert.ok(tBig < Math.max(8 * tSmall, 20), `N: ${tSmall} ms, 4N: ${tBig} ms`);
+  // 4 x the text, at most ~4 x the time (a floor for timer and GC noise on tiny numbers; the absolute bounds above are the real guard).
+  assert.ok(tBig < Math.max(8 * tSmall, 50), `N: ${tSmall} ms, 4N: ${tBig} ms`);
 });
 
 test('when: a reduce that grows its accumulator stops at a budget linear in the event size', () => {

@@ -53,7 +53,7 @@ describe('slack channel, Web API mode', () => {
     const fields = blocks.find((b) => b.fields)?.fields?.map((f) => f.text) ?? [];
     assert.deepEqual(fields, ['*Workflow*\nPayroll (wf_payroll)', '*Run*\nrun_42', '*Status*\nrun.failed']);
     const link = blocks.find((b) => b.text?.text.includes('<https://'));
-    assert.equal(link?.text?.text, ':link: <https://app.b3os.example/runs/run_42|Open in B3OS>');
+    assert.equal(link?.text?.text, ':link: <https://app.b3os.org/runs/run_42|Open in B3OS>');
   });
 
   test("the destination's token wins over SLACK_BOT_TOKEN", async () => {

@@ -198,8 +198,13 @@ test('a webhook URL that is not absolute http(s)', () => {
 });
 
 test('a webhook body that is not JSON once rendered', () => {
-  const text = `version: 1\ndestinations:\n  hook:\n    type: webhook\n    url: https://x.example.com\n    body: '{"amount": {{data.amount}}}'\n`;
+  const text = `version: 1\ndestinations:\n  hook:\n    type: webhook\n    url: https://x.example.com\n    body: '{"amount": "{{data.amount}}"'\n`;
   expectOne(text, { needle: `'{"amount"`, message: /is not JSON once rendered .*inside a string literal/ });
+});
+
+test('a webhook body with a {{field}} outside a JSON string, at the field', () => {
+  const text = `version: 1\ndestinations:\n  hook:\n    type: webhook\n    url: https://x.example.com\n    body: '{"amount": {{data.amount}}}'\n`;
+  expectOne(text, { needle: '{{data.amount}}', message: /has \{\{data\.amount\}\} outside a JSON string.*inside quotes, "\{\{data\.amount\}\}"/ });
 });
 
 test('a webhook body written as a YAML map is accepted', () => {

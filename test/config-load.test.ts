@@ -97,7 +97,7 @@ server:
 
 test('interpolateString: set, default, empty, escape, missing and malformed', () => {
   const env = { A: 'alpha', EMPTY: '' };
-  assert.deepEqual(interpolateString('x-${A}-y', env), { value: 'x-alpha-y', issues: [] });
+  assert.deepEqual(interpolateString('x-${A}-y', env), { value: 'x-alpha-y', issues: [], used: [{ name: 'A', value: 'alpha' }] });
   assert.equal(interpolateString('${B:-fallback}', env).value, 'fallback');
   assert.equal(interpolateString('${EMPTY:-fallback}', env).value, 'fallback');
   assert.equal(interpolateString('${EMPTY}', env).value, '');

@@ -18,7 +18,7 @@ import type {
   Template,
   WebhookDestination,
 } from './types.js';
-import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS, DEFAULT_RETENTION_MS, DEFAULT_SERVER } from './defaults.js';
+import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS, DEFAULT_LINK_HOSTS, DEFAULT_RETENTION_MS, DEFAULT_SERVER } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { didYouMean, listWords, type Path, type PathSeg, type Problems } from './problems.js';
 import { place, subject } from './schema.js';
@@ -81,6 +81,7 @@ interface RawServer {
   path?: string;
   max_body_bytes?: number;
   accept_types?: List;
+  link_hosts?: List;
   signature?: { header?: string; encoding?: 'hex' | 'base64'; prefix?: string; timestamp_header?: string; tolerance?: string };
   fields?: { id?: List; type?: List; run_id?: List; execution_id?: List; time?: List };
 }
@@ -127,12 +128,14 @@ export function compileConfig(input: CompileInput): RouterConfig {
 
   const server = c.server(isObject(data.server) ? data.server : {});
   const delivery = c.delivery(isObject(data.delivery) ? data.delivery : {}, DEFAULT_DELIVERY, ['delivery']);
+  const linkHosts = isObject(data.server) ? (toList(data.server.link_hosts)?.map((h) => h.toLowerCase()) ?? DEFAULT_LINK_HOSTS) : DEFAULT_LINK_HOSTS;
 
   const rawDestinations = isObject(data.destinations) ? data.destinations : {};
   const destinations = new Map<string, Destination>();
   for (const [name, raw] of Object.entries(rawDestinations)) {
     if (!isObject(raw)) continue;
     const dest = c.destination(name, raw, delivery, ['destinations', name]);
+    if (dest?.type === 'slack') dest.linkHosts = linkHosts;
     if (dest) destinations.set(name, dest);
   }
 
@@ -221,7 +224,9 @@ class Compiler {
   duration(text: string, path: Path): number | null {
     const d = parseDuration(text);
     if (d.ok) return d.ms;
-    this.problems.error(path, `${this.name(path)} ${d.message}`);
+    const names = this.problems.envNames(path);
+    const message = names === null ? d.message : `(${this.problems.showAt(path, text)}) should be a duration such as 30s, 5m or 1h`;
+    this.problems.error(path, `${this.name(path)} ${message}`);
     return null;
   }
 
@@ -241,7 +246,7 @@ class Compiler {
     const header = (value: string | undefined, path: Path): string | null => {
       if (value === undefined) return null;
       if (!HEADER_NAME.test(value)) {
-        this.problems.error(path, `${this.name(path)} is "${value}", which is not an HTTP header name; write one such as x-b3os-signature`);
+        this.problems.error(path, `${this.name(path)} is ${this.problems.showAt(path, value)}, which is not an HTTP header name; write one such as x-b3os-signature`);
         return null;
       }
       return value.toLowerCase();
@@ -293,13 +298,24 @@ class Compiler {
       this.problems.error(path, `${this.name(path)} has a template in its host; the host must be written out in full (a template there could send events anywhere)`);
       return null;
     }
+    // The URL is sent as written: a {{field}} in it would go out literally, never filled in.
+    if (text.includes('{{')) {
+      this.problems.error(path, `${this.name(path)} has a {{…}} template in it, which is sent literally and never filled in; write the URL out in full, and put event fields in the body`);
+      return null;
+    }
+    // URL parsers read "\" as "/" and drop spaces and line breaks; what they build is not what is written.
+    if (/[\\\s\u0000-\u001f\u007f]/.test(text)) {
+      this.problems.error(path, `${this.name(path)} has a backslash, a space or a line break in it; write a plain URL such as ${what}`);
+      return null;
+    }
     let u: URL;
     try {
       u = new URL(text);
     } catch {
-      // The value may hold a secret from ${VAR} (a token in the query): show its start only.
-      const shown = text.length > 24 ? `${text.slice(0, 16)}…` : text;
-      this.problems.error(path, `${this.name(path)} is "${shown}", which is not a full URL; write it with https://, e.g. ${what}`);
+      // A value from ${VAR} (often a token) is never shown, not even its start: showAt names the
+      // variable instead. A URL written in the file may still hold a token in its query: shorten.
+      const shown = this.problems.envNames(path) === null && text.length > 24 ? `"${text.slice(0, 16)}…"` : this.problems.showAt(path, text);
+      this.problems.error(path, `${this.name(path)} is ${shown}, which is not a full URL; write it with https://, e.g. ${what}`);
       return null;
     }
     if (u.username || u.password) {
@@ -310,6 +326,10 @@ class Compiler {
       this.problems.error(path, `${this.name(path)} uses ${u.protocol.slice(0, -1)}; only http:// and https:// URLs can be used, e.g. ${what}`);
       return null;
     }
+    if (!/^https?:\/\/[^/]/i.test(text)) {
+      this.problems.error(path, `${this.name(path)} does not start with ${u.protocol}// and a host; write it in full, e.g. ${what}`);
+      return null;
+    }
     return text;
   }
 
@@ -318,7 +338,7 @@ class Compiler {
       if (typeof a !== 'string') return; // already reported by the schema
       if (!EMAIL.test(a.trim()) && !NAMED_EMAIL.test(a.trim())) {
         const at = single ? path : [...path, j];
-        this.problems.error(at, `${this.name(at)} is "${a}", which is not an email address; write one such as oncall@example.com`);
+        this.problems.error(at, `${this.name(at)} is ${this.problems.showAt(at, a)}, which is not an email address; write one such as oncall@example.com`);
       }
     });
     return list.filter((a) => typeof a === 'string').map((a) => a.trim());
@@ -380,6 +400,11 @@ class Compiler {
           if (!HEADER_NAME.test(h)) {
             this.problems.error([...at('headers'), h], `"${h}" in the headers of destination "${name}" is not an HTTP header name`, 'key');
           }
+          // A line break in a value would end the header and start another (or be refused at
+          // every send); say so now, without showing the value (it is often a token).
+          if (typeof v === 'string' && /[\r\n\u0000-\u0008\u000a-\u001f\u007f]/.test(v)) {
+            this.problems.error([...at('headers'), h], `the header "${h}" of destination "${name}" has a line break or a control character in its value, which HTTP does not allow; write it on one line (check the variable it comes from, if any)`);
+          }
           headers[h] = v;
         }
         const body = raw.body === undefined ? null : this.body(raw.body, at('body'));
@@ -407,6 +432,19 @@ class Compiler {
     const source = typeof raw === 'string' ? raw : JSON.stringify(raw);
     const template = this.template(source, path);
     if (!template) return null;
+    // Rendering an empty event cannot see `{"amount": {{data.amount}}0}`: it renders valid JSON,
+    // and then an amount of "-1e30" sends -1e300. Only a value inside a string literal is escaped
+    // for where it goes; anywhere else it can change the JSON around it.
+    const outside = tagsOutsideStrings(source);
+    for (const tag of outside) {
+      const quoted = /^\{\{[#^/]/.test(tag) ? 'write the list as JSON text in one string, or build the body as a YAML map' : `put the placeholder inside quotes, "${tag}" (the receiver then gets it as text)`;
+      this.problems.add(
+        'error',
+        this.find(tag, path),
+        `${this.name(path)} has ${tag} outside a JSON string, where a value could change the JSON around it; ${quoted}`,
+      );
+    }
+    if (outside.length > 0) return null;
     try {
       JSON.parse(template.render({}, 'json'));
     } catch (err) {
@@ -417,6 +455,19 @@ class Compiler {
       return null;
     }
     return template;
+  }
+
+  /** The place of `text` in the file, searching from the value at `path` (the value if absent). */
+  private find(text: string, path: Path): { line: number; col: number } {
+    const start = this.problems.position(path);
+    const lines = this.input.source.split('\n');
+    let offset = 0;
+    for (let l = 0; l < start.line - 1 && l < lines.length; l++) offset += lines[l]!.length + 1;
+    offset += start.col - 1;
+    const found = this.input.source.indexOf(text, offset);
+    if (found < 0) return start;
+    const before = this.input.source.slice(0, found).split('\n');
+    return { line: before.length, col: before[before.length - 1]!.length + 1 };
   }
 
   rule(raw: RawRule, i: number, fields: EventFields, known: Known): CompiledRule {
@@ -577,4 +628,28 @@ class Compiler {
       allowReplay: raw.allow_replay ?? false,
     };
   }
+}
+
+/**
+ * Every `{{…}}` tag of a JSON-text template that is not wholly inside a JSON string literal (a tag
+ * that holds a quote or a backslash could end the string, so it counts as outside too).
+ */
+export function tagsOutsideStrings(source: string): string[] {
+  const found: string[] = [];
+  let inString = false;
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i];
+    if (ch === '{' && source[i + 1] === '{') {
+      const close = source.indexOf('}}', i + 2);
+      const end = close < 0 ? source.length : close + 2;
+      const tag = source.slice(i, end);
+      if (!inString || /["\\]/.test(tag.slice(2, -2))) found.push(tag);
+      i = end - 1;
+    } else if (inString && ch === '\\') {
+      i++;
+    } else if (ch === '"') {
+      inString = !inString;
+    }
+  }
+  return found;
 }

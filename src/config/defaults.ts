@@ -58,3 +58,6 @@ export const WORKER_DEFAULTS = {
 /** On shutdown, how long requests in flight may take (at the same time as the drain, which with
  * its 1.5 s margin ends by 8.5 s): the whole stop fits inside Docker's 10 s grace period. */
 export const SHUTDOWN_GRACE_MS = 8_000;
+
+/** server.link_hosts: an event's own link ("Open in B3OS") is shown only for these https hosts. */
+export const DEFAULT_LINK_HOSTS: readonly string[] = ['b3os.org', '*.b3os.org'];

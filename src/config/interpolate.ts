@@ -1,6 +1,8 @@
 // `${VAR}` and `${VAR:-default}` in any string value of the rules file, read from the environment
 // (contract §3). Done on the parsed YAML nodes, before validation, so that a missing variable can
 // be reported at the exact line and column where it is written. `$${` writes a literal `${`.
+// Values from the environment are often secrets: each is registered with the Problems collector,
+// so no message (from `check` or a refused reload) ever shows one; messages name the variable.
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import type { Path, PathSeg, Problems } from './problems.js';
 
@@ -19,9 +21,16 @@ export interface InterpolationIssue {
 const REFERENCE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
 
 /** Replaces every reference in one string. Pure: the environment is passed in. */
-export function interpolateString(text: string, env: Env): { value: string; issues: InterpolationIssue[] } {
-  if (!text.includes('${')) return { value: text, issues: [] };
+/** A variable whose value from the environment went into a string: never to be shown. */
+export interface EnvReference {
+  name: string;
+  value: string;
+}
+
+export function interpolateString(text: string, env: Env): { value: string; issues: InterpolationIssue[]; used: EnvReference[] } {
+  if (!text.includes('${')) return { value: text, issues: [], used: [] };
   const issues: InterpolationIssue[] = [];
+  const used: EnvReference[] = [];
   const value = text.replace(REFERENCE, (whole: string, name: string | undefined, dflt: string | undefined, index: number) => {
     if (whole === '$${') return '${';
     if (name === undefined) {
@@ -29,14 +38,15 @@ export function interpolateString(text: string, env: Env): { value: string; issu
       return whole;
     }
     const set = env[name];
-    if (dflt !== undefined) return set === undefined || set === '' ? dflt : set;
+    if (dflt !== undefined && (set === undefined || set === '')) return dflt;
     if (set === undefined) {
       issues.push({ kind: 'missing', name, index, text: whole });
       return '';
     }
+    used.push({ name, value: set });
     return set;
   });
-  return { value, issues };
+  return { value, issues, used };
 }
 
 /**
@@ -57,8 +67,9 @@ export function interpolateDocument(doc: Document, source: string, lines: LineCo
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => visit(item as Node | null, [...path, i]));
     } else if (isScalar(node) && typeof node.value === 'string') {
-      const { value, issues } = interpolateString(node.value, env);
+      const { value, issues, used } = interpolateString(node.value, env);
       node.value = value;
+      if (used.length > 0) problems.fromEnvironment(path, used);
       if (issues.length > 0) {
         tainted.push(path);
         report(node, issues);

@@ -19,8 +19,21 @@ export interface Position {
 
 export type Locate = (path: Path, part?: Part) => Position;
 
+/** A variable whose value from the environment went into the file (see interpolate.ts). */
+export interface EnvValue {
+  name: string;
+  value: string;
+}
+
+// Environment values at least this long are taken out of every message wherever they appear;
+// shorter ones ("8", "true") would also match ordinary words, and are kept out by the messages
+// about their own setting, which name the variable instead of quoting the value (showAt).
+const REDACT_MIN_LENGTH = 6;
+
 export class Problems {
   readonly list: Problem[] = [];
+  private readonly env = new Map<string, EnvValue[]>();
+  private readonly secrets: EnvValue[] = [];
 
   constructor(
     readonly file: string,
@@ -35,7 +48,32 @@ export class Problems {
     this.add('warning', this.locate(path, part), message);
   }
 
+  /** Records that the value at `path` holds values from the environment. */
+  fromEnvironment(path: Path, used: readonly EnvValue[]): void {
+    this.env.set(key(path), [...used]);
+    for (const u of used) if (u.value.length >= REDACT_MIN_LENGTH) this.secrets.push(u);
+    // Longest first, so a value that contains another is replaced whole.
+    this.secrets.sort((a, b) => b.value.length - a.value.length);
+  }
+
+  /** The variables the value at `path` came from, or null when it is written in the file. */
+  envNames(path: Path): string[] | null {
+    const used = this.env.get(key(path));
+    return used ? [...new Set(used.map((u) => u.name))] : null;
+  }
+
+  /**
+   * A value at `path` as a message shows it: quoted (showValue), or, when it came from the
+   * environment, the variables it came from and never the value.
+   */
+  showAt(path: Path, value: unknown): string {
+    const names = this.envNames(path);
+    if (names === null) return showValue(value);
+    return `the value of ${listWords(names.map((n) => `\${${n}}`), 'and')} (not shown)`;
+  }
+
   add(severity: Problem['severity'], at: Position, message: string): void {
+    for (const s of this.secrets) message = message.split(s.value).join(`\${${s.name}}`);
     // Two routes to the same finding (e.g. a schema branch and a semantic check) print once.
     if (this.list.some((p) => p.line === at.line && p.col === at.col && p.message === message)) return;
     this.list.push({ file: this.file, line: at.line, col: at.col, severity, message });
@@ -53,6 +91,10 @@ export class Problems {
   sorted(): Problem[] {
     return [...this.list].sort((a, b) => a.line - b.line || a.col - b.col);
   }
+}
+
+function key(path: Path): string {
+  return JSON.stringify(path.map(String));
 }
 
 /** `FILE:LINE:COL: message`, or `FILE:LINE:COL: warning: message`. */

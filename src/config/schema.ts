@@ -72,7 +72,7 @@ export function validateSchema(data: unknown, problems: Problems, ignore: readon
       const missing = String((e.params as { missingProperty: string }).missingProperty);
       if (suggested.has(`${e.instancePath}\u0000${missing}`)) continue;
     }
-    const found = translate(e, path, data);
+    const found = translate(e, path, data, (v) => problems.showAt(path, v));
     if (found) problems.error(found.path, found.message, found.part);
   }
   return dirty;
@@ -89,7 +89,7 @@ interface Schema {
   type?: string | string[];
 }
 
-function translate(e: ErrorObject, path: PathSeg[], data: unknown): { path: PathSeg[]; message: string; part: 'key' | 'value' } | null {
+function translate(e: ErrorObject, path: PathSeg[], data: unknown, show: (v: unknown) => string): { path: PathSeg[]; message: string; part: 'key' | 'value' } | null {
   const value = e.data;
   const parent = e.parentSchema as Schema | undefined;
   switch (e.keyword) {
@@ -107,7 +107,7 @@ function translate(e: ErrorObject, path: PathSeg[], data: unknown): { path: Path
     }
     case 'type': {
       const expected = String((e.params as { type: string }).type).split(',');
-      let message = `${subject(path, data)} should be ${listWords(expected.map(typeName))}, not ${describe(value)}`;
+      let message = `${subject(path, data)} should be ${listWords(expected.map(typeName))}, not ${describe(value, show)}`;
       const about = sentence(parent?.description);
       if (isMatchEntry(path) && isPlainObject(value)) {
         message += `; for a field inside another, write its dotted path, e.g. data.workflowId: wf_payroll`;
@@ -120,16 +120,16 @@ function translate(e: ErrorObject, path: PathSeg[], data: unknown): { path: Path
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
       const unique = [...new Set(allowed.map((a) => a.toLowerCase()))];
       const hint = typeof value === 'string' ? didYouMean(value, unique) : '';
-      return { path, part: 'value', message: `${subject(path, data)} is ${showValue(value)}; it should be one of ${listWords(unique)}${hint}` };
+      return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}; it should be one of ${listWords(unique)}${hint}` };
     }
     case 'const':
-      return { path, part: 'value', message: `${subject(path, data)} is ${showValue(value)}; it should be ${showValue((e.params as { allowedValue: unknown }).allowedValue)}` };
+      return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}; it should be ${showValue((e.params as { allowedValue: unknown }).allowedValue)}` };
     case 'minimum':
     case 'exclusiveMinimum':
-      return { path, part: 'value', message: `${subject(path, data)} is ${showValue(value)}; it should be at least ${limitOf(e)}` };
+      return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}; it should be at least ${limitOf(e)}` };
     case 'maximum':
     case 'exclusiveMaximum':
-      return { path, part: 'value', message: `${subject(path, data)} is ${showValue(value)}; it should be at most ${limitOf(e)}` };
+      return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}; it should be at most ${limitOf(e)}` };
     case 'minItems':
       return { path, part: 'value', message: `${subject(path, data)} is an empty list; give at least one item` };
     case 'minLength':
@@ -140,9 +140,9 @@ function translate(e: ErrorObject, path: PathSeg[], data: unknown): { path: Path
       return { path, part: 'value', message: `${subject(path, data)} is empty; write a value or remove the line` };
     case 'pattern':
       if (path.length === 2 && path[0] === 'server' && path[1] === 'path') {
-        return { path, part: 'value', message: `server.path is ${showValue(value)}; it should start with "/", e.g. /b3os/hooks` };
+        return { path, part: 'value', message: `server.path is ${show(value)}; it should start with "/", e.g. /b3os/hooks` };
       }
-      return { path, part: 'value', message: `${subject(path, data)} is ${showValue(value)}, which is not in the expected form (${sentence(parent?.description) ?? 'see rules.schema.json'})` };
+      return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}, which is not in the expected form (${sentence(parent?.description) ?? 'see rules.schema.json'})` };
     case 'propertyNames': {
       const name = String((e.params as { propertyName?: string }).propertyName ?? '');
       return { path: [...path, name], part: 'key', message: `${place(path, data)} has an empty name; give it one` };
@@ -248,11 +248,11 @@ function typeName(t: string): string {
   }
 }
 
-function describe(v: unknown): string {
+function describe(v: unknown, show: (v: unknown) => string): string {
   if (v === null || v === undefined) return 'empty';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a map of settings';
-  if (typeof v === 'string') return `the text ${showValue(v)}`;
+  if (typeof v === 'string') return `the text ${show(v)}`;
   if (typeof v === 'boolean') return String(v);
   if (typeof v === 'number') return `the number ${v}`;
   return typeof v;

@@ -71,6 +71,11 @@ export interface SlackDestination extends DestinationBase {
   token: string | null;
   /** Incoming-webhook mode. */
   webhookUrl: string | null;
+  /**
+   * Hosts (lower case, `*` a wildcard) whose https links the default message may show, from
+   * server.link_hosts; absent means DEFAULT_LINK_HOSTS.
+   */
+  linkHosts?: readonly string[];
 }
 
 export interface EmailDestination extends DestinationBase {

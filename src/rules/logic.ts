@@ -4,6 +4,8 @@
 //    and dotted operator names are refused.
 //  - `var` reads through the safe path reader (own properties only; __proto__, constructor and
 //    prototype never resolve), so neither a rule nor a payload can reach prototype objects.
+//  - Each evaluation has a work budget linear in the event's size (see WORK below), so no
+//    condition can cost more than linear time in what the sender controls.
 import jsonLogic from 'json-logic-js';
 import type { EventObject, Json } from '../config/types.js';
 import { closest } from '../config/problems.js';
@@ -44,11 +46,69 @@ function pathOf(path: string): string[] | null {
   let parts = paths.get(path);
   if (parts === undefined) {
     parts = compilePath(path);
-    if (paths.size < 10_000) paths.set(path, parts);
+    // A path computed from the event may be huge; only short ones are worth keeping.
+    if (paths.size < 10_000 && path.length <= 200) paths.set(path, parts);
   }
   return parts;
 }
 jsonLogic.add_operation('var', safeVar);
+
+// The work budget. json-logic-js evaluates every operator, argument and loop step (map, filter,
+// reduce, all, some, none) through `jsonLogic.apply`, and each operator costs at most the size of
+// its arguments, which are themselves results of `apply`. So charging every result of `apply` its
+// size (string length, items and keys counted deeply) bounds the whole evaluation. Without it a
+// `reduce` whose accumulator grows with each item (`cat`, `merge`), or one that rereads a large
+// accumulator every step, costs the square of the event's size. The allowance is
+// WORK.base + WORK.perChar × (the event's JSON length): far above what ordinary conditions use
+// (a `some` over 10,000 items spends about 25 units per item), and a condition that runs out counts
+// as false with a reason, as any evaluation error does.
+const WORK = { base: 100_000, perChar: 16 };
+
+class WorkExceeded extends Error {
+  readonly code = 'E_LOGIC_WORK';
+}
+
+let remaining: number | null = null;
+
+/** The size of a value, counted only up to `limit` (so counting costs no more than the charge). */
+function sizeOf(value: unknown, limit: number): number {
+  let size = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && size <= limit) {
+    const v = stack.pop();
+    size += 1;
+    if (typeof v === 'string') size += v.length;
+    else if (Array.isArray(v)) for (const item of v) stack.push(item);
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, item] of Object.entries(v)) {
+        size += k.length;
+        stack.push(item);
+      }
+    }
+  }
+  return size;
+}
+
+const library = jsonLogic as unknown as { apply: (logic: unknown, data: unknown) => unknown };
+const plainApply = library.apply;
+library.apply = function chargedApply(logic: unknown, data: unknown): unknown {
+  const result = plainApply(logic, data);
+  if (remaining !== null) {
+    remaining -= sizeOf(result, remaining);
+    if (remaining < 0) throw new WorkExceeded('the condition needs more work than this event\'s size allows (a reduce or map that grows with every item?)');
+  }
+  return result;
+};
+
+const eventSizes = new WeakMap<object, number>();
+function eventSize(event: EventObject): number {
+  let size = eventSizes.get(event);
+  if (size === undefined) {
+    size = JSON.stringify(event)?.length ?? 0;
+    eventSizes.set(event, size);
+  }
+  return size;
+}
 
 export interface LogicIssue {
   /** Path inside the condition to the offending operator key (strings and list indexes). */
@@ -115,10 +175,14 @@ export interface LogicOutcome {
 export function compileLogic(logic: Json): (event: EventObject) => LogicOutcome {
   if (typeof logic === 'boolean') return () => ({ value: logic });
   return (event) => {
+    const outer = remaining;
+    remaining = WORK.base + WORK.perChar * eventSize(event);
     try {
-      return { value: jsonLogic.truthy(jsonLogic.apply(logic as never, event)) };
+      return { value: jsonLogic.truthy(library.apply(logic, event)) };
     } catch (err) {
       return { value: false, error: (err as Error).message };
+    } finally {
+      remaining = outer;
     }
   };
 }

@@ -39,19 +39,37 @@ interface Condition {
   alternatives: Alternative[];
 }
 
-/** Escapes text for use inside a RegExp. */
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 export function isWildcard(pattern: string): boolean {
   return pattern.includes('*');
 }
 
-/** `run.*` → a predicate over text; `*` matches any run of characters, dots included. */
+/**
+ * `run.*` → a predicate over text; `*` matches any run of characters (dots and newlines included)
+ * and the pattern must cover the whole text. Not a RegExp: `^.*a.*b.*$` backtracks, and one
+ * error message of "timeout" × 60,000 against `*timeout*retry*` took seconds. Here the pattern is
+ * split on `*`: the first piece must be a prefix, the last a suffix, and each middle piece is
+ * found with indexOf after the previous one. Taking the leftmost occurrence of each piece is
+ * always right for `*`-only globs (an earlier end leaves more room for what follows), so the text
+ * is scanned once, left to right: linear in its length for a fixed pattern.
+ */
 export function wildcard(pattern: string): (text: string) => boolean {
-  const re = new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`, 's');
-  return (text) => re.test(text);
+  const pieces = pattern.split('*');
+  if (pieces.length === 1) return (text) => text === pattern;
+  const first = pieces[0]!;
+  const last = pieces[pieces.length - 1]!;
+  const middle = pieces.slice(1, -1).filter((p) => p !== '');
+  const minLength = first.length + last.length + middle.reduce((n, p) => n + p.length, 0);
+  return (text) => {
+    if (text.length < minLength || !text.startsWith(first) || !text.endsWith(last)) return false;
+    let at = first.length;
+    const end = text.length - last.length;
+    for (const piece of middle) {
+      const found = text.indexOf(piece, at);
+      if (found < 0 || found + piece.length > end) return false;
+      at = found + piece.length;
+    }
+    return true;
+  };
 }
 
 function scalarText(v: Json): string | null {

@@ -6,6 +6,8 @@
 //  - Every value is escaped for where it goes (Slack mrkdwn, HTML, inside a JSON string, or not
 //    at all). Triple braces `{{{x}}}` and `{{&x}}`, which would skip escaping, are refused when the
 //    template is compiled, as are partials and delimiter changes.
+// Rendering has a work budget linear in the event's size (RENDER_WORK), because a section inside a
+// section over the same list (`{{#data.items}}{{#data.items}}…`) renders the square of its length.
 // A missing field renders empty. A template that fails to render never drops a notification: the
 // caller sends the default summary instead (renderMessage).
 import Mustache from 'mustache';
@@ -18,13 +20,39 @@ export class TemplateError extends Error {
   readonly code = 'E_TEMPLATE';
 }
 
+// Each section item and each lookup costs one unit, each value written its length. The allowance,
+// base + perChar × (the event's JSON length), is far above what a message or body over the event
+// needs; past it the render fails, and the caller sends the default summary instead.
+const RENDER_WORK = { base: 100_000, perChar: 8 };
+
+interface Budget {
+  remaining: number;
+}
+
+function charge(budget: Budget, units: number): void {
+  budget.remaining -= units;
+  if (budget.remaining < 0) {
+    throw new TemplateError("the template renders more than this event's size allows (a section inside a section over the same list?)");
+  }
+}
+
 /** A mustache context whose lookups cannot leave the event's own data. */
 class EventContext extends Mustache.Context {
+  constructor(
+    view: unknown,
+    parent: Mustache.Context | undefined,
+    private readonly budget: Budget,
+  ) {
+    super(view, parent);
+  }
+
   override push(view: unknown): Mustache.Context {
-    return new EventContext(view, this);
+    charge(this.budget, 1);
+    return new EventContext(view, this, this.budget);
   }
 
   override lookup(name: string): unknown {
+    charge(this.budget, 1);
     if (name === '.') return this.view;
     const parts = compilePath(name);
     if (parts === null) return undefined;
@@ -54,7 +82,8 @@ export function compileTemplate(source: string): Template {
   return {
     source,
     render(event: EventObject, escape: TemplateEscape): string {
-      return writer.render(source, new EventContext(event), undefined, { escape: escaper(escape) });
+      const budget: Budget = { remaining: RENDER_WORK.base + RENDER_WORK.perChar * (JSON.stringify(event)?.length ?? 0) };
+      return writer.render(source, new EventContext(event, undefined, budget), undefined, { escape: escaper(escape, budget) });
     },
   };
 }
@@ -110,8 +139,12 @@ export function escapeText(text: string, escape: TemplateEscape): string {
   }
 }
 
-function escaper(escape: TemplateEscape): (value: unknown) => string {
-  return (value) => escapeText(asText(value), escape);
+function escaper(escape: TemplateEscape, budget: Budget): (value: unknown) => string {
+  return (value) => {
+    const text = asText(value);
+    charge(budget, text.length);
+    return escapeText(text, escape);
+  };
 }
 
 function firstText(event: EventObject, paths: readonly string[]): string | null {

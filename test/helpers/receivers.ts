@@ -733,7 +733,7 @@ export function sampleEvent(overrides: EventObject = {}): EventObject {
       workflowId: 'wf_payroll',
       workflowName: 'Payroll',
       runId: 'run_42',
-      runUrl: 'https://app.b3os.example/runs/run_42',
+      runUrl: 'https://app.b3os.org/runs/run_42',
       error: { message: 'insufficient funds' },
     },
     ...overrides,
@@ -755,6 +755,7 @@ export function slackDestination(
     channel: o.channel === undefined ? (o.webhookUrl ? null : '#b3os-alerts') : o.channel,
     token: o.token ?? null,
     webhookUrl: o.webhookUrl ?? null,
+    ...(o.linkHosts !== undefined ? { linkHosts: o.linkHosts } : {}),
     ...(o.enabled !== undefined ? { enabled: o.enabled } : {}),
     delivery: delivery(o.delivery ?? {}),
   };

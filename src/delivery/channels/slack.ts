@@ -10,6 +10,8 @@ const loadSlack = () =>
     throw err;
   }));
 import type { EventObject, Json, SlackDestination } from '../../config/types.js';
+import { DEFAULT_LINK_HOSTS } from '../../config/defaults.js';
+import { wildcard } from '../../rules/match.js';
 import type { Channel, ChannelEnv, Notification, SendResult } from './channel.js';
 import { classifyStatus, deadline, networkFailure, oneLine, readSnippet, secondsToMs, whenAborted, type Deadline } from './http.js';
 
@@ -122,13 +124,18 @@ function firstScalar(event: EventObject, paths: string[]): string | null {
   return null;
 }
 
-/** An http(s) link the event carries, safe to put inside Slack's `<url|label>`; null if none. */
-function eventLink(event: EventObject): string | null {
+/**
+ * An https link the event carries, on a host the rules allow (server.link_hosts), safe to put
+ * inside Slack's `<url|label>`; null if none. The event's sender chooses the link, and the message
+ * labels it "Open in B3OS": a link anywhere else would be a phishing link with our label on it.
+ */
+function eventLink(event: EventObject, hosts: readonly string[]): string | null {
   const raw = firstScalar(event, ['data.runUrl', 'data.run_url', 'data.url', 'data.link', 'runUrl', 'run_url', 'url', 'link']);
   if (raw === null) return null;
   try {
     const u = new URL(raw);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+    if (u.protocol !== 'https:' || u.username || u.password) return null;
+    if (!hosts.some((h) => wildcard(h)(u.hostname))) return null;
     const href = u.href.replace(/\|/g, '%7C');
     return href.length <= MAX_SECTION_TEXT - 50 ? href : null;
   } catch {
@@ -157,7 +164,7 @@ export function buildSlackMessage(n: Notification): SlackMessage {
   field('Status', n.eventType ?? firstScalar(e, ['type', 'event_type', 'eventType']));
   if (fields.length > 0) blocks.push({ type: 'section', fields });
 
-  const link = eventLink(e);
+  const link = eventLink(e, n.destination.type === 'slack' ? (n.destination.linkHosts ?? DEFAULT_LINK_HOSTS) : DEFAULT_LINK_HOSTS);
   if (link !== null) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `:link: <${link}|Open in B3OS>` } });
 
   const footer = n.test ? 'b3os-router · test message' : `b3os-router · rule ${escapeMrkdwn(n.rule)}`;

@@ -90,11 +90,13 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, raw);
   app.addContentTypeParser(/^application\/[\w.+-]+\+json$/, { parseAs: 'buffer' }, raw);
 
+  const hookPath = config.server.path;
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
     const status = known?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
     const reason = known?.reason ?? (status === 500 ? 'internal_error' : 'bad_request');
-    metrics.eventsReceived.inc({ outcome: 'rejected', reason });
+    // Only hooks count as hooks: an admin or metrics error must not move the alerting metric.
+    if (req.routeOptions.url === hookPath) metrics.eventsReceived.inc({ outcome: 'rejected', reason });
     if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
     else req.log.warn({ reason, status }, `request rejected: ${err.message}`);
     // The message of a 4xx is ours or fastify's and safe to show; a 5xx says nothing internal.

@@ -58,3 +58,10 @@ export const WORKER_DEFAULTS = {
 /** On shutdown, how long requests in flight may take (at the same time as the drain, which with
  * its 1.5 s margin ends by 8.5 s): the whole stop fits inside Docker's 10 s grace period. */
 export const SHUTDOWN_GRACE_MS = 8_000;
+
+/** Admin listings (ops/admin.ts): rows per page by default and at most, and a cap on the answer. */
+export const ADMIN_DEFAULTS = {
+  listLimit: 100,
+  maxListLimit: 1000,
+  maxListingBytes: 1024 * 1024,
+} as const;

@@ -18,7 +18,7 @@ import { startRetention } from './ops/retention.js';
 import { GroupCommit } from './store/group-commit.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IngestItem, IngestOutcome, Store } from './store/store.js';
-import { SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
+import { HTTP_DEFAULTS, SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
 
 export class ServerLockError extends Error {
   readonly code = 'E_SERVER_LOCK';
@@ -73,16 +73,26 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
 
   const commit = new GroupCommit<IngestItem, IngestOutcome>((items) => store.ingest(items));
 
+  // Given to node when the server is made: set afterwards (as fastify's requestTimeout alone does),
+  // node checks only every 30 s, so a trickled body outlived the timeout by up to as much again.
+  const timeouts = {
+    requestTimeout: opts.requestTimeoutMs,
+    headersTimeout: opts.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(HTTP_DEFAULTS.maxCheckIntervalMs, Math.floor(opts.requestTimeoutMs / 4))),
+  };
   const app = Fastify({
     loggerInstance: log,
     // A line per request would drown the log at volume; rejections and failures log their own.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.maxBodyBytes,
     forceCloseConnections: 'idle',
-    requestTimeout: 30_000,
+    requestTimeout: opts.requestTimeoutMs,
     return503OnClosing: true,
-    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, ...timeouts } } : { http: timeouts }),
   }) as unknown as FastifyInstance;
+  // Connections past the cap are closed on arrival; with the body limit this bounds what is held
+  // before any signature is checked.
+  app.server.maxConnections = opts.maxConnections;
 
   // Only JSON is accepted, and as raw bytes: the signature is over the bytes, verified before parsing.
   app.removeAllContentTypeParsers();

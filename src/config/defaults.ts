@@ -65,3 +65,14 @@ export const ADMIN_DEFAULTS = {
   maxListLimit: 1000,
   maxListingBytes: 1024 * 1024,
 } as const;
+
+/** The HTTP server's own bounds (process options REQUEST_TIMEOUT_MS and MAX_CONNECTIONS). */
+export const HTTP_DEFAULTS = {
+  /** A request whose headers and body have not all arrived by then is answered 408 and cut. */
+  requestTimeoutMs: 30_000,
+  /** Open connections at most; more are closed at once. With the body limit, this bounds the bytes
+   * held before any signature is checked (max_connections × server.max_body_bytes). */
+  maxConnections: 512,
+  /** How often node checks requests against the timeout (its default, 30 s, would double it). */
+  maxCheckIntervalMs: 1_000,
+} as const;

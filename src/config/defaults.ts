@@ -76,3 +76,9 @@ export const HTTP_DEFAULTS = {
   /** How often node checks requests against the timeout (its default, 30 s, would double it). */
   maxCheckIntervalMs: 1_000,
 } as const;
+
+/** Rejected-hook log lines (ingest/log-sampler.ts): at most this many per reason per window. */
+export const REJECT_LOG_DEFAULTS = {
+  linesPerReason: 10,
+  windowMs: 10_000,
+} as const;

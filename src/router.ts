@@ -10,6 +10,7 @@ import type { RouterConfig } from './config/types.js';
 import { DeliveryThread } from './delivery/thread-client.js';
 import type { WorkerOptions } from './delivery/worker.js';
 import { registerIngest } from './ingest/http.js';
+import { RejectLog, type RejectLogOptions } from './ingest/log-sampler.js';
 import { registerAdmin } from './ops/admin.js';
 import { LOG_REDACT } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
@@ -18,7 +19,7 @@ import { startRetention } from './ops/retention.js';
 import { GroupCommit } from './store/group-commit.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IngestItem, IngestOutcome, Store } from './store/store.js';
-import { SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
+import { HTTP_DEFAULTS, SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
 
 export class ServerLockError extends Error {
   readonly code = 'E_SERVER_LOCK';
@@ -47,7 +48,7 @@ const FASTIFY_ERRORS: Record<string, { status: number; reason: string }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, reason: 'empty_body' },
 };
 
-export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { logger?: Logger; worker?: Partial<WorkerOptions> } = {}): Router {
+export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { logger?: Logger; worker?: Partial<WorkerOptions>; rejectLog?: Partial<RejectLogOptions> } = {}): Router {
   const log =
     extra.logger ??
     pino({ level: opts.logLevel, redact: LOG_REDACT });
@@ -73,16 +74,26 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
 
   const commit = new GroupCommit<IngestItem, IngestOutcome>((items) => store.ingest(items));
 
+  // Given to node when the server is made: set afterwards (as fastify's requestTimeout alone does),
+  // node checks only every 30 s, so a trickled body outlived the timeout by up to as much again.
+  const timeouts = {
+    requestTimeout: opts.requestTimeoutMs,
+    headersTimeout: opts.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(HTTP_DEFAULTS.maxCheckIntervalMs, Math.floor(opts.requestTimeoutMs / 4))),
+  };
   const app = Fastify({
     loggerInstance: log,
     // A line per request would drown the log at volume; rejections and failures log their own.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.maxBodyBytes,
     forceCloseConnections: 'idle',
-    requestTimeout: 30_000,
+    requestTimeout: opts.requestTimeoutMs,
     return503OnClosing: true,
-    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, ...timeouts } } : { http: timeouts }),
   }) as unknown as FastifyInstance;
+  // Connections past the cap are closed on arrival; with the body limit this bounds what is held
+  // before any signature is checked.
+  app.server.maxConnections = opts.maxConnections;
 
   // Only JSON is accepted, and as raw bytes: the signature is over the bytes, verified before parsing.
   app.removeAllContentTypeParsers();
@@ -90,19 +101,24 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, raw);
   app.addContentTypeParser(/^application\/[\w.+-]+\+json$/, { parseAs: 'buffer' }, raw);
 
+  const hookPath = config.server.path;
+  const rejectLog = new RejectLog(log, extra.rejectLog);
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
     const status = known?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
     const reason = known?.reason ?? (status === 500 ? 'internal_error' : 'bad_request');
-    metrics.eventsReceived.inc({ outcome: 'rejected', reason });
+    // Only hooks count as hooks: an admin or metrics error must not move the alerting metric.
+    const hook = req.routeOptions.url === hookPath;
+    if (hook) metrics.eventsReceived.inc({ outcome: 'rejected', reason });
     if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
+    else if (hook) rejectLog.warn(req.log, { reason, status }, `request rejected: ${err.message}`);
     else req.log.warn({ reason, status }, `request rejected: ${err.message}`);
     // The message of a 4xx is ours or fastify's and safe to show; a 5xx says nothing internal.
     void reply.code(status).send({ error: reason, message: status >= 500 ? 'internal error' : err.message });
   });
   app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not_found', message: `nothing at ${req.method} ${req.url.split('?')[0]}` }));
 
-  registerIngest(app, { rules: () => rules.current, secrets: opts.secrets, commit, metrics, onDeliveries: () => deliveries.wake() }, config.server.path);
+  registerIngest(app, { rules: () => rules.current, secrets: opts.secrets, commit, metrics, onDeliveries: () => deliveries.wake(), rejectLog }, config.server.path);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -150,6 +166,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     close() {
       closed ??= (async () => {
         retention.stop();
+        rejectLog.flush();
         clearInterval(heartbeat);
         // Both at once, each bounded, so the whole stop fits inside a container's grace period:
         // requests in flight are answered (each only after its commit) while sends in flight finish.

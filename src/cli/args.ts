@@ -41,10 +41,14 @@ export function bool(p: Parsed, name: string): boolean {
   return p.values[name] === true;
 }
 
+/** Largest whole-number flag: past it a number is no longer exact and SQLite refuses it. */
+export const MAX_INT_FLAG = 1_000_000_000;
+
 /** A positive whole number flag, e.g. --limit. */
 export function int(p: Parsed, name: string, dflt: number): number {
   const v = str(p, name);
   if (v === undefined) return dflt;
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} takes a whole number above 0, not "${v}"`);
+  if (Number(v) > MAX_INT_FLAG) throw new UsageError(`--${name} is at most ${MAX_INT_FLAG.toLocaleString('en-US')}, not ${v}`);
   return Number(v);
 }

@@ -55,15 +55,16 @@ export async function run(argv: string[]): Promise<number> {
   try {
     router = createRouter(opts, config);
   } catch (err) {
-    process.stderr.write(`b3os-router: cannot open the database ${opts.dbPath}: ${(err as Error).message}\n`);
+    process.stderr.write(`b3os-router: ${databaseProblem(err, opts.dbPath) ?? `cannot open the database ${opts.dbPath}: ${(err as Error).message}`}\n`);
     return 1;
   }
   try {
     await router.listen();
   } catch (err) {
     const e = err as { code?: string; message: string };
-    process.stderr.write(`b3os-router: ${e.code === 'E_SERVER_LOCK' ? e.message : `cannot listen on ${opts.host}:${opts.port}: ${e.message}`}\n`);
-    await router.close();
+    const why = e.code === 'E_SERVER_LOCK' ? e.message : (databaseProblem(err, opts.dbPath) ?? `cannot listen on ${opts.host}:${opts.port}: ${e.message}`);
+    process.stderr.write(`b3os-router: ${why}\n`);
+    await router.close().catch(() => undefined);
     return 1;
   }
 
@@ -73,4 +74,16 @@ export async function run(argv: string[]): Promise<number> {
   router.log.info('stopped');
   router.log.flush?.();
   return 0;
+}
+
+/** SQLite's own failures at start-up, said as what they are (not as a failure to listen). */
+function databaseProblem(err: unknown, path: string): string | null {
+  const e = err as { code?: unknown; message?: string; cause?: { code?: unknown; message?: string } };
+  const found = typeof e?.code === 'string' && e.code.startsWith('SQLITE_') ? e : e?.cause;
+  const code = typeof found?.code === 'string' ? found.code : '';
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return `the database file ${path} is not a valid database (${found?.message}); restore it from a backup, or move it away to start with an empty one`;
+  }
+  if (code.startsWith('SQLITE_')) return `cannot use the database ${path}: ${found?.message}`;
+  return null;
 }

@@ -61,3 +61,27 @@ export const SHUTDOWN_GRACE_MS = 8_000;
 
 /** server.link_hosts: an event's own link ("Open in B3OS") is shown only for these https hosts. */
 export const DEFAULT_LINK_HOSTS: readonly string[] = ['b3os.org', '*.b3os.org'];
+
+/** Admin listings (ops/admin.ts): rows per page by default and at most, and a cap on the answer. */
+export const ADMIN_DEFAULTS = {
+  listLimit: 100,
+  maxListLimit: 1000,
+  maxListingBytes: 1024 * 1024,
+} as const;
+
+/** The HTTP server's own bounds (process options REQUEST_TIMEOUT_MS and MAX_CONNECTIONS). */
+export const HTTP_DEFAULTS = {
+  /** A request whose headers and body have not all arrived by then is answered 408 and cut. */
+  requestTimeoutMs: 30_000,
+  /** Open connections at most; more are closed at once. With the body limit, this bounds the bytes
+   * held before any signature is checked (max_connections × server.max_body_bytes). */
+  maxConnections: 512,
+  /** How often node checks requests against the timeout (its default, 30 s, would double it). */
+  maxCheckIntervalMs: 1_000,
+} as const;
+
+/** Rejected-hook log lines (ingest/log-sampler.ts): at most this many per reason per window. */
+export const REJECT_LOG_DEFAULTS = {
+  linesPerReason: 10,
+  windowMs: 10_000,
+} as const;

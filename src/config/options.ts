@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ChannelEnv } from '../delivery/channels/channel.js';
-import { DEFAULT_OPTIONS } from './defaults.js';
+import { DEFAULT_OPTIONS, HTTP_DEFAULTS } from './defaults.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -47,6 +47,10 @@ export interface ServeOptions {
   channelEnv: ChannelEnv;
   /** Optional cap on the database size (DB_MAX_MB); past it new events get 503, not a full disk. */
   dbMaxBytes: number | null;
+  /** REQUEST_TIMEOUT_MS: headers and body must all arrive within it (408 and the connection cut). */
+  requestTimeoutMs: number;
+  /** MAX_CONNECTIONS: open connections at most; more are closed on arrival. */
+  maxConnections: number;
 }
 
 export class OptionError extends Error {
@@ -69,6 +73,8 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
   }
   const maxMb = nonEmpty(env.DB_MAX_MB);
   if (maxMb !== null && !(Number(maxMb) > 0)) throw new OptionError(`DB_MAX_MB "${maxMb}" is not a positive number`);
+  const requestTimeoutMs = positiveInt(env, 'REQUEST_TIMEOUT_MS', HTTP_DEFAULTS.requestTimeoutMs);
+  const maxConnections = positiveInt(env, 'MAX_CONNECTIONS', HTTP_DEFAULTS.maxConnections);
   return {
     rulesFile: rulesPath(flags.rules, env),
     dbPath: dbPath(flags.db, env),
@@ -80,7 +86,16 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
     tls: certFile && keyFile ? { cert: readTlsFile('TLS_CERT_FILE', certFile), key: readTlsFile('TLS_KEY_FILE', keyFile) } : null,
     channelEnv: channelEnv(env),
     dbMaxBytes: maxMb === null ? null : Math.floor(Number(maxMb) * 1024 * 1024),
+    requestTimeoutMs,
+    maxConnections,
   };
+}
+
+function positiveInt(env: Env, variable: string, dflt: number): number {
+  const text = nonEmpty(env[variable]?.trim());
+  if (text === null) return dflt;
+  if (!/^\d{1,9}$/.test(text) || Number(text) < 1) throw new OptionError(`${variable} "${text}" is not a whole number above 0 (default ${dflt})`);
+  return Number(text);
 }
 
 function readTlsFile(variable: string, file: string): Buffer {

@@ -40,26 +40,46 @@ export function executionId(event: EventObject, fields: EventFields): string | n
 /**
  * The event's own time in ms since the epoch, or null when it carries none readable.
  * ISO-8601 strings, or numbers of unix seconds (milliseconds when above 10^12).
+ * The first time field present decides: an unreadable one is null, never a later field's value
+ * (a policy's max_event_age must not be steered by a second, more convenient field).
  */
 export function eventTime(event: EventObject, fields: EventFields): number | null {
   for (const scope of [event, own(event, 'data')]) {
     for (const name of fields.time) {
       const v = own(scope, name);
-      const t = parseTime(v);
-      if (t !== null) return t;
+      if (v !== undefined && v !== null) return parseTime(v);
     }
   }
   return null;
 }
 
-function parseTime(v: Json | undefined): number | null {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v > 1e12 ? v : v * 1000;
-  if (typeof v === 'string' && v !== '') {
-    if (/^\d+(\.\d+)?$/.test(v)) return parseTime(Number(v));
-    // Only ISO-8601-looking strings: Date.parse accepts many loose formats we do not want to guess.
-    if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) return null;
-    const t = Date.parse(v);
-    return Number.isFinite(t) ? t : null;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|([+-])(\d{2}):?(\d{2}))?)?$/;
+
+function parseTime(v: Json): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? (v > 1e12 ? v : v * 1000) : null;
+  if (typeof v !== 'string') return null;
+  if (/^\d+(\.\d+)?$/.test(v)) return parseTime(Number(v));
+  return parseIso(v);
+}
+
+/**
+ * Strict ISO-8601: every part in range and the day in its month (Date.parse turns Feb 30 into
+ * Mar 2). No offset means UTC.
+ */
+function parseIso(v: string): number | null {
+  const m = ISO.exec(v);
+  if (!m) return null;
+  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : Number(x))) as number[];
+  if (month! < 1 || month! > 12 || day! < 1 || day! > new Date(Date.UTC(year!, month!, 0)).getUTCDate()) return null;
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  let offset = 0;
+  if (m[9] !== undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return null;
+    offset = (m[9] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
   }
-  return null;
+  const ms = m[7] ? Math.floor(Number(m[7]) * 1000) : 0;
+  const t = Date.UTC(year!, month! - 1, day!, hour, minute, second, ms) - offset;
+  return Number.isFinite(t) ? t : null;
 }

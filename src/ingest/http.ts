@@ -11,6 +11,7 @@ import { eventTime, eventType } from './event.js';
 import { idempotencyKey } from './idempotency.js';
 import { verify } from './signature.js';
 import { typeFilter } from './accept-types.js';
+import type { RejectLog } from './log-sampler.js';
 
 export interface IngestDeps {
   /** The rules in force now (swapped on reload). */
@@ -20,6 +21,8 @@ export interface IngestDeps {
   metrics: Metrics;
   /** Called after a commit that created deliveries, so the worker need not wait for its poll. */
   onDeliveries(): void;
+  /** Where rejections are logged (sampled; the metrics count every one). */
+  rejectLog: RejectLog;
 }
 
 /** JSON nested deeper than this is refused (400): nothing legitimate needs it, and it costs stack. */
@@ -74,7 +77,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
 
   const reject = (req: FastifyRequest, reply: FastifyReply, r: Rejection) => {
     metrics.eventsReceived.inc({ outcome: 'rejected', reason: r.reason });
-    req.log.warn({ reason: r.reason, status: r.status }, `hook rejected: ${r.message}`);
+    deps.rejectLog.warn(req.log, { reason: r.reason, status: r.status }, `hook rejected: ${r.message}`);
     return reply.code(r.status).send({ error: r.reason, message: r.message });
   };
 

@@ -1,6 +1,7 @@
 // Small HTTP helpers shared by the webhook and Slack channels: Retry-After parsing, a deadline that
 // combines the delivery timeout with the worker's AbortSignal, bounded reading of error bodies, and
 // the contract's classification of HTTP answers (section 4).
+import type { IncomingMessage } from 'node:http';
 import type { SendResult } from './channel.js';
 
 const SECONDS = /^\s*(\d+(?:\.\d+)?)\s*$/;
@@ -88,6 +89,30 @@ export function whenAborted(signal: AbortSignal): { promise: Promise<void>; disp
       if (onAbort) signal.removeEventListener('abort', onAbort);
     },
   };
+}
+
+/**
+ * Reads a response body to its end and throws it away, but never past `signal`: a receiver that
+ * promises a length and never sends it would otherwise hold the socket forever once the send's
+ * deadline is gone. On abort the response (and so its socket) is destroyed. Never rejects.
+ */
+export function drainWithin(res: IncomingMessage, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      signal.removeEventListener('abort', cut);
+      resolve();
+    };
+    const cut = (): void => {
+      res.destroy();
+      finish();
+    };
+    if (signal.aborted) return cut();
+    signal.addEventListener('abort', cut, { once: true });
+    res.on('error', finish);
+    res.on('end', finish);
+    res.on('close', finish);
+    res.resume();
+  });
 }
 
 export const MAX_ERROR_BODY_BYTES = 2048;

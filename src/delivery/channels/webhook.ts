@@ -6,7 +6,7 @@ import { sign } from '../../ingest/signature.js';
 import type { Channel, Notification, SendResult } from './channel.js';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { classifyStatus, deadline, networkFailure, oneLine } from './http.js';
+import { classifyStatus, deadline, drainWithin, networkFailure, oneLine } from './http.js';
 
 // node:http with keep-alive rather than fetch: on Node 20, fetch (undici through WHATWG streams)
 // costs about 4x the CPU per request and allocates far more (measured in docs/performance.md).
@@ -24,16 +24,21 @@ function send1(url: URL, method: string, headers: Record<string, string>, body: 
   return new Promise((resolve, reject) => {
     const https = url.protocol === 'https:';
     const h = body ? { ...headers, 'content-length': String(body.length) } : headers;
+    // Once a status has arrived it is the answer: an abort while its body drains is not a failure.
+    let answered = false;
     const req = (https ? httpsRequest : httpRequest)(url, { method, headers: h, agent: https ? agents.https : agents.http, signal }, (res) => {
+      answered = true;
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 400) {
-        // The answer is the status. A short body with a length is drained so the connection goes
-        // back to the pool; anything else (chunked, large, never-ending) is cut off.
+        // The answer is the status. A short body with a length is drained (within the deadline, so
+        // a body that never comes cannot hold the socket) so the connection goes back to the pool;
+        // anything else (chunked, large) is cut off.
         res.on('error', () => undefined);
+        const answer = { status, headers: res.headers, snippet: '' };
         const length = Number(res.headers['content-length']);
-        if (Number.isFinite(length) && length <= SNIPPET_BYTES * 32) res.resume();
-        else res.destroy();
-        resolve({ status, headers: res.headers, snippet: '' });
+        if (Number.isFinite(length) && length <= SNIPPET_BYTES * 32) return void drainWithin(res, signal).then(() => resolve(answer));
+        res.destroy();
+        resolve(answer);
         return;
       }
       // An error status: keep the start of the body for the error sentence, but never wait past
@@ -54,7 +59,9 @@ function send1(url: URL, method: string, headers: Record<string, string>, body: 
       res.on('end', done);
       res.on('error', done);
     });
-    req.on('error', reject);
+    req.on('error', (err) => {
+      if (!answered) reject(err);
+    });
     req.end(body ?? undefined);
   });
 }

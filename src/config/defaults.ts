@@ -6,7 +6,8 @@ export const DEFAULT_EVENT_FIELDS: EventFields = {
   type: ['type', 'event_type', 'eventType'],
   runId: ['runId', 'run_id'],
   executionId: ['executionId', 'execution_id'],
-  time: ['createdAt', 'created_at', 'timestamp', 'occurredAt'],
+  // finishedAt/startedAt: B3OS's own run and node objects carry these, not the contract's names.
+  time: ['createdAt', 'created_at', 'timestamp', 'occurredAt', 'finishedAt', 'startedAt'],
 };
 
 export const DEFAULT_SERVER: ServerSettings = {

@@ -59,3 +59,15 @@ export const WORKER_DEFAULTS = {
 /** On shutdown, how long requests in flight may take (at the same time as the drain, which with
  * its 1.5 s margin ends by 8.5 s): the whole stop fits inside Docker's 10 s grace period. */
 export const SHUTDOWN_GRACE_MS = 8_000;
+
+/** `b3os-router subscription`: the registration B3OS's API takes (POST /v1/execution-webhooks). */
+export const DEFAULT_SUBSCRIPTION = {
+  endpoint: 'https://api.b3os.org/v1/execution-webhooks',
+  name: 'b3os-router',
+  maxRetries: 5,
+  /** Shown when --url is not given; it cannot be guessed from inside the container. */
+  placeholderOrigin: 'https://your-router.example.com',
+  /** The variable the printed curl line reads the API key from (keys start with b3sk_). */
+  apiKeyVariable: 'B3OS_API_KEY',
+  apiKeyPrefix: 'b3sk_',
+} as const;

@@ -4,9 +4,9 @@ import { UsageError } from './args.js';
 
 const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Promise<number> }>; about: string }> = {
   serve: { load: () => import('./serve.js'), about: 'receive, verify, dedupe, route and deliver (the default)' },
-  check: { load: () => import('./check.js'), about: 'validate a rules file: check [--rules FILE]' },
+  check: { load: () => import('./check.js'), about: 'validate a rules file: check [--rules FILE] [--against-recent 7d]' },
   test: { load: () => import('./test-event.js'), about: 'dry-run an event through the rules: test --event FILE [--rules FILE] [--json]' },
-  events: { load: () => import('./events.js'), about: 'list stored events: events [--type T] [--since 1h] [--limit N]' },
+  events: { load: () => import('./events.js'), about: 'list stored events: events [--type T] [--since 1h] [--limit N] | events --types [--since 1d]' },
   deliveries: { load: () => import('./deliveries.js'), about: 'list deliveries: deliveries [--status S] [--destination D] [--since 1h]' },
   explain: { load: () => import('./explain.js'), about: 'why an event was (not) routed, and what happened: explain EVENT' },
   retry: { load: () => import('./retry.js'), about: 'put dead deliveries back to pending: retry DELIVERY | --dead [--destination D]' },

@@ -71,3 +71,6 @@ export const DEFAULT_SUBSCRIPTION = {
   apiKeyVariable: 'B3OS_API_KEY',
   apiKeyPrefix: 'b3sk_',
 } as const;
+
+/** "The types received lately" (`events --types`, the console): the last day. */
+export const RECENT_TYPES_WINDOW_MS = 24 * 3600_000;

@@ -51,7 +51,7 @@ test('the example rules file loads with an empty environment', () => {
   assert.equal(config.grants.length, 1);
   assert.equal(config.grants[0]!.maxEventAgeMs, 3_600_000);
   assert.equal(config.grants[0]!.allowReplay, true);
-  assert.deepEqual(config.server.acceptTypes, ['run.*', 'execution.failed']);
+  assert.deepEqual(config.server.acceptTypes, ['run.*', 'execution.failed', 'node.failed']);
   assert.equal(config.retentionMs, 30 * 24 * 3_600_000);
   assert.match(config.hash, /^[0-9a-f]{64}$/);
 });

@@ -4,20 +4,21 @@ import { UsageError } from './args.js';
 
 const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Promise<number> }>; about: string }> = {
   serve: { load: () => import('./serve.js'), about: 'receive, verify, dedupe, route and deliver (the default)' },
-  check: { load: () => import('./check.js'), about: 'validate a rules file: check [--rules FILE]' },
+  check: { load: () => import('./check.js'), about: 'validate a rules file: check [--rules FILE] [--against-recent 7d]' },
   test: { load: () => import('./test-event.js'), about: 'dry-run an event through the rules: test --event FILE [--rules FILE] [--json]' },
-  events: { load: () => import('./events.js'), about: 'list stored events: events [--type T] [--since 1h] [--limit N]' },
+  events: { load: () => import('./events.js'), about: 'list stored events: events [--type T] [--since 1h] [--limit N] | events --types [--since 1d]' },
   deliveries: { load: () => import('./deliveries.js'), about: 'list deliveries: deliveries [--status S] [--destination D] [--since 1h]' },
   explain: { load: () => import('./explain.js'), about: 'why an event was (not) routed, and what happened: explain EVENT' },
   retry: { load: () => import('./retry.js'), about: 'put dead deliveries back to pending: retry DELIVERY | --dead [--destination D]' },
   replay: { load: () => import('./replay.js'), about: 'run the current rules on stored events: replay EVENT | --since 1h [--dry-run]' },
   diff: { load: () => import('./diff.js'), about: 'what a rules change would change: diff --rules NEW.yaml [--last N]' },
   ping: { load: () => import('./ping.js'), about: 'send a test message to one destination: ping DESTINATION' },
+  subscription: { load: () => import('./subscription.js'), about: 'the body and curl line to register with B3OS: subscription [--url URL] [--name NAME] [--json]' },
 };
 
 function usage(): string {
   const lines = ['usage: b3os-router <command> [options]', '', 'commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(11)} ${c.about}`);
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(13)} ${c.about}`);
   lines.push('', 'every command accepts --rules FILE (RULES_FILE), --db FILE (DB_PATH) and --json');
   return lines.join('\n') + '\n';
 }

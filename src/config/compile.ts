@@ -557,6 +557,7 @@ class Compiler {
       sendTo,
       message,
       types: match ? match.types : null,
+      typePatterns: raw.match?.type === undefined ? null : [raw.match.type].flat().filter((t): t is string => typeof t === 'string'),
       test,
       examples,
     };

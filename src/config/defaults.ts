@@ -6,7 +6,8 @@ export const DEFAULT_EVENT_FIELDS: EventFields = {
   type: ['type', 'event_type', 'eventType'],
   runId: ['runId', 'run_id'],
   executionId: ['executionId', 'execution_id'],
-  time: ['createdAt', 'created_at', 'timestamp', 'occurredAt'],
+  // finishedAt/startedAt: B3OS's own run and node objects carry these, not the contract's names.
+  time: ['createdAt', 'created_at', 'timestamp', 'occurredAt', 'finishedAt', 'startedAt'],
 };
 
 export const DEFAULT_SERVER: ServerSettings = {
@@ -85,3 +86,18 @@ export const REJECT_LOG_DEFAULTS = {
   linesPerReason: 10,
   windowMs: 10_000,
 } as const;
+
+/** `b3os-router subscription`: the registration B3OS's API takes (POST /v1/execution-webhooks). */
+export const DEFAULT_SUBSCRIPTION = {
+  endpoint: 'https://api.b3os.org/v1/execution-webhooks',
+  name: 'b3os-router',
+  maxRetries: 5,
+  /** Shown when --url is not given; it cannot be guessed from inside the container. */
+  placeholderOrigin: 'https://your-router.example.com',
+  /** The variable the printed curl line reads the API key from (keys start with b3sk_). */
+  apiKeyVariable: 'B3OS_API_KEY',
+  apiKeyPrefix: 'b3sk_',
+} as const;
+
+/** "The types received lately" (`events --types`, the console): the last day. */
+export const RECENT_TYPES_WINDOW_MS = 24 * 3600_000;

@@ -11,6 +11,7 @@ import { compileConfig, type EventFileResult, type RawFile } from './compile.js'
 import { interpolateDocument, type Env } from './interpolate.js';
 import { Problems, formatProblem, startOfFile, yamlLocator, type Path } from './problems.js';
 import { validateSchema } from './schema.js';
+import { warnTypeSpellings } from './b3os-types.js';
 import { eventTime, eventType } from '../ingest/event.js';
 import { evaluate, plan } from '../rules/route.js';
 
@@ -95,6 +96,7 @@ function finish(text: string, abs: string, data: unknown, skip: Path[], problems
     skip,
     readEventFile: examples ? (path) => readEventFile(resolve(dirname(abs), path), path) : () => ({ ok: true, event: {} }),
   });
+  warnTypeSpellings(config, problems);
   // Examples need a whole, valid config to say what would really happen; run them last.
   if (!problems.hasErrors && examples) runExamples(config, problems);
   return done(problems.hasErrors ? null : config, problems);

@@ -130,6 +130,8 @@ export interface CompiledRule {
    * type index; null when the rule can match any type (wildcards, no type constraint, `when` only).
    */
   types: string[] | null;
+  /** `match.type` as written, wildcards included (`subscription`, `check`); null/absent: no type condition. */
+  typePatterns?: string[] | null;
   /** The rule's own condition: `match` AND `when`. Pure; never throws. */
   test(event: EventObject): MatchResult;
   examples: RuleExample[];

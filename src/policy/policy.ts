@@ -66,7 +66,7 @@ function refuse(grant: Grant, input: PolicyInput): string | null {
   }
   if (grant.maxEventAgeMs !== null) {
     if (input.eventTimeMs === null) {
-      return `${at} sets max_event_age, and the event carries no readable time (createdAt, created_at, timestamp or occurredAt)`;
+      return `${at} sets max_event_age, and the event carries no readable time (by default createdAt, created_at, timestamp, occurredAt, finishedAt or startedAt)`;
     }
     const age = input.now - input.eventTimeMs;
     if (age < -CLOCK_SKEW_MS) {

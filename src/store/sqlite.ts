@@ -28,6 +28,7 @@ import {
   type StoredAttempt,
   type StoredDelivery,
   type StoredEvent,
+  type TypeCount,
 } from './store.js';
 
 export interface SqliteOptions {
@@ -502,5 +503,13 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.bk !== this.db && this.bk.open) this.bk.close();
     if (this.db.open) this.db.close();
+  }
+
+  async typeCounts(since: number): Promise<TypeCount[]> {
+    // Linear in the stored events, and it never reads a payload: (type, received_at) is indexed.
+    const rows = this.db
+      .prepare(`SELECT type, count(*) AS n, max(received_at) AS last FROM events WHERE received_at >= ? GROUP BY type ORDER BY n DESC, type`)
+      .all(since) as { type: string | null; n: number; last: number }[];
+    return rows.map((r) => ({ type: r.type, count: r.n, lastReceivedAt: r.last }));
   }
 }

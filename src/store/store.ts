@@ -172,6 +172,15 @@ export interface Store {
   heartbeat(pid: number, now: number): Promise<void>;
   releaseServerLock(pid: number): Promise<void>;
   close(): Promise<void>;
+
+  /** Events received since `since` (ms), counted by type (null: no type), most frequent first. */
+  typeCounts(since: number): Promise<TypeCount[]>;
+}
+
+export interface TypeCount {
+  type: string | null;
+  count: number;
+  lastReceivedAt: number;
 }
 
 /** Errors from the storage layer carry a code the HTTP layer maps to 503. */

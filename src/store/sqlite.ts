@@ -14,6 +14,8 @@ import { v7 as uuidv7 } from 'uuid';
 import { MIGRATIONS } from './migrations.js';
 import {
   StoreUnavailableError,
+  type AdmitResult,
+  type AdmitVerdict,
   type ClaimRequest,
   type ClaimedDelivery,
   type DeliveryQuery,
@@ -175,12 +177,20 @@ export class SqliteStore implements Store {
          RETURNING seq, duplicates`,
       ),
       insertDelivery: db.prepare(
-        `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // By allowed_at: when policy let it out (at ingest, at send time, or at its retry). One
+      // blocked later, at send time, was never sent and no longer counts.
       allowedSince: db.prepare(
-        `SELECT count(*) AS n FROM deliveries
-         WHERE rule = ? AND destination = ? AND privileged = 1 AND status <> 'blocked' AND created_at > ?`,
+        `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_allowed
+         WHERE rule = ? AND destination = ? AND allowed_at IS NOT NULL AND allowed_at > ? AND status <> 'blocked'`,
+      ),
+      admitted: db.prepare(`UPDATE deliveries SET allowed_at = @now, privileged = 1 WHERE id = @id AND status IN ('pending', 'failed')`),
+      admittedDead: db.prepare(
+        `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = @now, lease_until = NULL, updated_at = @now, reason = NULL,
+           allowed_at = @now, privileged = 1
+         WHERE status = 'dead' AND id = @id`,
       ),
       dueFor: bk.prepare(
         `SELECT d.*, e.payload AS event_payload, e.type AS event_type
@@ -223,7 +233,6 @@ export class SqliteStore implements Store {
         `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL
          WHERE status = 'dead' AND id = ?`,
       ),
-      markPrivileged: bk.prepare(`UPDATE deliveries SET privileged = 1 WHERE id = ?`),
       depth: db.prepare(
         `SELECT count(*) AS n, min(CASE WHEN next_attempt_at <= @now THEN next_attempt_at END) AS oldest
          FROM deliveries WHERE status IN ('pending', 'failed')`,
@@ -262,6 +271,7 @@ export class SqliteStore implements Store {
         now,
         now,
         d.origin,
+        d.privileged && d.status === 'pending' ? now : null,
       );
     }
   }
@@ -413,8 +423,32 @@ export class SqliteStore implements Store {
     }
   }
 
-  async markPrivileged(id: string): Promise<void> {
-    this.s.markPrivileged.run(id);
+  async admit(ids: string[], decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict, opts: { now: number; requeueDead: boolean }): Promise<AdmitResult[]> {
+    const waiting = (d: StoredDelivery) => (opts.requeueDead ? d.status === 'dead' : d.status === 'pending' || d.status === 'failed');
+    try {
+      // IMMEDIATE: the write lock is taken before the first count, so no other connection (the
+      // server's ingest, the delivery thread, a CLI retry or replay) can count between this
+      // count and this stamp.
+      return this.db.transaction(() =>
+        ids.map((id): AdmitResult => {
+          const row = this.s.delivery.get(id) as Row | undefined;
+          const d = row ? toDelivery(row) : null;
+          if (!d || !waiting(d)) return { id, outcome: 'skipped', reason: null };
+          const own = row!.allowed_at as number | null;
+          // Its own earlier allowance (a dead delivery sent within the hour) is replaced by this one.
+          const counts: PlanCounts = {
+            allowedSince: (rule, destination, since) =>
+              this.counts.allowedSince(rule, destination, since) - (rule === d.rule && destination === d.destination && own !== null && own > since && d.status !== 'blocked' ? 1 : 0),
+          };
+          const verdict = decide(d, counts);
+          if (!verdict.allowed) return { id, outcome: 'refused', reason: verdict.reason };
+          (opts.requeueDead ? this.s.admittedDead : this.s.admitted).run({ id, now: opts.now });
+          return { id, outcome: 'admitted', reason: null };
+        }),
+      ).immediate();
+    } catch (err) {
+      unavailable(err);
+    }
   }
 
   async addDeliveries(

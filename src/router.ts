@@ -58,6 +58,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     {
       dbPath: opts.dbPath,
       busyTimeoutMs: 1000,
+      dbMaxBytes: opts.dbMaxBytes,
       logLevel: opts.logLevel,
       channelEnv: opts.channelEnv,
       rulesFile: config.file,

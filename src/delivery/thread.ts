@@ -17,6 +17,8 @@ import { DeliveryWorker, type WorkerOptions } from './worker.js';
 export interface ThreadData {
   dbPath: string;
   busyTimeoutMs: number;
+  /** DB_MAX_MB in bytes: here only to keep the WAL within its share (writes are not capped). */
+  dbMaxBytes?: number | null;
   logLevel: string;
   channelEnv: ChannelEnv;
   rulesFile: string;
@@ -68,8 +70,9 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
   const send = (m: FromThread) => port.postMessage(m);
   const log = pino({ level: data.logLevel, redact: LOG_REDACT }).child({ component: 'worker' });
   let config = compile(data.rulesFile, data.rulesSource);
-  // No size cap here: outcome writes must always succeed (DB_MAX_MB caps ingest, not bookkeeping).
-  const store = new SqliteStore(data.dbPath, { busyTimeoutMs: data.busyTimeoutMs });
+  // No size cap on writes here: outcome writes must always succeed (DB_MAX_MB caps ingest, not
+  // bookkeeping); but this thread's commits checkpoint the WAL within the cap's budget too.
+  const store = new SqliteStore(data.dbPath, { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.dbMaxBytes ?? null, capWrites: false });
   const metrics = forwardedMetrics((ops) => send({ type: 'metrics', ops }));
   const flusher = setInterval(() => metrics.flush(), METRICS_EVERY_MS);
   const channels = createChannels(data.channelEnv);

@@ -156,11 +156,8 @@ export class DeliveryWorker {
       event = {};
     }
     if (dest?.privileged) {
-      const replay = c.origin === 'replay';
-      const now = Date.now();
-      // Decided as privileged when created: check the grant still allows it (limits were spent
-      // then). Created before the destination became privileged: the full policy, as if new.
-      const d = c.privileged ? recheck(c.rule, dest, event, config.grants, replay) : await decideExisting(this.deps.store, config, c, dest, event, now);
+      const d = c.privileged ? recheck(c.rule, dest, event, config.grants, c.origin === 'replay') : await this.admit(c, dest, config, event);
+      if (d === null) return;
       if (!d.allowed) {
         log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, reason: d.reason }, 'privileged delivery blocked by policy at send time');
         this.deps.metrics.policyBlocked.inc({ rule: c.rule, destination: c.destination });
@@ -168,8 +165,6 @@ export class DeliveryWorker {
         await this.record({ id: c.id, attempt: null, status: 'blocked', nextAttemptAt: null, reason: `at send time: ${d.reason}` });
         return;
       }
-      // Counted against max_per_hour from now on.
-      if (!c.privileged) await this.deps.store.markPrivileged(c.id);
     }
 
     const attempt = c.attempts + 1;
@@ -204,6 +199,22 @@ export class DeliveryWorker {
     const delay = nextAttemptDelay(settings, round, result.retryAfterMs);
     log.warn({ ...ctx, error: result.error, retryInMs: delay }, 'delivery failed; will retry');
     await this.record({ id: c.id, attempt: record, status: 'failed', nextAttemptAt: Date.now() + delay, reason: result.error });
+  }
+
+  /**
+   * A delivery created before its destination became privileged: the full policy, as if new, and
+   * when allowed it is counted against max_per_hour in the same store transaction (many of these
+   * are claimed at once; each must see the ones allowed before it). Null when the delivery is no
+   * longer waiting (nothing to send or record).
+   */
+  private async admit(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject): Promise<{ allowed: boolean; reason: string } | null> {
+    const now = Date.now();
+    const [r] = await this.deps.store.admit([c.id], (row, counts) => decideExisting(counts, config, row, dest, event, now), { now, requeueDead: false });
+    if (r!.outcome === 'skipped') {
+      this.deps.log.warn({ delivery: c.id, destination: c.destination }, 'a claimed delivery was no longer waiting; not sent');
+      return null;
+    }
+    return r!.outcome === 'admitted' ? { allowed: true, reason: '' } : { allowed: false, reason: r!.reason ?? 'refused by policy' };
   }
 
   private async send(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject, attempt: number): Promise<SendResult> {

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventObject, RouterConfig } from '../config/types.js';
 import type { Metrics } from '../ops/metrics.js';
-import { RATE_WINDOW_MS } from '../policy/policy.js';
+import { allowedInWindow } from '../policy/policy.js';
 import { evaluate, plan } from '../rules/route.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { StoreUnavailableError, type IngestItem, type IngestOutcome } from '../store/store.js';
@@ -121,7 +121,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
           now,
           eventTimeMs: time,
           replay: false,
-          allowedInLastHour: (rule, destination) => counts.allowedSince(rule, destination, now - RATE_WINDOW_MS),
+          allowedInLastHour: (rule, destination) => allowedInWindow(counts, rule, destination, now),
         }),
     };
 

@@ -5,7 +5,7 @@
 // dead ones.
 import type { EventObject, RouterConfig } from '../config/types.js';
 import { eventTime } from '../ingest/event.js';
-import { RATE_WINDOW_MS } from '../policy/policy.js';
+import { allowedInWindow } from '../policy/policy.js';
 import { evaluate, plan } from '../rules/route.js';
 import type { NewDelivery, Store, StoredDelivery, StoredEvent } from '../store/store.js';
 
@@ -68,7 +68,7 @@ export async function replay(store: Store, config: RouterConfig, events: StoredE
       for (const d of config.destinations.values()) {
         if (!d.privileged) continue;
         for (const g of config.grants) {
-          if (g.destination === d.name && !used.has(key(g.rule, d.name))) used.set(key(g.rule, d.name), await store.allowedSince(g.rule, d.name, now - RATE_WINDOW_MS));
+          if (g.destination === d.name && !used.has(key(g.rule, d.name))) used.set(key(g.rule, d.name), await allowedInWindow(store, g.rule, d.name, now));
         }
       }
       const r = planEvent(config, stored, existing, (rule, destination) => used.get(key(rule, destination)) ?? 0, now);
@@ -81,7 +81,7 @@ export async function replay(store: Store, config: RouterConfig, events: StoredE
     await store.addDeliveries(
       events.slice(i, i + REPLAY_CHUNK),
       (stored, existing, counts) => {
-        const r = planEvent(config, stored, existing, (rule, destination) => counts.allowedSince(rule, destination, now - RATE_WINDOW_MS), now);
+        const r = planEvent(config, stored, existing, (rule, destination) => allowedInWindow(counts, rule, destination, now), now);
         lines.push(...r.lines);
         return r.add;
       },

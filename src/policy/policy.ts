@@ -9,6 +9,18 @@ import type { Destination, EventObject, Grant } from '../config/types.js';
 /** The sliding window `max_per_hour` counts over. */
 export const RATE_WINDOW_MS = 3_600_000;
 
+/** What policy counts against `max_per_hour` at `now`: deliveries allowed within the window. The
+ * window is policy's; the store only counts (a decision counts inside the transaction that holds
+ * the write lock: Store.PlanCounts). */
+export function allowedInWindow<N extends number | Promise<number>>(
+  counts: { allowedSince(rule: string, destination: string, since: number): N },
+  rule: string,
+  destination: string,
+  now: number,
+): N {
+  return counts.allowedSince(rule, destination, now - RATE_WINDOW_MS);
+}
+
 /** How far in the future an event's own time may be (clock skew) before max_event_age refuses it. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 

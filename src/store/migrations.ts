@@ -71,4 +71,13 @@ export const MIGRATIONS: readonly string[] = [
   // 4: claims, the queue depth and the next due time all read deliveries_due_destination now; one
   // index fewer to maintain on every insert.
   `DROP INDEX deliveries_due;`,
+  // 5: max_per_hour counts by when policy let a delivery out (allowed_at), not by when the row was
+  // created: a delivery queued before its destination became privileged, or a dead one retried,
+  // is counted as of the moment it was allowed. Rows counted until now were counted by created_at.
+  `
+  ALTER TABLE deliveries ADD COLUMN allowed_at INTEGER;
+  UPDATE deliveries SET allowed_at = created_at WHERE privileged = 1 AND status <> 'blocked';
+  DROP INDEX deliveries_grant_use;
+  CREATE INDEX deliveries_allowed ON deliveries(rule, destination, allowed_at) WHERE allowed_at IS NOT NULL;
+  `,
 ];

@@ -8,12 +8,14 @@
 // again, which at-least-once allows, and it saves an fsync per batch of sends. WAL keeps the order:
 // the next FULL commit syncs everything written before it.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { MIGRATIONS } from './migrations.js';
 import {
   StoreUnavailableError,
+  type AdmitResult,
+  type AdmitVerdict,
   type ClaimRequest,
   type ClaimedDelivery,
   type DeliveryQuery,
@@ -34,8 +36,12 @@ import {
 export interface SqliteOptions {
   /** How long a write waits for another connection's lock before giving up (ms). */
   busyTimeoutMs?: number;
-  /** Cap on the database size; past it writes fail with SQLITE_FULL (answered 503). */
+  /** Cap on the database size, its write-ahead log included; past it writes fail with SQLITE_FULL
+   * (answered 503) and the store is not writable(). */
   maxBytes?: number | null;
+  /** false: keep the WAL within its share of `maxBytes` but let writes grow the file (the delivery
+   * thread's bookkeeping must always be recorded). Default true. */
+  capWrites?: boolean;
   readonly?: boolean;
 }
 
@@ -43,6 +49,16 @@ type Row = Record<string, unknown>;
 
 /** How long the readiness probe waits for the write lock (it blocks the event loop meanwhile). */
 const PROBE_BUSY_MS = 250;
+
+/** Pages an event may need at worst: a new leaf in each B-tree it writes (events and their
+ * indexes, deliveries and theirs). Under this much room left, the store is full for readiness. */
+const EVENT_PAGES = 16;
+
+/** The share of DB_MAX_MB the write-ahead log may use: the database file gets the rest. The WAL is
+ * checkpointed, and truncated, at half of it, so one transaction past that still fits. */
+export function walBudgetBytes(maxBytes: number): number {
+  return Math.min(4 * 1024 * 1024, Math.max(64 * 1024, Math.floor(maxBytes / 8)));
+}
 
 /** Errors of the database as a whole, not of one event: retrying a batch event by event is futile. */
 const WHOLE_DB_ERRORS = /^SQLITE_(BUSY|LOCKED|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
@@ -138,11 +154,21 @@ export class SqliteStore implements Store {
       this.bk = path === ':memory:' ? this.db : new Database(path);
       this.bk.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
       if (this.bk !== this.db) this.bk.pragma('synchronous = NORMAL');
-      // The cap applies to ingest (this connection) only: bookkeeping writes must always succeed,
-      // or a sent delivery could not be recorded and would be sent again.
       if (opts.maxBytes) {
+        // The WAL counts in the cap: it is kept to its budget by checkpointing (and truncating)
+        // often, from every connection that writes, and the file gets what is left.
         const pageSize = this.db.pragma('page_size', { simple: true }) as number;
-        this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / pageSize))}`);
+        const walBytes = walBudgetBytes(opts.maxBytes);
+        for (const c of new Set([this.db, this.bk])) {
+          c.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(walBytes / 2 / pageSize))}`);
+          c.pragma(`journal_size_limit = ${Math.floor(walBytes / 2)}`);
+        }
+        // The cap applies to ingest (this connection) only: bookkeeping writes must always succeed,
+        // or a sent delivery could not be recorded and would be sent again.
+        if (opts.capWrites ?? true) {
+          this.cap = { pageSize, walBytes, pages: Math.max(1, Math.floor((opts.maxBytes - walBytes) / pageSize)), set: 0 };
+          this.limitPages();
+        }
       }
     } else {
       this.bk = this.db;
@@ -150,6 +176,40 @@ export class SqliteStore implements Store {
       if (version > MIGRATIONS.length) throw new Error(`database ${path} is from a newer b3os-router (schema ${version})`);
     }
     this.s = this.prepare();
+  }
+
+  /** DB_MAX_MB as pages of the file: `pages` when the WAL is within its budget. */
+  private readonly cap: { pageSize: number; walBytes: number; pages: number; set: number } | null = null;
+
+  private walSize(): number {
+    try {
+      return statSync(`${this.path}-wal`).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Pages the file may have now: the cap, less what the WAL holds beyond its budget (a checkpoint
+   * held back by a long reader). Applied as max_page_count, so ingest fails (503) past it. */
+  private limitPages(): number {
+    const cap = this.cap!;
+    const over = Math.max(0, this.walSize() - cap.walBytes);
+    const pages = Math.max(1, cap.pages - Math.ceil(over / cap.pageSize));
+    if (pages !== cap.set) {
+      // SQLite never sets it below the file's current page count; that page count is then the limit.
+      this.db.pragma(`max_page_count = ${pages}`);
+      cap.set = pages;
+    }
+    return pages;
+  }
+
+  /** Pages ingest can still fill (free pages inside the file count), or null without a cap. */
+  private pagesLeft(): number | null {
+    if (!this.cap) return null;
+    const limit = this.limitPages();
+    const count = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    return limit - count + free;
   }
 
   private migrate(): void {
@@ -176,12 +236,20 @@ export class SqliteStore implements Store {
          RETURNING seq, duplicates`,
       ),
       insertDelivery: db.prepare(
-        `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // By allowed_at: when policy let it out (at ingest, at send time, or at its retry). One
+      // blocked later, at send time, was never sent and no longer counts.
       allowedSince: db.prepare(
-        `SELECT count(*) AS n FROM deliveries
-         WHERE rule = ? AND destination = ? AND privileged = 1 AND status <> 'blocked' AND created_at > ?`,
+        `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_allowed
+         WHERE rule = ? AND destination = ? AND allowed_at IS NOT NULL AND allowed_at > ? AND status <> 'blocked'`,
+      ),
+      admitted: db.prepare(`UPDATE deliveries SET allowed_at = @now, privileged = 1 WHERE id = @id AND status IN ('pending', 'failed')`),
+      admittedDead: db.prepare(
+        `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = @now, lease_until = NULL, updated_at = @now, reason = NULL,
+           allowed_at = @now, privileged = 1
+         WHERE status = 'dead' AND id = @id`,
       ),
       dueFor: bk.prepare(
         `SELECT d.*, e.payload AS event_payload, e.type AS event_type
@@ -224,7 +292,6 @@ export class SqliteStore implements Store {
         `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL
          WHERE status = 'dead' AND id = ?`,
       ),
-      markPrivileged: bk.prepare(`UPDATE deliveries SET privileged = 1 WHERE id = ?`),
       depth: db.prepare(
         `SELECT count(*) AS n, min(CASE WHEN next_attempt_at <= @now THEN next_attempt_at END) AS oldest
          FROM deliveries WHERE status IN ('pending', 'failed')`,
@@ -263,6 +330,7 @@ export class SqliteStore implements Store {
         now,
         now,
         d.origin,
+        d.privileged && d.status === 'pending' ? now : null,
       );
     }
   }
@@ -280,6 +348,7 @@ export class SqliteStore implements Store {
 
   async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
     try {
+      if (this.cap) this.limitPages();
       return this.db.transaction(() => items.map((item) => this.ingestOne(item))).immediate();
     } catch (err) {
       if (items.length === 1 || WHOLE_DB_ERRORS.test((err as { code?: string }).code ?? '')) return items.map(() => ({ status: 'failed', error: storeError(err) }));
@@ -414,8 +483,32 @@ export class SqliteStore implements Store {
     }
   }
 
-  async markPrivileged(id: string): Promise<void> {
-    this.s.markPrivileged.run(id);
+  async admit(ids: string[], decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict, opts: { now: number; requeueDead: boolean }): Promise<AdmitResult[]> {
+    const waiting = (d: StoredDelivery) => (opts.requeueDead ? d.status === 'dead' : d.status === 'pending' || d.status === 'failed');
+    try {
+      // IMMEDIATE: the write lock is taken before the first count, so no other connection (the
+      // server's ingest, the delivery thread, a CLI retry or replay) can count between this
+      // count and this stamp.
+      return this.db.transaction(() =>
+        ids.map((id): AdmitResult => {
+          const row = this.s.delivery.get(id) as Row | undefined;
+          const d = row ? toDelivery(row) : null;
+          if (!d || !waiting(d)) return { id, outcome: 'skipped', reason: null };
+          const own = row!.allowed_at as number | null;
+          // Its own earlier allowance (a dead delivery sent within the hour) is replaced by this one.
+          const counts: PlanCounts = {
+            allowedSince: (rule, destination, since) =>
+              this.counts.allowedSince(rule, destination, since) - (rule === d.rule && destination === d.destination && own !== null && own > since && d.status !== 'blocked' ? 1 : 0),
+          };
+          const verdict = decide(d, counts);
+          if (!verdict.allowed) return { id, outcome: 'refused', reason: verdict.reason };
+          (opts.requeueDead ? this.s.admittedDead : this.s.admitted).run({ id, now: opts.now });
+          return { id, outcome: 'admitted', reason: null };
+        }),
+      ).immediate();
+    } catch (err) {
+      unavailable(err);
+    }
   }
 
   async addDeliveries(
@@ -462,6 +555,14 @@ export class SqliteStore implements Store {
 
   async writable(): Promise<boolean> {
     if (!this.db.open || this.db.readonly) return false;
+    // Ready means an event would be stored: under DB_MAX_MB, room for one is needed too (the
+    // lock probe below needs no new page, so a full database would pass it).
+    try {
+      const left = this.pagesLeft();
+      if (left !== null && left < EVENT_PAGES) return false;
+    } catch {
+      return false;
+    }
     const busy = this.db.pragma('busy_timeout', { simple: true }) as number;
     try {
       // BEGIN IMMEDIATE takes the write lock: it fails when the file is read-only, locked by

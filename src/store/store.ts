@@ -24,10 +24,25 @@ export interface NewEvent {
   routing: string;
 }
 
-/** Read-only view of the store that policy needs inside the ingest transaction. */
+/** Read-only view of the store that policy needs inside a transaction that holds the write lock
+ * (ingest, replay, admit): the count and the decision that uses it cannot be separated. */
 export interface PlanCounts {
-  /** Deliveries policy allowed to (rule, destination) since `since` (ms). */
+  /** Deliveries policy allowed to (rule, destination) after `since` (ms), by when each was allowed. */
   allowedSince(rule: string, destination: string, since: number): number;
+}
+
+/** What `admit`'s caller decided for one delivery (a PolicyDecision fits). */
+export interface AdmitVerdict {
+  allowed: boolean;
+  reason: string;
+}
+
+export interface AdmitResult {
+  id: string;
+  /** admitted: counted as of now; refused: left as it was; skipped: gone, or not in the state asked for. */
+  outcome: 'admitted' | 'refused' | 'skipped';
+  /** Policy's reason when refused. */
+  reason: string | null;
 }
 
 export interface IngestItem {
@@ -144,8 +159,25 @@ export interface Store {
 
   /** Puts these deliveries back to pending (due now) where they are still dead; returns the ids moved. */
   requeueDead(ids: string[], now: number): Promise<string[]>;
-  /** Marks a delivery as counted by policy (a destination that became privileged after it was queued). */
-  markPrivileged(id: string): Promise<void>;
+  /**
+   * Lets existing deliveries out to a privileged destination, with `max_per_hour` counted
+   * atomically with the decision that uses the count: a delivery queued before its destination
+   * became privileged (at send time), or a dead one being retried (`requeueDead: true`).
+   *
+   * In ONE write transaction, for each id in order: reads the delivery (skipped unless it is
+   * waiting, or dead with `requeueDead`), calls `decide` with counts that see every allowance
+   * committed or made earlier in this call (the delivery's own earlier allowance left out: it is
+   * replaced, not added to), and when allowed stamps allowed_at = now and privileged = 1, and with
+   * `requeueDead` puts it back to pending, due now. A refused delivery is left as it was.
+   * `decide` is synchronous and must not touch the store.
+   *
+   * Every reader of the counts that decides (ingest, replay, this) must hold the same lock before
+   * counting. SQLite: BEGIN IMMEDIATE, the database's one write lock. PostgreSQL: inside the
+   * transaction, `pg_advisory_xact_lock` on a hash of each (rule, destination) the call touches,
+   * taken in sorted order (no deadlock between replicas), before the first count; ingest and
+   * replay take the same per-pair locks for the privileged pairs they plan.
+   */
+  admit(ids: string[], decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict, opts: { now: number; requeueDead: boolean }): Promise<AdmitResult[]>;
   /**
    * Adds deliveries for stored events (replay), in one transaction. `plan` is called per event
    * inside it, seeing the event's existing deliveries; it returns the ones to add.
@@ -156,7 +188,8 @@ export interface Store {
     now: number,
   ): Promise<NewDelivery[]>;
 
-  /** Deliveries policy allowed to (rule, destination) since `since` (ms), outside any transaction. */
+  /** Deliveries policy allowed to (rule, destination) after `since` (ms), outside any transaction:
+   * for what only shows a count (a dry run), never for a decision that lets a delivery out. */
   allowedSince(rule: string, destination: string, since: number): Promise<number>;
 
   stats(now: number): Promise<{ queueDepth: number; oldestDueAgeSeconds: number }>;

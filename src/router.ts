@@ -10,6 +10,7 @@ import type { RouterConfig } from './config/types.js';
 import { DeliveryThread } from './delivery/thread-client.js';
 import type { WorkerOptions } from './delivery/worker.js';
 import { registerIngest } from './ingest/http.js';
+import { registerConsole } from './console/index.js';
 import { registerAdmin } from './ops/admin.js';
 import { LOG_REDACT } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
@@ -117,6 +118,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
   registerAdmin(app, { store, rules: () => rules.current, token: opts.adminToken });
+  registerConsole(app, { store, rules, token: opts.adminToken, secure: opts.tls !== null });
 
   const retention = startRetention(store, () => rules.current, log.child({ component: 'retention' }));
   let heartbeat: NodeJS.Timeout | undefined;

@@ -27,7 +27,7 @@ h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:.25rem 0 .75
 .stat.bad strong{color:var(--bad)}.stat.warn strong{color:var(--warn)}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem}
 figure.chart{margin:0;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:1rem}
-figure.chart svg{width:100%;height:180px;display:block}
+figure.chart svg{width:100%;height:auto;display:block}
 figcaption{font-weight:600;margin-bottom:.5rem}
 .grid{stroke:var(--line);stroke-width:1}.axis{font-size:10px;fill:var(--muted)}
 rect.delivered,.swatch.delivered{fill:var(--ok);background:var(--ok)}

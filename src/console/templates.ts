@@ -53,7 +53,7 @@ const SIGN_IN = `<section class="card narrow">
 
 const CHART = `<figure class="chart">
   <figcaption>{{title}}</figcaption>
-  <svg viewBox="0 0 {{svg.width}} {{svg.height}}" role="img" aria-label="{{title}}" preserveAspectRatio="none">
+  <svg viewBox="0 0 {{svg.width}} {{svg.height}}" role="img" aria-label="{{title}}">
     {{#svg.grid}}<line class="grid" x1="{{x1}}" y1="{{y}}" x2="{{x2}}" y2="{{y}}"></line><text class="axis" x="{{x1}}" y="{{ty}}">{{label}}</text>{{/svg.grid}}
     {{#svg.bars}}<rect class="{{cls}}" x="{{x}}" y="{{y}}" width="{{w}}" height="{{h}}"><title>{{label}}</title></rect>{{/svg.bars}}
     {{#svg.ticks}}<text class="axis" x="{{x}}" y="{{y}}">{{text}}</text>{{/svg.ticks}}

@@ -11,6 +11,7 @@ import { DeliveryThread } from './delivery/thread-client.js';
 import type { WorkerOptions } from './delivery/worker.js';
 import { registerIngest } from './ingest/http.js';
 import { RejectLog, type RejectLogOptions } from './ingest/log-sampler.js';
+import { registerConsole } from './console/index.js';
 import { registerAdmin } from './ops/admin.js';
 import { LOG_REDACT } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
@@ -134,6 +135,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
   registerAdmin(app, { store, rules: () => rules.current, token: opts.adminToken });
+  registerConsole(app, { store, rules, token: opts.adminToken, secure: opts.tls !== null });
 
   const retention = startRetention(store, () => rules.current, log.child({ component: 'retention' }));
   let heartbeat: NodeJS.Timeout | undefined;

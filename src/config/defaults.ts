@@ -101,3 +101,20 @@ export const DEFAULT_SUBSCRIPTION = {
 
 /** "The types received lately" (`events --types`, the console): the last day. */
 export const RECENT_TYPES_WINDOW_MS = 24 * 3600_000;
+/** The web console (src/console/, contract §10). */
+export const CONSOLE_DEFAULTS = {
+  /** A session lasts this long from sign-in. */
+  sessionMs: 8 * 3600_000,
+  /** Sessions kept at once; past it the oldest is signed out. */
+  maxSessions: 1000,
+  /** Failed sign-ins per client address per minute, then 429 until the minute is over. */
+  failedSignInsPerIp: 5,
+  /** Failed sign-ins per minute from all addresses together (a bound on guessing from many). */
+  failedSignInsTotal: 50,
+  /** Rows per page of events and deliveries. */
+  pageSize: 50,
+  /** `diff` on the check page runs over this many of the newest events. */
+  diffEvents: 1000,
+  /** The rules page counts matches over at most this many events of the last 24 hours. */
+  matchScanLimit: 100_000,
+} as const;

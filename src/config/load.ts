@@ -4,7 +4,7 @@
 // refuse exactly the same files.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import type { EventObject, Problem, RouterConfig } from './types.js';
 import { compileConfig, type EventFileResult, type RawFile } from './compile.js';
@@ -51,6 +51,11 @@ export interface LoadOptions {
    * text the main thread has already checked in full; it needs the rules, not their examples.
    */
   examples?: boolean;
+  /**
+   * Example event files are read only from under this folder (the console checks pasted text:
+   * it must not become a way to read any file the router can).
+   */
+  eventFileRoot?: string;
 }
 
 export function loadRulesText(text: string, file: string, env: Env = process.env, opts: LoadOptions = {}): LoadResult {
@@ -78,7 +83,7 @@ export function loadRulesText(text: string, file: string, env: Env = process.env
   }
   const skip = [...validateSchema(data, problems, tainted), ...tainted];
   try {
-    return finish(text, abs, data, skip, problems, opts.examples ?? true);
+    return finish(text, abs, data, skip, problems, opts.examples ?? true, opts.eventFileRoot);
   } catch (err) {
     // A bug of ours, not of the file: still one readable line, never a stack trace.
     problems.add('error', { line: 1, col: 1 }, `b3os-router could not finish checking this file (${(err as Error).message}); this is a bug in b3os-router, please report it`);
@@ -86,7 +91,14 @@ export function loadRulesText(text: string, file: string, env: Env = process.env
   }
 }
 
-function finish(text: string, abs: string, data: unknown, skip: Path[], problems: Problems, examples: boolean): LoadResult {
+function finish(text: string, abs: string, data: unknown, skip: Path[], problems: Problems, examples: boolean, root?: string): LoadResult {
+  const read = (path: string): EventFileResult => {
+    const file = resolve(dirname(abs), path);
+    if (root !== undefined && !file.startsWith(resolve(root) + sep)) {
+      return { ok: false, message: `the event file "${path}" is outside ${resolve(root)}; only files next to the rules file can be read here` };
+    }
+    return readEventFile(file, path);
+  };
   const config = compileConfig({
     data: data as RawFile,
     file: abs,
@@ -94,7 +106,7 @@ function finish(text: string, abs: string, data: unknown, skip: Path[], problems
     source: text,
     problems,
     skip,
-    readEventFile: examples ? (path) => readEventFile(resolve(dirname(abs), path), path) : () => ({ ok: true, event: {} }),
+    readEventFile: examples ? read : () => ({ ok: true, event: {} }),
   });
   warnTypeSpellings(config, problems);
   // Examples need a whole, valid config to say what would really happen; run them last.

@@ -13,6 +13,11 @@ export class RulesHolder {
     private readonly env: Record<string, string | undefined> = process.env,
   ) {}
 
+  /** When the rules in force were loaded (ms). */
+  loadedAt = Date.now();
+  /** The last reload attempt (SIGHUP), for the console; null until the first. */
+  lastReload: { at: number; ok: boolean } | null = null;
+
   get current(): RouterConfig {
     return this.config;
   }
@@ -20,7 +25,9 @@ export class RulesHolder {
   /** Re-reads the file; swaps only when it is valid. */
   async reload(log: Logger, metrics: Metrics): Promise<{ ok: boolean; problems: Problem[] }> {
     const { config, problems } = loadRules(this.config.file, this.env);
-    metrics.reloadTimestamp.set(Date.now() / 1000);
+    const at = Date.now();
+    metrics.reloadTimestamp.set(at / 1000);
+    this.lastReload = { at, ok: false };
     if (config === null) {
       metrics.reloadSuccess.set(0);
       log.error({ problems: problems.map(formatProblem) }, `reload refused\n${problems.map(formatProblem).join('\n')}`);
@@ -38,6 +45,8 @@ export class RulesHolder {
       return { ok: false, problems };
     }
     this.config = config;
+    this.loadedAt = at;
+    this.lastReload = { at, ok: true };
     metrics.reloadSuccess.set(1);
     metrics.rulesLoaded.set(config.rules.length);
     for (const p of problems) log.warn(formatProblem(p));

@@ -16,6 +16,7 @@ import {
   StoreUnavailableError,
   type AdmitResult,
   type AdmitVerdict,
+  type Activity,
   type ClaimRequest,
   type ClaimedDelivery,
   type DeliveryQuery,
@@ -612,5 +613,52 @@ export class SqliteStore implements Store {
       .prepare(`SELECT type, count(*) AS n, max(received_at) AS last FROM events WHERE received_at >= ? GROUP BY type ORDER BY n DESC, type`)
       .all(since) as { type: string | null; n: number; last: number }[];
     return rows.map((r) => ({ type: r.type, count: r.n, lastReceivedAt: r.last }));
+  }
+
+  // Reads for the console. Prepared on first use: most processes never open the console.
+  private consoleStatements?: ReturnType<SqliteStore['prepareConsole']>;
+
+  private prepareConsole() {
+    const db = this.db;
+    return {
+      events: db.prepare(
+        `SELECT CAST((received_at - @since) / @bucket AS INTEGER) AS bucket, count(*) AS n,
+                sum(EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)) AS routed
+         FROM events e WHERE received_at >= @since GROUP BY bucket`,
+      ),
+      deliveries: db.prepare(
+        `SELECT CAST((updated_at - @since) / @bucket AS INTEGER) AS bucket, status, count(*) AS n FROM deliveries
+         WHERE status IN ('pending', 'failed', 'delivered', 'dead', 'blocked') AND updated_at >= @since GROUP BY bucket, status`,
+      ),
+      status: db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status = ?`).pluck(),
+      scanned: db.prepare(`SELECT count(*) FROM (SELECT 1 FROM events WHERE received_at >= ? ORDER BY seq DESC LIMIT ?)`).pluck(),
+      matches: db.prepare(
+        `SELECT json_extract(j.value, '$.rule') AS rule, count(*) AS n
+         FROM (SELECT routing FROM events WHERE received_at >= ? AND json_valid(routing) ORDER BY seq DESC LIMIT ?) e,
+              json_each(e.routing, '$.outcomes') j
+         WHERE json_extract(j.value, '$.matched') = 1 GROUP BY rule`,
+      ),
+    };
+  }
+
+  private get cs() {
+    return (this.consoleStatements ??= this.prepareConsole());
+  }
+
+  async activity(since: number, bucketMs: number): Promise<Activity> {
+    const p = { since: Math.floor(since), bucket: Math.max(1, Math.floor(bucketMs)) };
+    const events = (this.cs.events.all(p) as { bucket: number; n: number; routed: number }[]).map((r) => ({ bucket: r.bucket, routed: r.routed, unrouted: r.n - r.routed }));
+    const deliveries = (this.cs.deliveries.all(p) as { bucket: number; status: DeliveryStatus; n: number }[]).map((r) => ({ bucket: r.bucket, status: r.status, count: r.n }));
+    return { events, deliveries, dead: this.cs.status.get('dead') as number, blocked: this.cs.status.get('blocked') as number };
+  }
+
+  async ruleMatches(since: number, limit: number): Promise<{ events: number; counts: Record<string, number> }> {
+    const counts: Record<string, number> = {};
+    for (const r of this.cs.matches.all(since, limit) as { rule: string; n: number }[]) counts[r.rule] = r.n;
+    return { events: this.cs.scanned.get(since, limit) as number, counts };
+  }
+
+  async eventPage(q: EventQuery & { beforeSeq?: number }): Promise<StoredEvent[]> {
+    return this.filtered('events', [['type = ?', q.type], ['received_at >= ?', q.since], ['seq < ?', q.beforeSeq]], 'seq DESC', q.limit).map(toEvent);
   }
 }

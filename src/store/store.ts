@@ -208,12 +208,31 @@ export interface Store {
 
   /** Events received since `since` (ms), counted by type (null: no type), most frequent first. */
   typeCounts(since: number): Promise<TypeCount[]>;
+
+  // Reads for the console (src/console/).
+  /** Events and deliveries per time bucket since `since`, and the dead and blocked totals. */
+  activity(since: number, bucketMs: number): Promise<Activity>;
+  /** How many of the newest `limit` events received since `since` each rule matched (stored routing decisions). */
+  ruleMatches(since: number, limit: number): Promise<{ events: number; counts: Record<string, number> }>;
+  /** A page of events, newest first; only those older than `beforeSeq` when it is given. */
+  eventPage(q: EventQuery & { beforeSeq?: number }): Promise<StoredEvent[]>;
 }
 
 export interface TypeCount {
   type: string | null;
   count: number;
   lastReceivedAt: number;
+}
+
+/** For the console's chart. `bucket` is the bucket's index from `since` (0, 1, ...). */
+export interface Activity {
+  /** Events received, split by whether they led to at least one delivery. */
+  events: { bucket: number; routed: number; unrouted: number }[];
+  /** Deliveries by their status now, bucketed by when they last changed. */
+  deliveries: { bucket: number; status: DeliveryStatus; count: number }[];
+  /** All deliveries that are dead or blocked, whenever they became so. */
+  dead: number;
+  blocked: number;
 }
 
 /** Errors from the storage layer carry a code the HTTP layer maps to 503. */

@@ -1,0 +1,58 @@
+// The console's one door to what the operating commands compute: explain, test's dry run,
+// check, diff and retry. Pages call only these, so that when the event path is refactored
+// (route and compose in one place) re-pointing the console is this file alone.
+import { dirname, join } from 'node:path';
+import { loadRulesText } from '../config/load.js';
+import type { EventObject, Problem, RouterConfig } from '../config/types.js';
+import { eventTime, eventType } from '../ingest/event.js';
+import { diffRules, type DiffReport } from '../ops/diff.js';
+import { delivery, dryRun, type TestDelivery, type TestReport } from '../ops/dry-run.js';
+import { explainEvent, type ExplainReport } from '../ops/explain.js';
+import { retryDead, type RetryResult } from '../ops/retry.js';
+import type { Store, StoredDelivery } from '../store/store.js';
+
+export type { DiffReport, ExplainReport, RetryResult, TestDelivery, TestReport };
+
+export function explain(store: Store, config: RouterConfig, idOrKey: string): Promise<ExplainReport | null> {
+  return explainEvent(store, config, idOrKey);
+}
+
+/** What `test` shows for this event against these rules. */
+export function tryEvent(config: RouterConfig, event: EventObject, raw: string, label: string, now = Date.now()): TestReport {
+  return dryRun(config, event, raw, label, now);
+}
+
+/**
+ * The text a stored delivery sends, rendered now by the channel code from the rules in force;
+ * null when its rule or destination is no longer in the file.
+ */
+export function sentText(config: RouterConfig, d: StoredDelivery, event: EventObject, raw: string, now = Date.now()): TestDelivery | null {
+  const rule = config.rules.find((r) => r.name === d.rule);
+  if (!rule || !config.destinations.has(d.destination)) return null;
+  const planned = { rule: d.rule, destination: d.destination, privileged: d.privileged, status: d.status === 'blocked' ? ('blocked' as const) : ('pending' as const), reason: d.reason };
+  const fields = config.server.fields;
+  return delivery(config, rule, planned, event, raw, eventType(event, fields), eventTime(event, fields), now);
+}
+
+export interface CheckResult {
+  config: RouterConfig | null;
+  problems: Problem[];
+}
+
+/**
+ * `check` on pasted text, as if it were a file next to the rules in force (example event files
+ * are read from that folder only, never from anywhere else on the server).
+ */
+export function checkText(current: RouterConfig, text: string): CheckResult {
+  const folder = dirname(current.file);
+  const { config, problems } = loadRulesText(text, join(folder, 'pasted-rules.yaml'), process.env, { eventFileRoot: folder });
+  return { config, problems };
+}
+
+export async function diffAgainst(store: Store, current: RouterConfig, next: RouterConfig, last: number): Promise<DiffReport> {
+  return diffRules(current, next, await store.recentEvents(last));
+}
+
+export function retry(store: Store, rules: () => RouterConfig, dead: StoredDelivery): Promise<RetryResult> {
+  return retryDead(store, rules, [dead]);
+}

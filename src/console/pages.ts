@@ -1,0 +1,425 @@
+// The console's pages: each builds a view model (plain strings, numbers and booleans) from the
+// store and the rules in force, and html.ts renders it with escaping. Nothing here writes, except
+// retry (through ops/retry.ts and the policy).
+import { CONSOLE_DEFAULTS } from '../config/defaults.js';
+import type { EventObject, Json, RouterConfig } from '../config/types.js';
+import { DELIVERY_STATUSES, type DeliveryStatus, type Store, type StoredDelivery, type StoredEvent } from '../store/store.js';
+import { chart } from './chart.js';
+import * as data from './data.js';
+import { page, type Layout } from './html.js';
+import { ruleSentence, writtenRules } from './words.js';
+
+export interface ConsoleDeps {
+  store: Store;
+  /** The rules in force and their (re)load history (ops/reload.ts RulesHolder). */
+  rules: { readonly current: RouterConfig; readonly loadedAt: number; readonly lastReload: { at: number; ok: boolean } | null };
+  /** ADMIN_TOKEN; the console is off (404) when null. */
+  token: string | null;
+  /** Served over TLS: the session cookie is marked Secure. */
+  secure: boolean;
+}
+
+export type Query = Record<string, string | undefined>;
+export type Chrome = Omit<Layout, 'title' | 'section'>;
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+export const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+const pretty = (v: unknown) => JSON.stringify(v, null, 2);
+
+/** A query value, or undefined when absent, empty or not a plain short string. */
+export function qs(q: Query, name: string, max = 200): string | undefined {
+  const v = q[name];
+  return typeof v === 'string' && v !== '' && v.length <= max ? v : undefined;
+}
+
+function href(path: string, params: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') p.set(k, String(v));
+  const s = p.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+export const eventHref = (idOrKey: string) => `/console/events/${encodeURIComponent(idOrKey)}`;
+const eventName = (e: StoredEvent) => e.eventId ?? e.key;
+
+function parsePayload(e: StoredEvent): EventObject | null {
+  try {
+    const v = JSON.parse(e.payload) as Json;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function workflowOf(payload: EventObject | null): string {
+  const d = payload?.data;
+  if (d === null || typeof d !== 'object' || Array.isArray(d)) return '';
+  const name = d.workflowName ?? d.workflowId;
+  return typeof name === 'string' || typeof name === 'number' ? String(name) : '';
+}
+
+// ------------------------------------------------------------------------------------------
+// Overview
+
+export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<string> {
+  const now = Date.now();
+  const config = deps.rules.current;
+  const hourStart = Math.floor(now / (5 * 60_000)) * 5 * 60_000 - 11 * 5 * 60_000;
+  const dayStart = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
+  const [hour, day] = await Promise.all([deps.store.activity(hourStart, 5 * 60_000), deps.store.activity(dayStart, HOUR)]);
+  const last = deps.rules.lastReload;
+  const view = {
+    dead: { n: day.dead, any: day.dead > 0, href: '/console/deliveries?status=dead' },
+    blocked: { n: day.blocked, any: day.blocked > 0, href: '/console/deliveries?status=blocked' },
+    rulesCount: config.rules.length,
+    destinationsCount: config.destinations.size,
+    charts: [chart('The last hour (5-minute steps)', hour, 12, 5 * 60_000, hourStart, hhmm, 3), chart('The last 24 hours (hourly)', day, 24, HOUR, dayStart, hhmm, 6)],
+    rules: {
+      file: config.file,
+      hash: config.hash,
+      shortHash: config.hash.slice(0, 12),
+      loadedAt: when(deps.rules.loadedAt),
+      lastReload: last === null ? 'none since the router started' : `${when(last.at)}: ${last.ok ? 'rules reloaded' : 'reload refused (the rules above keep running; see the log or try the file on the check page)'}`,
+    },
+    servers: 'One server (SQLite).',
+  };
+  return page('overview', { ...chrome, title: 'Overview', section: 'overview' }, view);
+}
+
+// ------------------------------------------------------------------------------------------
+// Events
+
+const SINCE: { value: string; label: string; ms: number }[] = [
+  { value: '', label: 'any time', ms: 0 },
+  { value: '1h', label: 'in the last hour', ms: HOUR },
+  { value: '24h', label: 'in the last 24 hours', ms: DAY },
+  { value: '7d', label: 'in the last 7 days', ms: 7 * DAY },
+  { value: '30d', label: 'in the last 30 days', ms: 30 * DAY },
+];
+
+function outcome(e: StoredEvent, deliveries: StoredDelivery[]): { text: string; cls: string }[] {
+  if (deliveries.length === 0) {
+    let matched = false;
+    try {
+      matched = e.routing !== null && (JSON.parse(e.routing) as { outcomes?: { matched: boolean }[] }).outcomes?.some((o) => o.matched) === true;
+    } catch {
+      // an unreadable decision: say nothing was sent
+    }
+    return [{ text: matched ? 'matched, nothing to send' : 'no rule matched', cls: 'none' }];
+  }
+  const counts = new Map<string, number>();
+  for (const d of deliveries) counts.set(d.status, (counts.get(d.status) ?? 0) + 1);
+  return [...counts].map(([status, n]) => ({ text: `${n} ${status}`, cls: status }));
+}
+
+export async function events(deps: ConsoleDeps, chrome: Chrome, q: Query): Promise<string> {
+  const type = qs(q, 'type');
+  const sinceOpt = SINCE.find((s) => s.value === (q.since ?? '')) ?? SINCE[0]!;
+  const before = qs(q, 'before', 20);
+  const beforeSeq = before !== undefined && /^\d+$/.test(before) ? Number(before) : undefined;
+  const limit = CONSOLE_DEFAULTS.pageSize;
+  const list = await deps.store.eventPage({ type, since: sinceOpt.ms ? Date.now() - sinceOpt.ms : undefined, beforeSeq, limit: limit + 1 });
+  const more = list.length > limit;
+  const shown = list.slice(0, limit);
+  const rows = await Promise.all(
+    shown.map(async (e) => ({
+      href: eventHref(eventName(e)),
+      id: eventName(e),
+      iso: new Date(e.receivedAt).toISOString(),
+      time: when(e.receivedAt),
+      type: e.type ?? '(no type)',
+      workflow: workflowOf(parsePayload(e)),
+      outcome: outcome(e, await deps.store.deliveriesForEvent(e.seq)),
+    })),
+  );
+  const knownTypes = [...new Set(deps.rules.current.rules.flatMap((r) => r.types ?? []))].sort();
+  const filters = {
+    type: type ?? '',
+    active: type !== undefined || sinceOpt.value !== '',
+    sinceOptions: SINCE.map((s) => ({ value: s.value, label: s.label, selected: s === sinceOpt })),
+  };
+  const view = {
+    filters,
+    knownTypes,
+    rows,
+    older: more ? href('/console/events', { type, since: sinceOpt.value, before: shown[shown.length - 1]!.seq }) : false,
+    newest: beforeSeq !== undefined ? href('/console/events', { type, since: sinceOpt.value }) : false,
+  };
+  return page('events', { ...chrome, title: 'Events', section: 'events' }, view);
+}
+
+// ------------------------------------------------------------------------------------------
+// One event
+
+const ATTEMPT_OUTCOME = { delivered: 'delivered', retry: 'failed, will retry', permanent: 'failed for good' } as const;
+
+export function deliverySummary(d: StoredDelivery): string {
+  switch (d.status) {
+    case 'delivered':
+      return `Delivered at ${when(d.updatedAt)} after ${d.attempts} attempt(s).`;
+    case 'dead':
+      return `Dead after ${d.attempts} attempt(s): ${d.reason ?? 'no reason recorded'}.`;
+    case 'blocked':
+      return `Blocked by policy: ${d.reason ?? 'no reason recorded'}.`;
+    case 'failed':
+      return `Failed ${d.attempts} time(s), last: ${d.reason ?? 'unknown'}; next attempt ${d.nextAttemptAt ? `at ${when(d.nextAttemptAt)}` : 'soon'}.`;
+    default:
+      return `Pending since ${when(d.createdAt)}.`;
+  }
+}
+
+function sentFields(t: data.TestDelivery): { k: string; v: string }[] {
+  return Object.entries(t.rendered).map(([k, v]) => ({ k, v }));
+}
+
+export async function event(deps: ConsoleDeps, chrome: Chrome, id: string, back: string): Promise<string | null> {
+  const config = deps.rules.current;
+  const report = await data.explain(deps.store, config, id);
+  if (report === null) return null;
+  const e = report.event;
+  const raw = JSON.stringify(e.payload);
+  const payload = e.payload !== null && typeof e.payload === 'object' && !Array.isArray(e.payload) ? (e.payload as EventObject) : null;
+  const deliveries = report.deliveries.map((d) => {
+    const sent = payload ? data.sentText(config, d, payload, raw) : null;
+    return {
+      id: d.id,
+      rule: d.rule,
+      destination: d.destination,
+      status: d.status,
+      privileged: d.privileged,
+      summary: deliverySummary(d),
+      attempts: d.attemptsMade.map((a) => ({
+        n: a.attempt,
+        at: when(a.startedAt),
+        outcome: ATTEMPT_OUTCOME[a.outcome] ?? a.outcome,
+        detail: [a.code, a.error].filter(Boolean).join(': '),
+        ms: a.durationMs,
+      })),
+      sent: sent
+        ? {
+            title: d.status === 'blocked' ? 'What it would have sent (blocked, never sent)' : report.rulesChanged ? 'The text it sends, rendered with the rules in force now' : 'The text sent',
+            fields: sentFields(sent),
+            notes: sent.notes,
+          }
+        : false,
+      retry: d.status === 'dead',
+      back,
+    };
+  });
+  const view = {
+    id: e.eventId ?? e.key,
+    // Indented sentences (each rule, each attempt) are shown in the tables below.
+    sentences: report.sentences.filter((s) => !/^\s/.test(s)),
+    rulesChanged: report.rulesChanged,
+    rules: report.rules.map((r) => ({ rule: r.rule, reason: r.reason, verdict: r.matched ? 'matched' : 'did not match', cls: r.matched ? 'matched' : 'none' })),
+    deliveries,
+    facts: [
+      { k: 'Type', v: e.type ?? '(none)' },
+      { k: 'Event id', v: e.eventId ?? '(none)' },
+      { k: 'Idempotency key', v: e.key },
+      { k: 'Run', v: e.runId ?? '(none)' },
+      { k: 'Execution', v: e.executionId ?? '(none)' },
+      { k: 'Received', v: when(e.receivedAt) },
+      { k: 'Duplicates', v: String(e.duplicates) },
+    ],
+    payload: typeof e.payload === 'string' ? e.payload : pretty(e.payload),
+  };
+  return page('event', { ...chrome, title: `Event ${view.id}`, section: 'events' }, view);
+}
+
+// ------------------------------------------------------------------------------------------
+// Deliveries
+
+export async function deliveries(deps: ConsoleDeps, chrome: Chrome, q: Query, back: string): Promise<string> {
+  const status = DELIVERY_STATUSES.find((s) => s === q.status);
+  const destination = qs(q, 'destination');
+  const limit = CONSOLE_DEFAULTS.pageSize * 2;
+  const list = await deps.store.listDeliveries({ status, destination, limit });
+  const events = new Map<number, StoredEvent | null>();
+  for (const d of list) if (!events.has(d.eventSeq)) events.set(d.eventSeq, await deps.store.getEvent(d.eventSeq));
+  const rows = list.map((d) => {
+    const e = events.get(d.eventSeq) ?? null;
+    return {
+      id: d.id,
+      time: when(d.updatedAt),
+      status: d.status,
+      rule: d.rule,
+      destination: d.destination,
+      eventHref: e ? eventHref(eventName(e)) : '/console/events',
+      eventLabel: e ? eventName(e) : '(event removed)',
+      attempts: d.attempts,
+      reason: d.reason ?? '',
+      dead: d.status === 'dead',
+      back,
+    };
+  });
+  const names = new Set(deps.rules.current.destinations.keys());
+  if (destination) names.add(destination);
+  const filters = {
+    active: status !== undefined || destination !== undefined,
+    statuses: [{ value: '', label: 'any status', selected: status === undefined }, ...DELIVERY_STATUSES.map((s) => ({ value: s, label: s, selected: s === status }))],
+    destinations: [{ value: '', label: 'any destination', selected: destination === undefined }, ...[...names].sort().map((n) => ({ value: n, label: n, selected: n === destination }))],
+  };
+  return page('deliveries', { ...chrome, title: 'Deliveries', section: 'deliveries' }, { filters, rows, limit });
+}
+
+/** Retry one dead delivery; the notice says what happened. */
+export async function retryOne(deps: ConsoleDeps, id: string): Promise<{ text: string; bad: boolean }> {
+  const d = await deps.store.getDelivery(id);
+  if (!d) return { text: `There is no delivery ${id}.`, bad: true };
+  if (d.status !== 'dead') return { text: `Delivery ${id} is ${d.status}, not dead; only dead deliveries can be retried.`, bad: true };
+  const result = await data.retry(deps.store, () => deps.rules.current, d);
+  if (result.requeued.includes(id)) return { text: `Delivery ${id} (${d.rule} → ${d.destination}) is queued again; the worker sends it within a second.`, bad: false };
+  const refused = result.refused.find((r) => r.id === id);
+  return { text: refused ? `Policy refused to retry delivery ${id}: ${refused.reason}.` : `Delivery ${id} was not retried (it is no longer dead).`, bad: true };
+}
+
+// ------------------------------------------------------------------------------------------
+// Rules
+
+export async function rules(deps: ConsoleDeps, chrome: Chrome): Promise<string> {
+  const config = deps.rules.current;
+  const written = writtenRules(config);
+  const matches = await deps.store.ruleMatches(Date.now() - DAY, CONSOLE_DEFAULTS.matchScanLimit);
+  const view = {
+    file: config.file,
+    shortHash: config.hash.slice(0, 12),
+    window: matches.events >= CONSOLE_DEFAULTS.matchScanLimit ? `the newest ${matches.events} events of the last 24 hours` : `the ${matches.events} events of the last 24 hours`,
+    rules: config.rules.map((r) => {
+      const ex = r.examples;
+      const failing = ex.filter((x) => r.test(x.event).matched !== x.matches).length;
+      return {
+        index: r.index,
+        name: r.name,
+        description: r.description,
+        enabled: r.enabled,
+        line: r.line,
+        segments: ruleSentence(written[r.index] ?? {}, r.sendTo, r.stop),
+        matched: `${matches.counts[r.name] ?? 0} time(s)`,
+        examples: ex.length === 0 ? 'none written' : failing === 0 ? `${ex.length === 1 ? 'its example passes' : `all ${ex.length} pass`}` : `${failing} of ${ex.length} fail`,
+      };
+    }),
+  };
+  return page('rules', { ...chrome, title: 'Rules', section: 'rules' }, view);
+}
+
+// ------------------------------------------------------------------------------------------
+// Try an event
+
+function reportView(r: data.TestReport) {
+  const e = r.event;
+  return {
+    accepted: e.accepted,
+    facts: [
+      { k: 'Type', v: e.type ?? '(none)' },
+      { k: 'Event id', v: e.id ?? '(none)' },
+      { k: 'Idempotency key', v: e.key },
+      { k: 'Time', v: e.time ?? 'none readable' },
+    ],
+    rules: r.rules.map((x) => ({ rule: x.rule, reason: x.reason, verdict: x.matched ? 'matched' : 'did not match', cls: x.matched ? 'matched' : 'none' })),
+    deliveries: r.deliveries.map((d) => ({
+      rule: d.rule,
+      destination: d.destination,
+      type: d.type,
+      verdict: d.allowed ? 'would be sent' : 'blocked',
+      cls: d.allowed ? 'delivered' : 'blocked',
+      reason: d.allowed ? (d.privileged ? `Allowed by policy: ${d.reason}.` : 'Not privileged: sent as is.') : `Blocked by policy: ${d.reason}.`,
+      fields: sentFields(d),
+      notes: d.notes,
+    })),
+  };
+}
+
+export async function tryPage(deps: ConsoleDeps, chrome: Chrome, input: { event?: string; json?: string }): Promise<string> {
+  const config = deps.rules.current;
+  const recent = (await deps.store.eventPage({ limit: 20 })).map((e) => ({ value: eventName(e), label: `${e.type ?? '(no type)'} · ${when(e.receivedAt)}` }));
+  let error: string | false = false;
+  let report: ReturnType<typeof reportView> | false = false;
+  const pasted = input.json ?? '';
+  const id = input.event?.trim() ?? '';
+  let raw = pasted;
+  let shown = pasted;
+  if (id !== '' && pasted.trim() === '') {
+    const stored = await deps.store.findEvent(id);
+    if (!stored) error = `There is no stored event with id or key "${id}".`;
+    else {
+      raw = stored.payload;
+      try {
+        shown = pretty(JSON.parse(raw));
+      } catch {
+        shown = raw;
+      }
+    }
+  }
+  if (error === false && raw.trim() !== '') {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      error = `This is not valid JSON: ${(err as Error).message}`;
+    }
+    if (error === false) {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) error = 'An event is a JSON object, like {"type": "run.failed", "data": {...}}.';
+      else report = reportView(data.tryEvent(config, value as EventObject, raw, id || 'pasted'));
+    }
+  }
+  const view = { eventId: id, json: shown, recent, error, report };
+  return page('try', { ...chrome, title: 'Try an event', section: 'try' }, view);
+}
+
+// ------------------------------------------------------------------------------------------
+// Try a rules file
+
+export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string | undefined): Promise<string> {
+  const last = CONSOLE_DEFAULTS.diffEvents;
+  let result: object | false = false;
+  if (yaml !== undefined && yaml.trim() !== '') {
+    const current = deps.rules.current;
+    const { config, problems } = data.checkText(current, yaml);
+    const errors = problems.filter((p) => p.severity === 'error').length;
+    const warnings = problems.length - errors;
+    const byLine = new Map<number, { severity: string; message: string }[]>();
+    for (const p of problems) byLine.set(p.line, [...(byLine.get(p.line) ?? []), { severity: p.severity, message: `column ${p.col}: ${p.message}` }]);
+    const lines = yaml.split(/\r?\n/).map((text, i) => {
+      const notes = byLine.get(i + 1) ?? [];
+      return { n: i + 1, text, notes, cls: notes.some((x) => x.severity === 'error') ? 'error' : notes.length ? 'warning' : '' };
+    });
+    let diff: object | false = false;
+    if (config) {
+      const d = await data.diffAgainst(deps.store, current, config, last);
+      diff = {
+        events: d.events,
+        sentences: d.sentences,
+        samples: d.samples.map((s) => ({
+          href: eventHref(s.event),
+          event: s.event,
+          change: [s.added.length ? `would now also go to ${s.added.join(', ')}` : '', s.removed.length ? `would no longer go to ${s.removed.join(', ')}` : ''].filter(Boolean).join('; '),
+        })),
+      };
+    }
+    const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+    result = {
+      cls: config ? 'ok' : 'bad',
+      summary: config
+        ? `Valid: ${plural(config.rules.length, 'rule')}, ${plural(config.destinations.size, 'destination')}${warnings ? `, with ${plural(warnings, 'warning')}` : ''}.`
+        : `${plural(errors, 'error')}${warnings ? ` and ${plural(warnings, 'warning')}` : ''}: the router would refuse this file until they are fixed.`,
+      problems: problems.map((p) => ({ line: p.line, col: p.col, severity: p.severity, warning: p.severity === 'warning', message: p.message })),
+      lines,
+      diff,
+    };
+  }
+  return page('check', { ...chrome, title: 'Try a rules file', section: 'check' }, { last, yaml: yaml ?? '', result });
+}
+
+export function message(chrome: Chrome, heading: string, text: string): string {
+  return page('message', { ...chrome, title: heading, section: 'none' }, { heading, message: text, back: '/console', backLabel: 'Back to the overview' });
+}
+
+export function signIn(next: string, error: string | null): string {
+  return page('sign-in', { csrf: null, notice: null, title: 'Sign in', section: 'sign-in' }, { next, error: error ?? false });
+}
+
+export type { DeliveryStatus };

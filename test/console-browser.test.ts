@@ -209,6 +209,8 @@ rules:
     await go('/console');
     assert.match(await text('#dead-count'), /^0\s+dead/);
     assert.equal(await page.$$eval('figure.chart svg rect', (r) => r.length > 0), true);
+    // The types received in the last day, with counts (issue 16): every event posted here is run.failed.
+    assert.match(await text('#received-types'), /run\.failed\s+\d+/);
     const out = join(fileURLToPath(new URL('.', import.meta.url)), 'output');
     mkdirSync(out, { recursive: true });
     const file = join(out, 'console-overview.png');

@@ -449,7 +449,8 @@ describe('Dockerfile: build and start replayed in a clean copy', { timeout: 180_
     assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200, 'ready: database writable, rules loaded');
     const dbPath = env.DB_PATH!;
     assert.ok(existsSync(dbPath), `the database was created at the /data path (${dbPath})`);
-    assert.match(logs, /listening/, 'the router says it listens');
+    // /healthz can answer before the "listening" line has come through the pipe: wait for it too.
+    await waitFor(() => /listening/.test(logs), { timeoutMs: 10_000, what: 'the router says it listens' });
 
     const hc = last(final, 'HEALTHCHECK')!;
     const cmdAt = hc.args.findIndex((a) => a.toUpperCase() === 'CMD');

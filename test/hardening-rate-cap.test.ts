@@ -11,9 +11,9 @@ import { startHttpReceiver, type HttpReceiver } from './helpers/receivers.js';
 type Row = { id: string; status: string; reason: string | null; privileged: number };
 
 /** Per destination: privileged with a grant capped at `cap`, or plain; enabled or muted. */
-type DestState = { cap?: number; enabled?: boolean };
+type DestState = { cap?: number; enabled?: boolean; maxAge?: string };
 
-const DESTS = { payout: 'pay.run', pairout: 'pair.run', refund: 'refund.run' } as const;
+const DESTS = { payout: 'pay.run', pairout: 'pair.run', refund: 'refund.run', payback: 'payback.run' } as const;
 type Dest = keyof typeof DESTS;
 
 const rules = (url: string, state: Partial<Record<Dest, DestState>> = {}) => {
@@ -24,7 +24,7 @@ const rules = (url: string, state: Partial<Record<Dest, DestState>> = {}) => {
   const ruleLines = (Object.keys(DESTS) as Dest[]).map((d) => `  - { name: ${d}-rule, match: { type: ${DESTS[d]} }, send_to: [${d}] }`);
   const grants = (Object.keys(DESTS) as Dest[])
     .filter((d) => state[d]?.cap !== undefined)
-    .map((d) => `    - { rule: ${d}-rule, destination: ${d}, max_per_hour: ${state[d]!.cap} }`);
+    .map((d) => `    - { rule: ${d}-rule, destination: ${d}, max_per_hour: ${state[d]!.cap}${state[d]!.maxAge ? `, max_event_age: ${state[d]!.maxAge}` : ''} }`);
   return `version: 1
 delivery: { max_attempts: 100, backoff: { initial: 50ms, max: 100ms } }
 destinations:
@@ -39,7 +39,7 @@ describe('max_per_hour on every path', () => {
   let r: RouterProcess;
   let rx: HttpReceiver;
   /** How the receiver answers, per destination path. */
-  const answer: Record<Dest, number> = { payout: 503, pairout: 503, refund: 400 };
+  const answer: Record<Dest, number> = { payout: 503, pairout: 503, refund: 400, payback: 400 };
   const rows = (dest: Dest) => readDb(r.dbPath, (d) => d.prepare(`SELECT * FROM deliveries WHERE destination = ? ORDER BY created_at, rowid`).all(dest) as Row[]);
   const sent = (dest: Dest) => rx.requests.filter((q) => q.path === `/${dest}`).length;
   const reload = async (text: string) => {
@@ -118,5 +118,29 @@ describe('max_per_hour on every path', () => {
     const out2 = JSON.parse(again.stdout) as { requeued: string[]; refused: unknown[] };
     assert.deepEqual([out2.requeued.length, out2.refused.length], [0, 8]);
     assert.equal(again.code, 1);
+  });
+
+  test("retry with another rules file (one that does not call the destination privileged) cannot get round the server's policy", async () => {
+    // Allowed at ingest (the event was 1 s old, under max_event_age: 3s), then dead on a 400.
+    const capped = { payout: { cap: 2 }, pairout: { cap: 1 }, refund: { cap: 2 }, payback: { cap: 10, maxAge: '3s' } };
+    await reload(rules(rx.url, capped));
+    const createdAt = Date.now() - 1_000;
+    assert.equal((await postEvent(r.url, { id: 'payback-0', type: DESTS.payback, createdAt: new Date(createdAt).toISOString() })).status, 204);
+    await waitFor(() => rows('payback')[0]?.status === 'dead', { what: 'the payback delivery dead' });
+    assert.equal(rows('payback')[0]!.privileged, 1, 'allowed and counted at ingest');
+    answer.payback = 200;
+    await waitFor(() => Date.now() > createdAt + 3_500, { what: 'the event older than max_event_age', timeoutMs: 10_000 });
+
+    // The CLI's file says payback is a plain destination, so the retry requeues it; the serving
+    // worker decides at send time by its own rules, where the event is now too old.
+    const other = `${tmp.dir}/other-rules.yaml`;
+    writeFileSync(other, rules(rx.url));
+    const before = sent('payback');
+    const res = await runCli(['retry', '--dead', '--destination', 'payback', '--json'], { env: { RULES_FILE: other, DB_PATH: r.dbPath } });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal((JSON.parse(res.stdout) as { requeued: string[] }).requeued.length, 1);
+    await waitFor(() => rows('payback')[0]?.status === 'blocked', { what: 'blocked at send time' });
+    assert.match(rows('payback')[0]!.reason ?? '', /^at send time: the event is \d+s old, older than the max_event_age of 3s/);
+    assert.equal(sent('payback') - before, 0, 'nothing more reached the receiver');
   });
 });

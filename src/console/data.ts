@@ -8,8 +8,9 @@ import { eventTime, eventType } from '../ingest/event.js';
 import { diffRules, type DiffReport } from '../ops/diff.js';
 import { delivery, dryRun, type TestDelivery, type TestReport } from '../ops/dry-run.js';
 import { explainEvent, type ExplainReport } from '../ops/explain.js';
+import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { retryDead, type RetryResult } from '../ops/retry.js';
-import type { Store, StoredDelivery } from '../store/store.js';
+import type { Store, StoredDelivery, TypeCount } from '../store/store.js';
 
 export type { DiffReport, ExplainReport, RetryResult, TestDelivery, TestReport };
 
@@ -55,4 +56,11 @@ export async function diffAgainst(store: Store, current: RouterConfig, next: Rou
 
 export function retry(store: Store, rules: () => RouterConfig, dead: StoredDelivery): Promise<RetryResult> {
   return retryDead(store, rules, [dead]);
+}
+
+/** The types received in the last day with counts, and a sentence per enabled rule whose types
+ * none of them had (issue 16: "my rule never fires" answered on the overview). */
+export async function recentTypes(store: Store, config: RouterConfig, now = Date.now()): Promise<{ types: TypeCount[]; unseen: string[] }> {
+  const types = await receivedTypes(store, now);
+  return { types, unseen: unseenTypeWarnings(config, types, '1d').map((p) => p.message) };
 }

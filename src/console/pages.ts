@@ -69,7 +69,7 @@ export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<strin
   const config = deps.rules.current;
   const hourStart = Math.floor(now / (5 * 60_000)) * 5 * 60_000 - 11 * 5 * 60_000;
   const dayStart = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
-  const [hour, day] = await Promise.all([deps.store.activity(hourStart, 5 * 60_000), deps.store.activity(dayStart, HOUR)]);
+  const [hour, day, received] = await Promise.all([deps.store.activity(hourStart, 5 * 60_000), deps.store.activity(dayStart, HOUR), data.recentTypes(deps.store, config, now)]);
   const last = deps.rules.lastReload;
   const view = {
     dead: { n: day.dead, any: day.dead > 0, href: '/console/deliveries?status=dead' },
@@ -84,6 +84,8 @@ export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<strin
       loadedAt: when(deps.rules.loadedAt),
       lastReload: last === null ? 'none since the router started' : `${when(last.at)}: ${last.ok ? 'rules reloaded' : 'reload refused (the rules above keep running; see the log or try the file on the check page)'}`,
     },
+    types: received.types.map((t) => ({ type: t.type ?? '(no type)', typeParam: t.type ?? '', count: t.count, last: when(t.lastReceivedAt) })),
+    unseen: received.unseen,
     servers: 'One server (SQLite).',
   };
   return page('overview', { ...chrome, title: 'Overview', section: 'overview' }, view);

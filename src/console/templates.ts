@@ -88,6 +88,17 @@ Deliveries, by their status now, when they last changed: <span class="swatch del
   </dl>
   <p class="hint">Rules change by editing the file on the server and sending the router SIGHUP; <a href="/console/check">try a rules file</a> first.</p>
 </section>
+<section class="card" id="received-types">
+  <h2>Types received in the last day</h2>
+  {{#types.length}}
+  <table class="list">
+    <thead><tr><th>Type</th><th>Events</th><th>Last received</th></tr></thead>
+    <tbody>{{#types}}<tr><td><a href="/console/events?type={{typeParam}}&amp;since=1d"><code>{{type}}</code></a></td><td>{{count}}</td><td>{{last}}</td></tr>{{/types}}</tbody>
+  </table>
+  {{/types.length}}
+  {{^types.length}}<p>No events in the last day. Is B3OS sending to this router? <code>b3os-router subscription</code> prints what to register.</p>{{/types.length}}
+  {{#unseen.length}}<h3>Rules whose types did not arrive</h3><ul class="notes">{{#unseen}}<li>{{.}}</li>{{/unseen}}</ul>{{/unseen.length}}
+</section>
 <section class="card">
   <h2>Servers</h2>
   {{! REPLICAS: on PostgreSQL, list each replica here (name, last heartbeat). }}

@@ -249,7 +249,7 @@ export class SqliteStore implements Store {
       admitted: db.prepare(`UPDATE deliveries SET allowed_at = @now, privileged = 1 WHERE id = @id AND status IN ('pending', 'failed')`),
       admittedDead: db.prepare(
         `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = @now, lease_until = NULL, updated_at = @now, reason = NULL,
-           allowed_at = @now, privileged = 1
+           allowed_at = @now, privileged = 0
          WHERE status = 'dead' AND id = @id`,
       ),
       dueFor: bk.prepare(
@@ -290,7 +290,7 @@ export class SqliteStore implements Store {
       deliveriesForEvent: db.prepare(`SELECT * FROM deliveries WHERE event_seq = ? ORDER BY created_at, rowid`),
       attempts: db.prepare(`SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt`),
       requeue: db.prepare(
-        `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL
+        `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL, privileged = 0
          WHERE status = 'dead' AND id = ?`,
       ),
       depth: db.prepare(

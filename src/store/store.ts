@@ -157,7 +157,9 @@ export interface Store {
   deliveriesForEvent(seq: number): Promise<StoredDelivery[]>;
   attemptsFor(deliveryId: string): Promise<StoredAttempt[]>;
 
-  /** Puts these deliveries back to pending (due now) where they are still dead; returns the ids moved. */
+  /** Puts these deliveries back to pending (due now) where they are still dead; returns the ids moved.
+   * privileged = 0: should the server's rules make the destination privileged, its worker decides
+   * at send time (Store.admit), whatever the retrying CLI's rules said. */
   requeueDead(ids: string[], now: number): Promise<string[]>;
   /**
    * Lets existing deliveries out to a privileged destination, with `max_per_hour` counted
@@ -168,7 +170,10 @@ export interface Store {
    * waiting, or dead with `requeueDead`), calls `decide` with counts that see every allowance
    * committed or made earlier in this call (the delivery's own earlier allowance left out: it is
    * replaced, not added to), and when allowed stamps allowed_at = now and privileged = 1, and with
-   * `requeueDead` puts it back to pending, due now. A refused delivery is left as it was.
+   * `requeueDead` puts it back to pending, due now, with privileged = 0: the CLI that retries may
+   * hold another rules file than the server, so the serving worker decides again at send time, by
+   * the rules in force there (its own allowance replaced again, never added). A refused delivery is
+   * left as it was.
    * `decide` is synchronous and must not touch the store.
    *
    * Every reader of the counts that decides (ingest, replay, this) must hold the same lock before

@@ -80,7 +80,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   // node checks only every 30 s, so a trickled body outlived the timeout by up to as much again.
   const timeouts = {
     requestTimeout: opts.requestTimeoutMs,
-    headersTimeout: opts.requestTimeoutMs,
+    headersTimeout: Math.min(HTTP_DEFAULTS.headersTimeoutMs, opts.requestTimeoutMs),
     connectionsCheckingInterval: Math.max(50, Math.min(HTTP_DEFAULTS.maxCheckIntervalMs, Math.floor(opts.requestTimeoutMs / 4))),
   };
   const app = Fastify({

@@ -52,8 +52,24 @@ test('B7: a {{field}} outside a JSON string in a webhook body is refused at the 
 test('B7: placeholders inside JSON strings, in JSON text or a YAML map, are accepted', async () => {
   const r1 = await check(hook(['    url: https://pay.example.com/hook', `    body: '{"amount": "{{data.amount}}", "note": "a \\"quoted\\" {{data.note}}"}'`]));
   assert.equal(r1.code, 0, r1.out);
-  const r2 = await check(hook(['    url: https://pay.example.com/hook', '    body:', '      amount: "{{data.amount}}"', '      "{{data.key}}": x']));
+  const r2 = await check(hook(['    url: https://pay.example.com/hook', '    body:', '      amount: "{{data.amount}}"', '      note: "{{#data.tags}}{{.}} {{/data.tags}}"']));
   assert.equal(r2.code, 0, r2.out);
+});
+
+test('B7: an event can choose no key and repeat no member: placeholders in keys, and sections across strings, are refused', async () => {
+  const key = await check(hook(['    url: https://pay.example.com/hook', '    body:', '      amount: "5"', '      "{{data.k}}": v']));
+  assert.equal(key.code, 1, key.out);
+  assert.match(key.out, /"body" of destination "pay" has \{\{data\.k\}\} in a key; a value from the event could then choose the key/);
+  const section = await check(hook(['    url: https://pay.example.com/hook', `    body: '{"note": "{{#data.tags}}", "extra": "{{.}}", "x": "{{/data.tags}}", "amount": "5"}'`]));
+  assert.equal(section.code, 1, section.out);
+  assert.ok(section.out.includes(`${where(section.text, 'body:', '{{#data.tags}}')} "body" of destination "pay" opens {{#data.tags}} in one string and closes it in another`), section.out);
+});
+
+test('placeholders that would be sent literally, in header values and Slack channels, are refused', async () => {
+  const r = await check([...HEAD, '  pay:', '    type: webhook', '    url: https://pay.example.com/hook', '    headers:', '      X-Run: "{{data.runId}}"', '  team:', '    type: slack', '    channel: "#{{data.team}}"']);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /the header "X-Run" of destination "pay" has a \{\{…\}\} placeholder, but header values are sent as written/);
+  assert.match(r.out, /the channel of destination "team" has a \{\{…\}\} placeholder, but channels are sent as written/);
 });
 
 test('a value from ${VAR} is never shown by check, even in part; the variable is named', async () => {

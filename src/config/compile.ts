@@ -363,6 +363,10 @@ class Compiler {
         } else if (channel === null && webhookUrl === null && !this.written(path, 'channel') && !this.written(path, 'webhook_url')) {
           this.problems.error(path, `destination "${name}" needs a channel (e.g. channel: "#b3os-alerts") or a webhook_url (a Slack incoming webhook)`, 'key');
         }
+        // A channel is sent as written: a placeholder in it would reach Slack literally.
+        if (channel !== null && channel.includes('{{')) {
+          this.problems.error(at('channel'), `the channel of destination "${name}" has a {{…}} placeholder, but channels are sent as written, never filled in from the event; name one channel (e.g. "#b3os-alerts"), and use one destination per channel`);
+        }
         if (raw.token !== undefined && webhookUrl !== null && channel === null) {
           this.problems.error(at('token'), `destination "${name}" has a token, which is only used with channel; an incoming webhook_url needs no token`, 'key');
         }
@@ -405,6 +409,10 @@ class Compiler {
           if (typeof v === 'string' && /[\r\n\u0000-\u0008\u000a-\u001f\u007f]/.test(v)) {
             this.problems.error([...at('headers'), h], `the header "${h}" of destination "${name}" has a line break or a control character in its value, which HTTP does not allow; write it on one line (check the variable it comes from, if any)`);
           }
+          // Header values are sent as written: a placeholder would reach the receiver literally.
+          if (typeof v === 'string' && v.includes('{{')) {
+            this.problems.error([...at('headers'), h], `the header "${h}" of destination "${name}" has a {{…}} placeholder, but header values are sent as written, never filled in from the event; put event fields in the body instead`);
+          }
           headers[h] = v;
         }
         const body = raw.body === undefined ? null : this.body(raw.body, at('body'));
@@ -435,16 +443,19 @@ class Compiler {
     // Rendering an empty event cannot see `{"amount": {{data.amount}}0}`: it renders valid JSON,
     // and then an amount of "-1e30" sends -1e300. Only a value inside a string literal is escaped
     // for where it goes; anywhere else it can change the JSON around it.
-    const outside = tagsOutsideStrings(source);
-    for (const tag of outside) {
-      const quoted = /^\{\{[#^/]/.test(tag) ? 'write the list as JSON text in one string, or build the body as a YAML map' : `put the placeholder inside quotes, "${tag}" (the receiver then gets it as text)`;
-      this.problems.add(
-        'error',
-        this.find(tag, path),
-        `${this.name(path)} has ${tag} outside a JSON string, where a value could change the JSON around it; ${quoted}`,
-      );
+    const misplaced = misplacedTags(source);
+    for (const { tag, why } of misplaced) {
+      const message =
+        why === 'key'
+          ? `has ${tag} in a key; a value from the event could then choose the key (and override a fixed one); write fixed keys and put the placeholder in the value, e.g. {"run": "{{data.runId}}"}`
+          : why === 'section'
+            ? `opens ${tag} in one string and closes it in another, so the event would repeat or drop the JSON between them; open and close a section inside one string value`
+            : `has ${tag} outside a JSON string, where a value could change the JSON around it; ${
+                /^\{\{[#^/]/.test(tag) ? 'write the list as JSON text in one string, or build the body as a YAML map' : `put the placeholder inside quotes, "${tag}" (the receiver then gets it as text)`
+              }`;
+      this.problems.add('error', this.find(tag, path), `${this.name(path)} ${message}`);
     }
-    if (outside.length > 0) return null;
+    if (misplaced.length > 0) return null;
     try {
       JSON.parse(template.render({}, 'json'));
     } catch (err) {
@@ -631,25 +642,52 @@ class Compiler {
   }
 }
 
+/** Why a `{{…}}` tag of a JSON-text template could change the JSON around it. */
+export type MisplacedTag = { tag: string; why: 'outside' | 'key' | 'section' };
+
 /**
- * Every `{{…}}` tag of a JSON-text template that is not wholly inside a JSON string literal (a tag
- * that holds a quote or a backslash could end the string, so it counts as outside too).
+ * Every `{{…}}` tag of a JSON-text template that is not wholly inside one JSON string value: a tag
+ * outside any string literal (or holding a quote or a backslash, which could end the string); a
+ * tag in an object key (the event would choose the key, e.g. override a fixed "amount"); and a
+ * section whose `{{/…}}` is in another string than its `{{#…}}` (the event's list would repeat or
+ * drop the members between them). One linear pass.
  */
-export function tagsOutsideStrings(source: string): string[] {
-  const found: string[] = [];
+export function misplacedTags(source: string): MisplacedTag[] {
+  const found: MisplacedTag[] = [];
   let inString = false;
+  let stringNo = 0;
+  let tagsInString: string[] = [];
+  const open: { name: string; tag: string; stringNo: number }[] = [];
   for (let i = 0; i < source.length; i++) {
     const ch = source[i];
     if (ch === '{' && source[i + 1] === '{') {
       const close = source.indexOf('}}', i + 2);
       const end = close < 0 ? source.length : close + 2;
       const tag = source.slice(i, end);
-      if (!inString || /["\\]/.test(tag.slice(2, -2))) found.push(tag);
+      const inner = tag.slice(2, -2);
+      if (!inString || /["\\]/.test(inner)) found.push({ tag, why: 'outside' });
+      else {
+        tagsInString.push(tag);
+        const section = /^\s*([#^/])\s*(.*?)\s*$/.exec(inner);
+        if (section && section[1] !== '/') open.push({ name: section[2]!, tag, stringNo });
+        else if (section) {
+          const opened = open.pop();
+          if (opened && opened.stringNo !== stringNo) found.push({ tag: opened.tag, why: 'section' });
+        }
+      }
       i = end - 1;
     } else if (inString && ch === '\\') {
       i++;
     } else if (ch === '"') {
       inString = !inString;
+      if (inString) {
+        stringNo++;
+        tagsInString = [];
+      } else if (tagsInString.length > 0) {
+        let j = i + 1;
+        while (j < source.length && /\s/.test(source[j]!)) j++;
+        if (source[j] === ':') for (const tag of tagsInString) found.push({ tag, why: 'key' });
+      }
     }
   }
   return found;

@@ -76,7 +76,10 @@ export const HTTP_DEFAULTS = {
   requestTimeoutMs: 30_000,
   /** Open connections at most; more are closed at once. With the body limit, this bounds the bytes
    * held before any signature is checked (max_connections × server.max_body_bytes). */
-  maxConnections: 512,
+  maxConnections: 128,
+  /** Headers must all have arrived by then (at most the request timeout): a client that opens
+   * connections and sends half a request line holds a slot this long, not the whole 30 s. */
+  headersTimeoutMs: 10_000,
   /** How often node checks requests against the timeout (its default, 30 s, would double it). */
   maxCheckIntervalMs: 1_000,
 } as const;

@@ -9,6 +9,7 @@ export async function run(argv: string[]): Promise<number> {
   const id = p.positionals[0];
   const from = since(p);
   if ((id === undefined) === (from === undefined)) throw new UsageError('say what to replay: replay EVENT, or replay --since 1h [--dry-run]');
+  const limit = int(p, 'limit', 10_000);
   const config = loadConfig(p);
   const dryRun = bool(p, 'dry-run');
   const store = openStore(p, dryRun ? 'read' : 'write');
@@ -19,7 +20,7 @@ export async function run(argv: string[]): Promise<number> {
       if (!e) throw new CommandError(`no stored event with id or key "${id}" (see \`b3os-router events\`)`);
       events = [e];
     } else {
-      events = await store.eventsSince(from!, int(p, 'limit', 10_000));
+      events = await store.eventsSince(from!, limit);
     }
     const lines = await replay(store, config, events, { dryRun });
     const created = lines.filter((l) => l.action === 'create').length;

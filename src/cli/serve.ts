@@ -7,8 +7,6 @@ import { createRouter, type Router } from '../router.js';
 import { parse, str } from './args.js';
 import { CommandError } from './context.js';
 
-export const USAGE = 'serve [--rules FILE] [--db FILE] [--port N] [--host ADDR]';
-
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
 

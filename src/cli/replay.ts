@@ -1,6 +1,7 @@
 // `b3os-router replay EVENT | --since 1h [--limit N] [--dry-run] [--json]`. Only writes to the
 // database; a running server's worker picks the new deliveries up within a second.
 import { replay } from '../ops/replay.js';
+import type { StoredEvent } from '../store/store.js';
 import { UsageError, bool, int, parse } from './args.js';
 import { CommandError, loadConfig, openStore, printJson, printTable, since } from './context.js';
 
@@ -14,7 +15,7 @@ export async function run(argv: string[]): Promise<number> {
   const dryRun = bool(p, 'dry-run');
   const store = openStore(p, dryRun ? 'read' : 'write');
   try {
-    let events;
+    let events: StoredEvent[];
     if (id !== undefined) {
       const e = await store.findEvent(id);
       if (!e) throw new CommandError(`no stored event with id or key "${id}" (see \`b3os-router events\`)`);

@@ -1,7 +1,7 @@
 // `b3os-router serve`: runs until SIGTERM/SIGINT, then shuts down cleanly and exits 0.
 // SIGHUP reloads the rules file.
 import { formatProblem, loadRules } from '../config/load.js';
-import { OptionError, serveOptions } from '../config/options.js';
+import { OptionError, serveOptions, type ServeOptions } from '../config/options.js';
 import { secretsProblem } from '../ingest/signature.js';
 import { createRouter, type Router } from '../router.js';
 import { parse, str } from './args.js';
@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   });
 
   // Failures are thrown as CommandErrors: main.ts prints every command's errors the same way.
-  let opts;
+  let opts: ServeOptions;
   try {
     opts = serveOptions({ rules: str(p, 'rules'), db: str(p, 'db'), port: str(p, 'port'), host: str(p, 'host') });
   } catch (err) {

@@ -213,7 +213,7 @@ class Compiler {
   private written(path: Path, key: string): boolean {
     let cur: unknown = this.input.data;
     for (const seg of path) cur = isObject(cur) ? (cur as Record<PathSeg, unknown>)[seg] : undefined;
-    return isObject(cur) && Object.prototype.hasOwnProperty.call(cur, key);
+    return isObject(cur) && Object.hasOwn(cur, key);
   }
 
   private get problems(): Problems {

@@ -206,3 +206,19 @@ rules:
     tmp.cleanup();
   }
 });
+
+test('a reload to standard-webhooks with a plain secret is refused; the running rules keep working', async () => {
+  const tmp = tempDir();
+  const r = await startRouter({ dir: tmp.dir });
+  try {
+    writeFileSync(r.rulesPath, INBOUND_RULES);
+    r.child.kill('SIGHUP');
+    const refused = await waitFor(() => r.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('reload refused')), { timeoutMs: 10_000, what: 'the reload to be refused' });
+    assert.match(String(refused.msg), /B3OS_WEBHOOK_SECRET is not a Standard Webhooks secret/);
+    assert.doesNotMatch(JSON.stringify(r.logs), /test-secret-1/, 'the secret is never logged');
+    assert.equal((await postEvent(r.url, { id: 'evt_still_b3os', type: 'run.failed' })).status, 204, 'still the b3os scheme');
+  } finally {
+    await r.stop();
+    tmp.cleanup();
+  }
+});

@@ -89,7 +89,7 @@ server:
   const { config, problems } = loadRulesText(text, '/tmp/r.yaml', {});
   assert.deepEqual(problems, []);
   assert.ok(config);
-  assert.deepEqual(config.server.signature, { header: 'x-sig', encoding: 'base64', prefix: '', timestampHeader: 'x-sig-time', toleranceMs: 30_000 });
+  assert.deepEqual(config.server.signature, { scheme: 'b3os', header: 'x-sig', encoding: 'base64', prefix: '', timestampHeader: 'x-sig-time', toleranceMs: 30_000 });
   assert.deepEqual(config.server.acceptTypes, ['run.*']);
   assert.deepEqual(config.server.fields.type, ['kind']);
   assert.deepEqual(config.server.fields.id, ['id', 'event_id', 'eventId']);

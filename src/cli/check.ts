@@ -13,14 +13,8 @@ import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { UsageError, bool, parse, str } from './args.js';
 import { openStore } from './context.js';
 
-const USAGE = 'usage: b3os-router check [--rules FILE] [--against-recent 7d [--db FILE]] [--json]\n';
-
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { 'against-recent': { type: 'string' } });
-  if (bool(p, 'help')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   const recent = str(p, 'against-recent');
   const window = recent === undefined ? null : recentWindow(recent);
   const file = rulesPath(str(p, 'rules'));

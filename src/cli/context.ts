@@ -1,7 +1,7 @@
 // What the operating commands share: the rules in force and the database, opened the way each
 // command needs them (read-only for listings, so a running server is never disturbed).
 import { existsSync } from 'node:fs';
-import ms from 'ms';
+import { parseDuration } from '../config/duration.js';
 import { formatProblem, loadRules } from '../config/load.js';
 import { dbPath, rulesPath } from '../config/options.js';
 import type { RouterConfig } from '../config/types.js';
@@ -30,13 +30,17 @@ export function openStore(p: Parsed, mode: 'read' | 'write'): SqliteStore {
   return new SqliteStore(path, { readonly: mode === 'read', busyTimeoutMs: 5000 });
 }
 
-/** `--since 1h` → a time in ms, or undefined. */
+/**
+ * `--since 1h` → a time in ms, or undefined. Read like the rules file's durations: a bare number
+ * is refused (`ms` would take "5" as 5 ms, which nobody means here).
+ */
 export function since(p: Parsed, now = Date.now()): number | undefined {
   const v = str(p, 'since');
   if (v === undefined) return undefined;
-  const d = ms(v as ms.StringValue) as number | undefined;
-  if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0) throw new UsageError(`--since takes a duration like 30m, 1h or 7d, not "${v}"`);
-  return now - d;
+  if (/^\d+(\.\d+)?$/.test(v.trim())) throw new UsageError(`--since ${v.trim()} has no unit; write ${v.trim()}m, ${v.trim()}h or ${v.trim()}d`);
+  const d = parseDuration(v);
+  if (!d.ok) throw new UsageError(`--since takes a duration like 30m, 1h or 7d, not "${v}"`);
+  return now - d.ms;
 }
 
 export function printJson(value: unknown): void {

@@ -9,14 +9,12 @@ export async function run(argv: string[]): Promise<number> {
   if (status !== undefined && !DELIVERY_STATUSES.includes(status as DeliveryStatus)) {
     throw new UsageError(`--status is one of ${DELIVERY_STATUSES.join(', ')}, not "${status}"`);
   }
+  // Flags are read before the database is opened: a usage error is said first.
+  const from = since(p);
+  const limit = int(p, 'limit', 100);
   const store = openStore(p, 'read');
   try {
-    const list = await store.listDeliveries({
-      status: status as DeliveryStatus | undefined,
-      destination: str(p, 'destination'),
-      since: since(p),
-      limit: int(p, 'limit', 100),
-    });
+    const list = await store.listDeliveries({ status: status as DeliveryStatus | undefined, destination: str(p, 'destination'), since: from, limit });
     if (bool(p, 'json')) {
       printJson({
         deliveries: list.map((d) => ({

@@ -10,11 +10,12 @@ export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { current: { type: 'string' }, last: { type: 'string' } });
   const newFile = str(p, 'rules');
   if (newFile === undefined) throw new UsageError('name the new rules file: diff --rules NEW.yaml [--current FILE] [--last N]');
+  const last = int(p, 'last', 1000);
   const next = loadConfig(p, newFile);
   const current = loadConfig(p, rulesPath(str(p, 'current')));
   const store = openStore(p, 'read');
   try {
-    const events = await store.recentEvents(int(p, 'last', 1000));
+    const events = await store.recentEvents(last);
     const report = diffRules(current, next, events);
     if (bool(p, 'json')) printJson(report);
     else {

@@ -9,10 +9,14 @@ import { iso, openStore, printJson, printTable, since } from './context.js';
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { type: { type: 'string' }, types: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } });
   if (bool(p, 'types') && str(p, 'type') !== undefined) throw new UsageError('--types counts every type; leave out --type, or drop --types to list events of one type');
+  // Flags are read before the database is opened: a usage error is said first.
+  const now = Date.now();
+  const from = since(p, now);
+  const limit = int(p, 'limit', 100);
   const store = openStore(p, 'read');
   try {
-    if (bool(p, 'types')) return await types(p, store);
-    const events = await store.listEvents({ type: str(p, 'type'), since: since(p), limit: int(p, 'limit', 100) });
+    if (bool(p, 'types')) return await types(p, store, now, from ?? now - RECENT_TYPES_WINDOW_MS);
+    const events = await store.listEvents({ type: str(p, 'type'), since: from, limit });
     if (bool(p, 'json')) {
       printJson({
         events: events.map((e) => ({
@@ -41,9 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function types(p: Parsed, store: Store): Promise<number> {
-  const now = Date.now();
-  const from = since(p, now) ?? now - RECENT_TYPES_WINDOW_MS;
+async function types(p: Parsed, store: Store, now: number, from: number): Promise<number> {
   const counts = await receivedTypes(store, now, now - from);
   if (bool(p, 'json')) {
     printJson({ since: iso(from), types: counts.map((c) => ({ type: c.type, count: c.count, lastReceivedAt: iso(c.lastReceivedAt) })) });

@@ -1,26 +1,99 @@
 // The `b3os-router` command: one module per sub-command, each exporting run(argv) → exit status.
-// Errors reach the user as one clear line, never a stack trace.
+// Help and errors are handled here, the same way for every command: `CMD --help` prints that
+// command's usage and exits 0 without running it; an error is one line `b3os-router CMD: message`
+// on stderr (exit 1), a usage error adds the command's usage line (exit 2), and with --json stdout
+// still holds exactly one JSON document. Never a stack trace (B3OS_ROUTER_DEBUG=1 shows it).
 import { UsageError } from './args.js';
 
-const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Promise<number> }>; about: string }> = {
-  serve: { load: () => import('./serve.js'), about: 'receive, verify, dedupe, route and deliver (the default)' },
-  check: { load: () => import('./check.js'), about: 'validate a rules file: check [--rules FILE] [--against-recent 7d]' },
-  test: { load: () => import('./test-event.js'), about: 'dry-run an event through the rules: test --event FILE [--rules FILE] [--json]' },
-  events: { load: () => import('./events.js'), about: 'list stored events: events [--type T] [--since 1h] [--limit N] | events --types [--since 1d]' },
-  deliveries: { load: () => import('./deliveries.js'), about: 'list deliveries: deliveries [--status S] [--destination D] [--since 1h]' },
-  explain: { load: () => import('./explain.js'), about: 'why an event was (not) routed, and what happened: explain EVENT' },
-  retry: { load: () => import('./retry.js'), about: 'put dead deliveries back to pending: retry DELIVERY | --dead [--destination D]' },
-  replay: { load: () => import('./replay.js'), about: 'run the current rules on stored events: replay EVENT | --since 1h [--dry-run]' },
-  diff: { load: () => import('./diff.js'), about: 'what a rules change would change: diff --rules NEW.yaml [--last N]' },
-  ping: { load: () => import('./ping.js'), about: 'send a test message to one destination: ping DESTINATION' },
-  subscription: { load: () => import('./subscription.js'), about: 'the body and curl line to register with B3OS: subscription [--url URL] [--name NAME] [--json]' },
+interface Command {
+  load: () => Promise<{ run(argv: string[]): Promise<number> }>;
+  /** After `b3os-router `; alternatives separated by ` | `. */
+  usage: string;
+  about: string;
+}
+
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    load: () => import('./serve.js'),
+    usage: 'serve [--rules FILE] [--db FILE] [--port N] [--host ADDR]',
+    about: 'receive, verify, dedupe, route and deliver (the default command); runs until SIGTERM or SIGINT, reloads the rules on SIGHUP',
+  },
+  check: {
+    load: () => import('./check.js'),
+    usage: 'check [--rules FILE] [--against-recent 7d [--db FILE]] [--json]',
+    about: 'validate a rules file without starting anything; every problem as FILE:LINE:COL: message',
+  },
+  test: {
+    load: () => import('./test-event.js'),
+    usage: 'test --event FILE [--rules FILE] [--json]',
+    about: 'dry-run one event through the rules: what matches, what each destination would receive, each policy decision',
+  },
+  events: {
+    load: () => import('./events.js'),
+    usage: 'events [--type T] [--since 1h] [--limit N] [--json] | events --types [--since 1d] [--json]',
+    about: 'list stored events, newest first; --types: the types received, with counts',
+  },
+  deliveries: {
+    load: () => import('./deliveries.js'),
+    usage: 'deliveries [--status S] [--destination D] [--since 1h] [--limit N] [--json]',
+    about: 'list deliveries, newest first',
+  },
+  explain: {
+    load: () => import('./explain.js'),
+    usage: 'explain EVENT [--json]',
+    about: 'why an event was (or was not) routed, and what happened to each delivery',
+  },
+  retry: {
+    load: () => import('./retry.js'),
+    usage: 'retry DELIVERY [--json] | retry --dead [--destination D] [--json]',
+    about: 'put dead deliveries back to pending (a running server sends them within a second)',
+  },
+  replay: {
+    load: () => import('./replay.js'),
+    usage: 'replay EVENT [--dry-run] [--json] | replay --since 1h [--limit N] [--dry-run] [--json]',
+    about: 'run the current rules on stored events; creates only the deliveries that were never made or were blocked',
+  },
+  diff: {
+    load: () => import('./diff.js'),
+    usage: 'diff --rules NEW.yaml [--current FILE] [--last N] [--json]',
+    about: 'what a rules change would change, on the last N stored events',
+  },
+  ping: {
+    load: () => import('./ping.js'),
+    usage: 'ping DESTINATION [--json]',
+    about: 'send a test message straight to one destination (no server needed)',
+  },
+  subscription: {
+    load: () => import('./subscription.js'),
+    usage: 'subscription [--url URL] [--name NAME] [--json]',
+    about: 'print the body and curl line that register this router with B3OS (sends nothing)',
+  },
 };
+
+const COMMON = 'every command accepts --rules FILE (RULES_FILE), --db FILE (DB_PATH), --json and --help';
+
+function usageLines(name: string): string {
+  return COMMANDS[name]!.usage.split(' | ').map((u, i) => `${i === 0 ? 'usage:' : '      '} b3os-router ${u}`).join('\n');
+}
+
+function commandHelp(name: string): string {
+  return `${usageLines(name)}\n\n${COMMANDS[name]!.about}\n\n${COMMON}\n`;
+}
 
 function usage(): string {
   const lines = ['usage: b3os-router <command> [options]', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(13)} ${c.about}`);
-  lines.push('', 'every command accepts --rules FILE (RULES_FILE), --db FILE (DB_PATH) and --json');
+  lines.push('', `${COMMON}; \`b3os-router CMD --help\` shows one command's options`);
   return lines.join('\n') + '\n';
+}
+
+/** --help or -h anywhere before a `--`. */
+function wantsHelp(argv: string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -34,13 +107,19 @@ async function main(argv: string[]): Promise<number> {
     name = 'serve';
   }
   if (name === 'help') {
-    process.stdout.write(usage());
+    const about = rest[0];
+    if (about !== undefined && COMMANDS[about]) process.stdout.write(commandHelp(about));
+    else process.stdout.write(usage());
     return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
     process.stderr.write(`b3os-router: unknown command "${name}"\n\n${usage()}`);
     return 2;
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(commandHelp(name));
+    return 0;
   }
   try {
     const mod = await command.load();
@@ -50,6 +129,7 @@ async function main(argv: string[]): Promise<number> {
     // --json promises exactly one JSON document on stdout, failures included.
     if (rest.includes('--json')) process.stdout.write(JSON.stringify({ error: message }) + '\n');
     process.stderr.write(`b3os-router ${name}: ${message}\n`);
+    if (err instanceof UsageError) process.stderr.write(`${usageLines(name)}\n`);
     if (process.env.B3OS_ROUTER_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return err instanceof UsageError ? 2 : 1;
   }

@@ -1,6 +1,7 @@
 // `b3os-router replay EVENT | --since 1h [--limit N] [--dry-run] [--json]`. Only writes to the
 // database; a running server's worker picks the new deliveries up within a second.
 import { replay } from '../ops/replay.js';
+import type { StoredEvent } from '../store/store.js';
 import { UsageError, bool, int, parse } from './args.js';
 import { CommandError, loadConfig, openStore, printJson, printTable, since } from './context.js';
 
@@ -9,17 +10,18 @@ export async function run(argv: string[]): Promise<number> {
   const id = p.positionals[0];
   const from = since(p);
   if ((id === undefined) === (from === undefined)) throw new UsageError('say what to replay: replay EVENT, or replay --since 1h [--dry-run]');
+  const limit = int(p, 'limit', 10_000);
   const config = loadConfig(p);
   const dryRun = bool(p, 'dry-run');
   const store = openStore(p, dryRun ? 'read' : 'write');
   try {
-    let events;
+    let events: StoredEvent[];
     if (id !== undefined) {
       const e = await store.findEvent(id);
       if (!e) throw new CommandError(`no stored event with id or key "${id}" (see \`b3os-router events\`)`);
       events = [e];
     } else {
-      events = await store.eventsSince(from!, int(p, 'limit', 10_000));
+      events = await store.eventsSince(from!, limit);
     }
     const lines = await replay(store, config, events, { dryRun });
     const created = lines.filter((l) => l.action === 'create').length;

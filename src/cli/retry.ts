@@ -1,6 +1,7 @@
 // `b3os-router retry DELIVERY | --dead [--destination D]`: dead deliveries back to pending. Only
 // writes to the database; a running server's worker picks them up within a second.
 import { retryDead } from '../ops/retry.js';
+import type { StoredDelivery } from '../store/store.js';
 import { UsageError, bool, parse, str } from './args.js';
 import { CommandError, loadConfig, openStore, printJson } from './context.js';
 import type { RouterConfig } from '../config/types.js';
@@ -11,7 +12,7 @@ export async function run(argv: string[]): Promise<number> {
   if ((id === undefined) === !bool(p, 'dead')) throw new UsageError('say what to retry: retry DELIVERY, or retry --dead [--destination D]');
   const store = openStore(p, 'write');
   try {
-    let dead;
+    let dead: StoredDelivery[];
     if (id !== undefined) {
       const d = await store.getDelivery(id);
       if (!d) throw new CommandError(`no delivery with id "${id}" (see \`b3os-router deliveries\`)`);

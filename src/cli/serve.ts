@@ -1,9 +1,11 @@
 // `b3os-router serve`: runs until SIGTERM/SIGINT, then shuts down cleanly and exits 0.
 // SIGHUP reloads the rules file.
 import { formatProblem, loadRules } from '../config/load.js';
-import { OptionError, serveOptions } from '../config/options.js';
+import { OptionError, serveOptions, type ServeOptions } from '../config/options.js';
+import { secretsProblem } from '../ingest/signature.js';
 import { createRouter, type Router } from '../router.js';
 import { parse, str } from './args.js';
+import { CommandError } from './context.js';
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
@@ -34,38 +36,34 @@ export async function run(argv: string[]): Promise<number> {
       );
   });
 
-  let opts;
+  // Failures are thrown as CommandErrors: main.ts prints every command's errors the same way.
+  let opts: ServeOptions;
   try {
     opts = serveOptions({ rules: str(p, 'rules'), db: str(p, 'db'), port: str(p, 'port'), host: str(p, 'host') });
   } catch (err) {
-    if (err instanceof OptionError) {
-      process.stderr.write(`b3os-router: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    throw err instanceof OptionError ? new CommandError(err.message) : err;
   }
 
   const { config, problems } = loadRules(opts.rulesFile);
   for (const problem of problems) process.stderr.write(formatProblem(problem) + '\n');
   if (config === null) {
-    process.stderr.write(`b3os-router: not starting: ${opts.rulesFile} has the problems above (run \`b3os-router check\` after fixing them)\n`);
-    return 1;
+    throw new CommandError(`not starting: ${opts.rulesFile} has the problems above (run \`b3os-router check\` after fixing them)`);
   }
+  const badSecret = secretsProblem(config.server.signature, opts.secrets);
+  if (badSecret) throw new CommandError(`not starting: ${badSecret}`);
 
   try {
     router = createRouter(opts, config);
   } catch (err) {
-    process.stderr.write(`b3os-router: ${databaseProblem(err, opts.dbPath) ?? `cannot open the database ${opts.dbPath}: ${(err as Error).message}`}\n`);
-    return 1;
+    throw new CommandError(databaseProblem(err, opts.dbPath) ?? `cannot open the database ${opts.dbPath}: ${(err as Error).message}`);
   }
   try {
     await router.listen();
   } catch (err) {
     const e = err as { code?: string; message: string };
     const why = e.code === 'E_SERVER_LOCK' ? e.message : (databaseProblem(err, opts.dbPath) ?? `cannot listen on ${opts.host}:${opts.port}: ${e.message}`);
-    process.stderr.write(`b3os-router: ${why}\n`);
     await router.close().catch(() => undefined);
-    return 1;
+    throw new CommandError(why);
   }
 
   if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));

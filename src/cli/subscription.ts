@@ -6,14 +6,8 @@ import { curlLine, subscriptionBody } from '../ops/subscription.js';
 import { UsageError, bool, parse, str } from './args.js';
 import { loadConfig, printJson } from './context.js';
 
-const USAGE = 'usage: b3os-router subscription [--url URL] [--name NAME] [--rules FILE] [--json]\n';
-
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { url: { type: 'string' }, name: { type: 'string' } });
-  if (bool(p, 'help')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   const url = str(p, 'url');
   if (url !== undefined && !/^https?:\/\/[^/?#\s]+/i.test(url)) {
     throw new UsageError(`--url takes the router's public address, such as https://router.example.com, not "${url}"`);

@@ -14,12 +14,14 @@ import type {
   RouterConfig,
   RuleExample,
   ServerSettings,
+  SignatureScheme,
   SlackDestination,
   Template,
   WebhookDestination,
 } from './types.js';
-import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS, DEFAULT_LINK_HOSTS, DEFAULT_RETENTION_MS, DEFAULT_SERVER } from './defaults.js';
+import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS, DEFAULT_LINK_HOSTS, DEFAULT_RETENTION_MS, DEFAULT_SERVER, DEFAULT_WEBHOOK_SIGNING } from './defaults.js';
 import { parseDuration } from './duration.js';
+import { standardWebhooksKey, WHSEC_HINT } from './whsec.js';
 import { didYouMean, listWords, type Path, type PathSeg, type Problems } from './problems.js';
 import { place, subject } from './schema.js';
 import { eventType } from '../ingest/event.js';
@@ -51,6 +53,7 @@ interface RawDestination extends RawDelivery {
   method?: string;
   headers?: Record<string, string>;
   secret?: string;
+  signing?: SignatureScheme;
   body?: string | Json;
 }
 interface RawExample {
@@ -82,7 +85,7 @@ interface RawServer {
   max_body_bytes?: number;
   accept_types?: List;
   link_hosts?: List;
-  signature?: { header?: string; encoding?: 'hex' | 'base64'; prefix?: string; timestamp_header?: string; tolerance?: string };
+  signature?: { scheme?: SignatureScheme; header?: string; encoding?: 'hex' | 'base64'; prefix?: string; timestamp_header?: string; tolerance?: string };
   fields?: { id?: List; type?: List; run_id?: List; execution_id?: List; time?: List };
 }
 export interface RawFile {
@@ -210,7 +213,7 @@ class Compiler {
   private written(path: Path, key: string): boolean {
     let cur: unknown = this.input.data;
     for (const seg of path) cur = isObject(cur) ? (cur as Record<PathSeg, unknown>)[seg] : undefined;
-    return isObject(cur) && Object.prototype.hasOwnProperty.call(cur, key);
+    return isObject(cur) && Object.hasOwn(cur, key);
   }
 
   private get problems(): Problems {
@@ -265,6 +268,7 @@ class Compiler {
       maxBodyBytes: raw.max_body_bytes ?? DEFAULT_SERVER.maxBodyBytes,
       acceptTypes: toList(raw.accept_types) ?? null,
       signature: {
+        scheme: sig.scheme ?? base.scheme,
         header: header(sig.header, ['server', 'signature', 'header']) ?? base.header,
         encoding: sig.encoding ?? base.encoding,
         prefix: sig.prefix ?? base.prefix,
@@ -423,6 +427,7 @@ class Compiler {
           method: (raw.method ?? 'POST').toUpperCase(),
           headers,
           secret: raw.secret ? raw.secret : null,
+          signing: this.signing(raw, name, path),
           body,
         };
         dest = webhook;
@@ -430,6 +435,22 @@ class Compiler {
       }
     }
     return dest;
+  }
+
+  /** A webhook's `signing`; standard-webhooks needs a whsec_ secret (its value is never shown). */
+  private signing(raw: RawDestination, name: string, path: PathSeg[]): SignatureScheme {
+    const at = (key: string): PathSeg[] => [...path, key];
+    const signing = raw.signing ?? DEFAULT_WEBHOOK_SIGNING;
+    if (signing !== 'standard-webhooks') return signing;
+    if (raw.secret === undefined || raw.secret === '') {
+      // A secret from a missing variable is already reported, at the secret.
+      if (!this.written(path, 'secret')) {
+        this.problems.error(at('signing'), `destination "${name}" signs with standard-webhooks but has no secret; add secret: with ${WHSEC_HINT}`);
+      }
+    } else if (standardWebhooksKey(raw.secret) === null) {
+      this.problems.error(at('secret'), `the secret of destination "${name}" (${this.problems.envNames(at('secret')) ? 'from the environment, ' : ''}not shown) is not a Standard Webhooks secret, which signing: standard-webhooks needs; write ${WHSEC_HINT}`);
+    }
+    return signing;
   }
 
   /**

@@ -15,6 +15,7 @@ export const DEFAULT_SERVER: ServerSettings = {
   maxBodyBytes: 1024 * 1024,
   acceptTypes: null,
   signature: {
+    scheme: 'b3os',
     header: 'x-b3os-signature',
     encoding: 'hex',
     prefix: 'sha256=',
@@ -23,6 +24,9 @@ export const DEFAULT_SERVER: ServerSettings = {
   },
   fields: DEFAULT_EVENT_FIELDS,
 };
+
+/** A webhook destination's `signing` when not written. */
+export const DEFAULT_WEBHOOK_SIGNING = 'b3os' as const;
 
 export const DEFAULT_DELIVERY: DeliverySettings = {
   maxAttempts: 8,

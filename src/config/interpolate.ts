@@ -65,7 +65,9 @@ export function interpolateDocument(doc: Document, source: string, lines: LineCo
         visit(item.value as Node | null, [...path, key]);
       }
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => visit(item as Node | null, [...path, i]));
+      node.items.forEach((item, i) => {
+        visit(item as Node | null, [...path, i]);
+      });
     } else if (isScalar(node) && typeof node.value === 'string') {
       const { value, issues, used } = interpolateString(node.value, env);
       node.value = value;

@@ -169,7 +169,7 @@ function toPath(pointer: string, data: unknown): PathSeg[] {
       cur = cur[Number(seg)];
     } else {
       out.push(seg);
-      cur = isPlainObject(cur) && Object.prototype.hasOwnProperty.call(cur, seg) ? (cur as Record<string, unknown>)[seg] : undefined;
+      cur = isPlainObject(cur) && Object.hasOwn(cur, seg) ? (cur as Record<string, unknown>)[seg] : undefined;
     }
   }
   return out;

@@ -14,7 +14,12 @@ export interface Problem {
   message: string;
 }
 
+/** `b3os`: contract §2 (configurable header, encoding, prefix, timestamp). `standard-webhooks`: §11. */
+export type SignatureScheme = 'b3os' | 'standard-webhooks';
+
 export interface SignatureSettings {
+  scheme: SignatureScheme;
+  /** The settings below, but toleranceMs, apply to the `b3os` scheme only. */
   header: string; // lower-case header name
   encoding: 'hex' | 'base64';
   prefix: string; // accepted when present, e.g. "sha256="; '' for none
@@ -94,6 +99,9 @@ export interface WebhookDestination extends DestinationBase {
   method: string;
   headers: Record<string, string>;
   secret: string | null;
+  /** How `secret` signs the body: x-b3os-router-signature, or the Standard Webhooks headers.
+   * compile always sets it; absent (a destination built by hand) means DEFAULT_WEBHOOK_SIGNING. */
+  signing?: SignatureScheme;
   body: Template | null;
 }
 

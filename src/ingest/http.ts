@@ -101,7 +101,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
       return reply.code(204).send();
     }
 
-    const key = idempotencyKey(event, type, body, fields);
+    const key = idempotencyKey(event, type, body, fields, v.webhookId ?? null);
     const { decision, pairs } = evaluate(config, event, type);
     const time = eventTime(event, fields);
     const item: IngestItem = {

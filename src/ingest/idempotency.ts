@@ -1,6 +1,7 @@
 // The idempotency key of an event, first that exists (contract §2): the event id; else run id +
 // type; else execution id + type; else the SHA-256 of the body. Keys are prefixed by kind so that
-// one kind's value can never collide with another's.
+// one kind's value can never collide with another's. Under Standard Webhooks (contract §11) the
+// verified webhook-id header stands in for the event id when the body has none.
 import { createHash } from 'node:crypto';
 import type { EventFields, EventObject } from '../config/types.js';
 import type { KeyKind } from '../store/store.js';
@@ -14,8 +15,8 @@ export interface IdempotencyKey {
   executionId: string | null;
 }
 
-export function idempotencyKey(event: EventObject, type: string | null, body: Buffer, fields: EventFields): IdempotencyKey {
-  const id = eventId(event, fields);
+export function idempotencyKey(event: EventObject, type: string | null, body: Buffer, fields: EventFields, headerId: string | null = null): IdempotencyKey {
+  const id = eventId(event, fields) ?? headerId;
   const run = runId(event, fields);
   const exec = executionId(event, fields);
   const ids = { eventId: id, runId: run, executionId: exec };

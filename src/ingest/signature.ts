@@ -1,8 +1,11 @@
-// Inbound signature verification (and the same scheme for outbound webhooks, so receivers can
-// reuse their verification code). HMAC-SHA256 over the raw body bytes, or over
-// "<timestamp>.<body>" when a timestamp header is configured.
+// Inbound signature verification (and the same schemes for outbound webhooks, so receivers can
+// reuse their verification code). Scheme `b3os` (contract §2): HMAC-SHA256 over the raw body bytes,
+// or over "<timestamp>.<body>" when a timestamp header is configured. Scheme `standard-webhooks`
+// (contract §11, https://www.standardwebhooks.com): HMAC-SHA256 over "<id>.<timestamp>.<body>"
+// under the key a `whsec_<base64>` secret holds, in the webhook-id/-timestamp/-signature headers.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SignatureSettings } from '../config/types.js';
+import { standardWebhooksKey, WHSEC_HINT } from '../config/whsec.js';
 
 export type VerifyFailure =
   | 'signature_missing'
@@ -12,7 +15,8 @@ export type VerifyFailure =
   | 'timestamp_malformed'
   | 'timestamp_out_of_tolerance';
 
-export type VerifyResult = { ok: true } | { ok: false; reason: VerifyFailure };
+/** `webhookId`: the Standard Webhooks message id (the event id when the body has none). */
+export type VerifyResult = { ok: true; webhookId?: string } | { ok: false; reason: VerifyFailure };
 
 type HeaderValue = string | string[] | undefined;
 
@@ -46,6 +50,7 @@ export function verify(
   body: Buffer,
   now: number,
 ): VerifyResult {
+  if (settings.scheme === 'standard-webhooks') return verifyStandard(settings, secrets, headers, body, now);
   const raw = headers[settings.header];
   // Node joins repeated headers with ", " (or gives an array): either way not one signature.
   if (raw === undefined || raw === '') return { ok: false, reason: 'signature_missing' };
@@ -59,9 +64,7 @@ export function verify(
     if (ts === undefined || ts === '') return { ok: false, reason: 'timestamp_missing' };
     if (Array.isArray(ts) || !/^\d{1,12}$/.test(ts.trim())) return { ok: false, reason: 'timestamp_malformed' };
     timestamp = ts.trim();
-    if (Math.abs(now - Number(timestamp) * 1000) > settings.toleranceMs) {
-      return { ok: false, reason: 'timestamp_out_of_tolerance' };
-    }
+    if (!withinTolerance(timestamp, now, settings.toleranceMs)) return { ok: false, reason: 'timestamp_out_of_tolerance' };
   }
 
   // Every secret is tried, and every comparison made, whatever the outcome, so that timing says
@@ -71,6 +74,65 @@ export function verify(
     if (timingSafeEqual(mac(secret, timestamp, body), given)) ok = true;
   }
   return ok ? { ok: true } : { ok: false, reason: 'signature_mismatch' };
+}
+
+const TIMESTAMP = /^\d{1,12}$/;
+
+/** Symmetric: a timestamp too far in the future is refused like a stale one. */
+function withinTolerance(seconds: string, now: number, toleranceMs: number): boolean {
+  return Math.abs(now - Number(seconds) * 1000) <= toleranceMs;
+}
+
+export const STANDARD_HEADERS = { id: 'webhook-id', timestamp: 'webhook-timestamp', signature: 'webhook-signature' } as const;
+/** A message id as a visible-ASCII token; it becomes an idempotency key, so it is bounded. */
+const MESSAGE_ID = /^[\x21-\x7e]{1,256}$/;
+
+/** The variables the secrets come from, in the order options.ts lists them. */
+const SECRET_VARIABLES = ['B3OS_WEBHOOK_SECRET', 'B3OS_WEBHOOK_SECRET_PREVIOUS'];
+
+/**
+ * Why these secrets (current, then previous) cannot serve this scheme, in a sentence that names the
+ * variable and never shows a secret; or null. `serve` refuses to start on it, and a reload too.
+ */
+export function secretsProblem(settings: Pick<SignatureSettings, 'scheme'>, secrets: readonly string[]): string | null {
+  if (settings.scheme !== 'standard-webhooks') return null;
+  const bad = secrets.findIndex((s) => standardWebhooksKey(s) === null);
+  if (bad < 0) return null;
+  return `server.signature.scheme is standard-webhooks, but ${SECRET_VARIABLES[bad] ?? 'a secret'} is not a Standard Webhooks secret: write it as ${WHSEC_HINT}`;
+}
+
+/** HMAC-SHA256 of "<id>.<timestamp>.<body>" under the key (the spec's signed content). */
+export function standardWebhooksMac(key: Buffer, id: string, timestamp: string, body: Buffer): Buffer {
+  return createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest();
+}
+
+function verifyStandard(settings: SignatureSettings, secrets: readonly string[], headers: Record<string, HeaderValue>, body: Buffer, now: number): VerifyResult {
+  const id = headers[STANDARD_HEADERS.id];
+  const ts = headers[STANDARD_HEADERS.timestamp];
+  const sig = headers[STANDARD_HEADERS.signature];
+  if (sig === undefined || sig === '' || id === undefined || id === '') return { ok: false, reason: 'signature_missing' };
+  if (ts === undefined || ts === '') return { ok: false, reason: 'timestamp_missing' };
+  if (Array.isArray(sig) || Array.isArray(id) || !MESSAGE_ID.test(id)) return { ok: false, reason: 'signature_malformed' };
+  if (Array.isArray(ts) || !TIMESTAMP.test(ts)) return { ok: false, reason: 'timestamp_malformed' };
+  // "v1,<base64>" entries separated by spaces; other versions (v1a, ...) are not ours to check.
+  const given: Buffer[] = [];
+  for (const entry of sig.split(' ')) {
+    if (!entry.startsWith('v1,')) continue;
+    const b64 = entry.slice(3);
+    if (BASE64.test(b64)) given.push(Buffer.from(b64, 'base64'));
+  }
+  if (given.length === 0) return { ok: false, reason: 'signature_malformed' };
+  if (!withinTolerance(ts, now, settings.toleranceMs)) return { ok: false, reason: 'timestamp_out_of_tolerance' };
+
+  // As above: every comparison is made, whatever matched.
+  let ok = false;
+  for (const secret of secrets) {
+    const key = standardWebhooksKey(secret);
+    if (key === null) continue;
+    const expected = standardWebhooksMac(key, id, ts, body);
+    for (const g of given) if (timingSafeEqual(expected, g)) ok = true;
+  }
+  return ok ? { ok: true, webhookId: id } : { ok: false, reason: 'signature_mismatch' };
 }
 
 /**

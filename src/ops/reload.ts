@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { formatProblem, loadRules } from '../config/load.js';
 import type { Problem, RouterConfig } from '../config/types.js';
+import { secretsProblem } from '../ingest/signature.js';
 import type { Metrics } from './metrics.js';
 
 export class RulesHolder {
@@ -31,6 +32,14 @@ export class RulesHolder {
     if (config === null) {
       metrics.reloadSuccess.set(0);
       log.error({ problems: problems.map(formatProblem) }, `reload refused\n${problems.map(formatProblem).join('\n')}`);
+      return { ok: false, problems };
+    }
+    // A switch to server.signature.scheme: standard-webhooks needs whsec_ secrets, as at start.
+    const { B3OS_WEBHOOK_SECRET: current = '', B3OS_WEBHOOK_SECRET_PREVIOUS: previous } = this.env;
+    const badSecret = secretsProblem(config.server.signature, previous ? [current, previous] : [current]);
+    if (badSecret) {
+      metrics.reloadSuccess.set(0);
+      log.error(`reload refused\n${badSecret}`);
       return { ok: false, problems };
     }
     const old = this.config;

@@ -1,8 +1,9 @@
 // Outbound webhooks: one HTTP request per attempt, JSON body, Idempotency-Key = delivery id, and an
-// optional HMAC signature made exactly like the inbound one (ingest/signature.ts) so receivers can
-// reuse their verification code. Redirects are never followed.
+// optional signature (signing.ts: ours, made like the inbound one, or Standard Webhooks).
+// Redirects are never followed.
 import type { WebhookDestination } from '../../config/types.js';
-import { sign } from '../../ingest/signature.js';
+import { DEFAULT_WEBHOOK_SIGNING } from '../../config/defaults.js';
+import { SIGNATURE_HEADER, signatureHeaders } from './signing.js';
 import type { Channel, Notification, SendResult } from './channel.js';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -69,7 +70,7 @@ function send1(url: URL, method: string, headers: Record<string, string>, body: 
 const first = (v: string | string[] | undefined): string | null => (Array.isArray(v) ? (v[0] ?? null) : (v ?? null));
 
 export const USER_AGENT = 'b3os-router';
-export const SIGNATURE_HEADER = 'x-b3os-router-signature';
+export { SIGNATURE_HEADER };
 export const DELIVERY_HEADER = 'x-b3os-router-delivery';
 export const ATTEMPT_HEADER = 'x-b3os-router-attempt';
 export const TEST_HEADER = 'x-b3os-router-test';
@@ -99,7 +100,7 @@ export function webhookHeaders(n: Notification, dest: WebhookDestination, body: 
   headers[DELIVERY_HEADER] = n.deliveryId;
   headers[ATTEMPT_HEADER] = String(n.attempt);
   if (n.test) headers[TEST_HEADER] = '1';
-  if (dest.secret) Object.assign(headers, sign(dest.secret, body, { header: SIGNATURE_HEADER }));
+  if (dest.secret) Object.assign(headers, signatureHeaders(dest.signing ?? DEFAULT_WEBHOOK_SIGNING, dest.secret, n.deliveryId, Date.now() / 1000, body));
   return headers;
 }
 

@@ -368,7 +368,7 @@ class Compiler {
           this.problems.error(path, `destination "${name}" needs a channel (e.g. channel: "#b3os-alerts") or a webhook_url (a Slack incoming webhook)`, 'key');
         }
         // A channel is sent as written: a placeholder in it would reach Slack literally.
-        if (channel !== null && channel.includes('{{')) {
+        if (channel?.includes('{{')) {
           this.problems.error(at('channel'), `the channel of destination "${name}" has a {{…}} placeholder, but channels are sent as written, never filled in from the event; name one channel (e.g. "#b3os-alerts"), and use one destination per channel`);
         }
         if (raw.token !== undefined && webhookUrl !== null && channel === null) {

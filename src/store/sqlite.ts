@@ -642,7 +642,8 @@ export class SqliteStore implements Store {
   }
 
   private get cs() {
-    return (this.consoleStatements ??= this.prepareConsole());
+    if (!this.consoleStatements) this.consoleStatements = this.prepareConsole();
+    return this.consoleStatements;
   }
 
   async activity(since: number, bucketMs: number): Promise<Activity> {

@@ -1,62 +1,16 @@
-// `b3os-router test --event FILE [--rules FILE] [--json]`: a dry run of one event through the
-// rules. For every rule: matched or not, and why (rules the type index skips are listed too). For
-// every delivery: the policy decision and its reason, and the text the destination would receive,
-// rendered by the same channel code that sends it. Nothing is sent and nothing is written.
+// `b3os-router test --event FILE [--rules FILE] [--json]`: prints the dry run of one event through
+// the rules (delivery/dry-run.ts builds it). Nothing is sent and nothing is written.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatProblem, loadRules, shownPath } from '../config/load.js';
 import { rulesPath } from '../config/options.js';
-import type { CompiledRule, Destination, EventObject, Problem, RouterConfig, Template, TemplateEscape } from '../config/types.js';
-import type { Notification } from '../delivery/channels/channel.js';
-import { emailSubject, emailText } from '../delivery/channels/email.js';
-import { buildSlackMessage } from '../delivery/channels/slack.js';
-import { webhookBody } from '../delivery/channels/webhook.js';
-import { typeFilter } from '../ingest/accept-types.js';
-import { eventTime, eventType, executionId, runId } from '../ingest/event.js';
-import { idempotencyKey } from '../ingest/idempotency.js';
-import { decide } from '../policy/policy.js';
-import { candidates, evaluate, plan, type PlannedDelivery } from '../rules/route.js';
-import { renderMessage } from '../rules/template.js';
+import type { EventObject, Problem } from '../config/types.js';
+import { dryRun, type TestReport } from '../delivery/dry-run.js';
 import { UsageError, bool, parse, str } from './args.js';
 
+export { dryRun, type TestDelivery, type TestReport } from '../delivery/dry-run.js';
+
 const USAGE = 'usage: b3os-router test --event FILE [--rules FILE] [--json]\n';
-
-/** The stable `--json` document. */
-export interface TestReport {
-  rulesFile: string;
-  event: {
-    file: string;
-    type: string | null;
-    id: string | null;
-    runId: string | null;
-    executionId: string | null;
-    /** The event's own time (ISO-8601), or null when it carries none readable. */
-    time: string | null;
-    /** The idempotency key the router would store it under. */
-    key: string;
-    /** false when server.accept_types would ignore this type (answered 204, not routed). */
-    accepted: boolean;
-  };
-  rules: { rule: string; matched: boolean; reason: string }[];
-  deliveries: TestDelivery[];
-  stoppedBy: string | null;
-  /** Warnings about the rules file (it is still valid). */
-  warnings: string[];
-}
-
-export interface TestDelivery {
-  rule: string;
-  destination: string;
-  type: Destination['type'];
-  privileged: boolean;
-  /** false: recorded as blocked, never sent. */
-  allowed: boolean;
-  reason: string;
-  /** What the destination would receive (shown even when blocked, to check the wording). */
-  rendered: Record<string, string>;
-  /** Template failures: the default was used instead, as the router would. */
-  notes: string[];
-}
 
 type EventRead = { ok: true; event: EventObject; raw: string } | { ok: false; message: string };
 
@@ -123,109 +77,6 @@ function refuseRules(problems: Problem[], json: boolean): number {
     process.stdout.write('the rules file has errors (listed above); fix them, then run test again\n');
   }
   return 1;
-}
-
-/** Evaluates one event as the router would on arrival, with nothing sent in the last hour. */
-export function dryRun(config: RouterConfig, event: EventObject, raw: string, file: string, now: number): TestReport {
-  const fields = config.server.fields;
-  const type = eventType(event, fields);
-  const time = eventTime(event, fields);
-  const accepted = typeFilter(config.server.acceptTypes)(type);
-  const { decision, pairs } = evaluate(config, event, type);
-
-  const tested = new Set(candidates(config, type).map((r) => r.name));
-  const rules = config.rules.map((rule) => {
-    const outcome = decision.outcomes.find((o) => o.rule === rule.name);
-    if (outcome) return outcome;
-    if (!tested.has(rule.name)) {
-      return { rule: rule.name, matched: false, reason: `type does not match: the rule takes ${rule.types!.join(', ')}, and this event is ${type ?? 'of no type'}` };
-    }
-    return { rule: rule.name, matched: false, reason: `not evaluated: rule "${decision.stoppedBy}" above has stop: true` };
-  });
-
-  const planned = accepted ? plan(config, event, pairs, { now, eventTimeMs: time, replay: false, allowedInLastHour: () => 0 }) : [];
-  const byName = new Map(config.rules.map((r) => [r.name, r]));
-  const deliveries = planned.map((d) => delivery(config, byName.get(d.rule)!, d, event, raw, type, time, now));
-  const key = idempotencyKey(event, type, Buffer.from(raw), fields);
-
-  return {
-    rulesFile: config.file,
-    event: {
-      file,
-      type,
-      id: key.eventId,
-      runId: runId(event, fields),
-      executionId: executionId(event, fields),
-      time: time === null ? null : new Date(time).toISOString(),
-      key: key.key,
-      accepted,
-    },
-    rules,
-    deliveries,
-    stoppedBy: decision.stoppedBy,
-    warnings: [],
-  };
-}
-
-function delivery(
-  config: RouterConfig,
-  rule: CompiledRule,
-  d: PlannedDelivery,
-  event: EventObject,
-  raw: string,
-  type: string | null,
-  time: number | null,
-  now: number,
-): TestDelivery {
-  const dest = config.destinations.get(d.destination)!;
-  const notes: string[] = [];
-  const n: Notification = {
-    deliveryId: 'dry-run',
-    attempt: 1,
-    rule: rule.name,
-    destination: dest,
-    event,
-    rawEvent: raw,
-    eventType: type,
-    message: (escape: TemplateEscape) =>
-      renderMessage(rule, event, type, escape, (err) => notes.push(`the message template failed (${err.message}); the default summary is used`)),
-    render: (template: Template | null, escape: TemplateEscape, fallback: () => string) => {
-      if (!template) return fallback();
-      try {
-        return template.render(event, escape);
-      } catch (err) {
-        notes.push(`a template of "${dest.name}" failed (${(err as Error).message}); the default is used`);
-        return fallback();
-      }
-    },
-  };
-  let reason: string;
-  if (d.status === 'blocked') reason = d.reason ?? 'blocked by policy';
-  else if (!d.privileged) reason = 'not privileged';
-  else {
-    reason = decide({ rule: rule.name, destination: dest, event, eventTimeMs: time, grants: config.grants, allowedInLastHour: 0, now, replay: false }).reason;
-  }
-  return {
-    rule: rule.name,
-    destination: dest.name,
-    type: dest.type,
-    privileged: d.privileged,
-    allowed: d.status === 'pending',
-    reason,
-    rendered: rendered(dest, n),
-    notes: [...new Set(notes)],
-  };
-}
-
-function rendered(dest: Destination, n: Notification): Record<string, string> {
-  switch (dest.type) {
-    case 'slack':
-      return dest.channel !== null ? { channel: dest.channel, text: buildSlackMessage(n).text } : { text: buildSlackMessage(n).text };
-    case 'email':
-      return { to: dest.to.join(', '), subject: emailSubject(n, dest), text: emailText(n) };
-    case 'webhook':
-      return { method: dest.method, url: dest.url, body: webhookBody(n, dest) };
-  }
 }
 
 function indent(text: string): string {

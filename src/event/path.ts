@@ -1,4 +1,5 @@
-import type { EventObject, Json } from '../config/types.js';
+// Dotted paths into an event (`data.error.message`), read safely: own properties only.
+import type { EventObject, Json } from './model.js';
 
 // Segments that would walk into an object's prototype machinery. A payload carrying them is data,
 // never a way to reach (or change) anything else: such a path resolves to nothing.

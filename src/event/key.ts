@@ -2,9 +2,8 @@
 // type; else execution id + type; else the SHA-256 of the body. Keys are prefixed by kind so that
 // one kind's value can never collide with another's.
 import { createHash } from 'node:crypto';
-import type { EventFields, EventObject } from '../config/types.js';
-import type { KeyKind } from '../store/store.js';
-import { eventId, executionId, runId } from './event.js';
+import { eventId, executionId, runId } from './accessors.js';
+import type { EventFields, EventObject, KeyKind } from './model.js';
 
 export interface IdempotencyKey {
   key: string;

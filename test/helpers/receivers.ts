@@ -105,6 +105,8 @@ export interface HttpReceiver {
   /** Resolves once at least `count` clients have gone away before their answer was complete. */
   waitForDisconnects(count: number, timeoutMs?: number): Promise<void>;
   waitUntil(predicate: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+  /** Client connections open now (keep-alive sockets included). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -166,6 +168,7 @@ export async function startHttpReceiver(opts: HttpReceiverOptions = {}): Promise
     waitUntil(predicate, timeoutMs = DEFAULT_WAIT_MS, what = 'a condition') {
       return changes.waitUntil(predicate, timeoutMs, () => what);
     },
+    openConnections: () => sockets.size,
     async close() {
       closing = true;
       for (const t of timers) clearTimeout(t);

@@ -8,8 +8,8 @@
 //
 // In-process (informational): rule evaluation cost per event with 10, 100 and 1,000 rules. Rules files
 // are generated, loaded with the real loader (config/load.ts loadRules), and the same functions
-// ingest uses are timed: rules/route.ts evaluate() (type index + every candidate's match/when) and
-// plan() (policy per matched pair).
+// ingest uses are timed: route/route.ts routeEvent() (type index + every candidate's match/when) and
+// its plan() (policy per matched pair).
 //
 // The mix is 70% rules with a literal `type` (the type index skips them for other types), 15% with
 // wildcards in `match`, 15% with a JSON Logic `when` (both evaluated for every event). A second,
@@ -21,8 +21,8 @@ import { startRouter, type Sink, type Target } from './common.js';
 import { closedLoopRounds, drainer, summarizeTarget, verify, type TargetSummary, type Verification } from './ingest.js';
 import { loadRules } from '../src/config/load.js';
 import type { EventObject, RouterConfig } from '../src/config/types.js';
-import { eventTime, eventType } from '../src/ingest/event.js';
-import { evaluate, plan } from '../src/rules/route.js';
+import { NO_COUNTS } from '../src/policy/policy.js';
+import { routeEvent } from '../src/route/route.js';
 
 const TYPES = [
   'run.started', 'run.waiting', 'run.succeeded', 'run.failed', 'run.cancelled',
@@ -128,7 +128,6 @@ export interface RulesResult {
 }
 
 function measure(config: RouterConfig, events: EventObject[], withPlan: boolean, passes: number): { us: number; tested: number; matches: number } {
-  const fields = config.server.fields;
   const now = Date.now();
   let tested = 0;
   let matches = 0;
@@ -136,10 +135,9 @@ function measure(config: RouterConfig, events: EventObject[], withPlan: boolean,
   const t0 = process.hrtime.bigint();
   for (let p = 0; p < passes; p++) {
     for (const event of events) {
-      const type = eventType(event, fields);
-      const { decision, pairs } = evaluate(config, event, type);
+      const { decision, pairs, plan } = routeEvent(config, event, { now, replay: false });
       if (withPlan) {
-        const planned = plan(config, event, pairs, { now, eventTimeMs: eventTime(event, fields), replay: false, allowedInLastHour: () => 0 });
+        const planned = plan(NO_COUNTS);
         sink += planned.length;
       }
       if (p === 0) {

@@ -1,19 +1,17 @@
 // The email channel against a real SMTP server (the smtp-server package).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { EmailChannel } from '../src/delivery/channels/email.js';
-import { createChannels } from '../src/delivery/channels/index.js';
-import { emailDestination, notification, sampleEvent, startSmtpServer, testTemplate, type FakeSmtpServer } from './helpers/receivers.js';
+import { PerDestination, emailDestination, notification, sampleEvent, startSmtpServer, testTemplate, type FakeSmtpServer } from './helpers/receivers.js';
 
 const never = new AbortController().signal;
 
 describe('email channel', () => {
   let smtp: FakeSmtpServer;
-  let channel: EmailChannel;
+  let channel: PerDestination;
 
   before(async () => {
     smtp = await startSmtpServer();
-    channel = new EmailChannel({ slackBotToken: null, slackApiUrl: null, smtpUrl: smtp.url });
+    channel = new PerDestination({ slackBotToken: null, slackApiUrl: null, smtpUrl: smtp.url });
   });
   after(async () => {
     await channel.close();
@@ -105,7 +103,7 @@ describe('email channel', () => {
 
   test('a server that never answers DATA → retry after the timeout, within a bound', async () => {
     const own = await startSmtpServer();
-    const ch = new EmailChannel({ slackBotToken: null, slackApiUrl: null, smtpUrl: own.url });
+    const ch = new PerDestination({ slackBotToken: null, slackApiUrl: null, smtpUrl: own.url });
     try {
       own.hangNext('data');
       const t0 = Date.now();
@@ -122,7 +120,7 @@ describe('email channel', () => {
 
   test('the AbortSignal aborting a send in flight resolves promptly', async () => {
     const own = await startSmtpServer();
-    const ch = new EmailChannel({ slackBotToken: null, slackApiUrl: null, smtpUrl: own.url });
+    const ch = new PerDestination({ slackBotToken: null, slackApiUrl: null, smtpUrl: own.url });
     try {
       own.hangNext('data');
       const ctl = new AbortController();
@@ -144,7 +142,7 @@ describe('email channel', () => {
     const own = await startSmtpServer();
     const url = own.url;
     await own.close();
-    const ch = new EmailChannel({ slackBotToken: null, slackApiUrl: null, smtpUrl: url });
+    const ch = new PerDestination({ slackBotToken: null, slackApiUrl: null, smtpUrl: url });
     try {
       const r = await ch.send(notification(emailDestination({ delivery: { timeoutMs: 2_000 } })), never);
       assert.equal(r.outcome, 'retry');
@@ -154,12 +152,12 @@ describe('email channel', () => {
   });
 
   test('missing or unusable SMTP URL → permanent with a clear message', async () => {
-    const channels = createChannels({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });
+    const channels = new PerDestination({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });
     try {
-      const r = await channels.channelFor(emailDestination()).send(notification(emailDestination()), never);
+      const r = await channels.send(notification(emailDestination()), never);
       assert.equal(r.outcome, 'permanent');
       assert.match(r.outcome === 'permanent' ? r.error : '', /SMTP_URL/);
-      const odd = await channels.channelFor(emailDestination()).send(notification(emailDestination({ smtpUrl: 'http://mail' })), never);
+      const odd = await channels.send(notification(emailDestination({ smtpUrl: 'http://mail' })), never);
       assert.equal(odd.outcome, 'permanent');
     } finally {
       await channels.close();
@@ -167,7 +165,7 @@ describe('email channel', () => {
   });
 
   test("the destination's smtp_url overrides SMTP_URL; credentials stay out of results", async () => {
-    const ch = new EmailChannel({ slackBotToken: null, slackApiUrl: null, smtpUrl: 'smtp://127.0.0.1:1' });
+    const ch = new PerDestination({ slackBotToken: null, slackApiUrl: null, smtpUrl: 'smtp://127.0.0.1:1' });
     try {
       const start = smtp.messages.length;
       const url = smtp.url.replace('smtp://', 'smtp://alice:pa55word@');

@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ChannelEnv } from '../src/delivery/channels/channel.js';
-import { buildSlackMessage, SlackChannel } from '../src/delivery/channels/slack.js';
-import { createChannels } from '../src/delivery/channels/index.js';
+import { ChannelRegistry } from '../src/delivery/channels/index.js';
+import type { SlackPayload } from '../src/delivery/compose.js';
 import {
+  PerDestination,
   notification,
   sampleEvent,
   slackDestination,
@@ -20,13 +21,13 @@ type Block = { type: string; text?: { text: string }; fields?: Array<{ text: str
 
 describe('slack channel, Web API mode', () => {
   let api: FakeSlackApi;
-  let channel: SlackChannel;
+  let channel: PerDestination;
   let env: ChannelEnv;
 
   before(async () => {
     api = await startFakeSlackApi();
     env = { slackBotToken: 'xoxb-env-token', slackApiUrl: api.apiUrl, smtpUrl: null };
-    channel = new SlackChannel(env);
+    channel = new PerDestination(env);
   });
   after(async () => {
     await channel.close();
@@ -121,7 +122,7 @@ describe('slack channel, Web API mode', () => {
   });
 
   test('missing token → permanent with a clear error, no call', async () => {
-    const noToken = new SlackChannel({ ...env, slackBotToken: null });
+    const noToken = new PerDestination({ ...env, slackBotToken: null });
     const start = api.calls.length;
     const r = await noToken.send(notification(slackDestination()), never);
     assert.equal(r.outcome, 'permanent');
@@ -154,21 +155,26 @@ describe('slack channel, Web API mode', () => {
     assert.equal(r.code, 'aborted');
   });
 
-  test('createChannels hands out one Slack channel, lazily', async () => {
-    const channels = createChannels(env);
-    const a = channels.channelFor(slackDestination());
-    const b = channels.channelFor(slackDestination({ name: 'other', channel: '#x' }));
-    assert.equal(a, b);
+  test('the registry hands out one channel per destination, a new one when its settings change', async () => {
+    const channels = new ChannelRegistry(env);
+    const a = channels.lease(slackDestination());
+    const again = channels.lease(slackDestination());
+    const other = channels.lease(slackDestination({ name: 'other', channel: '#x' }));
+    assert.equal(a.channel, again.channel);
+    assert.notEqual(a.channel, other.channel);
+    const changed = channels.lease(slackDestination({ channel: '#elsewhere' }));
+    assert.notEqual(changed.channel, a.channel);
     const start = api.calls.length;
-    assert.equal((await a.send(notification(slackDestination()), never)).outcome, 'delivered');
+    assert.equal((await a.channel.send(notification(slackDestination()).payload, never)).outcome, 'delivered');
     await api.waitFor(start + 1);
+    for (const l of [a, again, other, changed]) l.release();
     await channels.close();
   });
 });
 
 describe('slack channel, incoming webhook mode', () => {
   let hook: FakeSlackWebhook;
-  const channel = new SlackChannel({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });
+  const channel = new PerDestination({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });
 
   before(async () => {
     hook = await startFakeSlackWebhook();
@@ -225,7 +231,7 @@ describe('slack message layout', () => {
   test('test messages are marked; missing fields are omitted; long text is clipped', () => {
     const dest = slackDestination();
     const bare = notification(dest, { event: { type: 'execution.failed' }, message: 'x'.repeat(5000), test: true });
-    const m = buildSlackMessage(bare);
+    const m = bare.payload as SlackPayload;
     assert.match(m.text, /^:test_tube: \*Test message from b3os-router\*\n/);
     const section = m.blocks[0];
     assert.ok(section && section.type === 'section' && section.text);
@@ -239,7 +245,7 @@ describe('slack message layout', () => {
     const n = notification(slackDestination(), {
       event: sampleEvent({ data: { workflowName: '<!channel> & co', runId: 'r1', url: 'javascript:alert(1)' } }),
     });
-    const m = buildSlackMessage(n);
+    const m = n.payload as SlackPayload;
     const fields = m.blocks.find((b) => b.type === 'section' && b.fields);
     const texts = fields && 'fields' in fields ? (fields.fields ?? []).map((f) => f.text) : [];
     assert.equal(texts[0], '*Workflow*\n&lt;!channel&gt; &amp; co');

@@ -2,17 +2,16 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { WebhookChannel } from '../src/delivery/channels/webhook.js';
 import { parseRetryAfter } from '../src/delivery/channels/http.js';
 import { verify } from '../src/ingest/signature.js';
 import { DEFAULT_SERVER } from '../src/config/defaults.js';
-import { notification, startHttpReceiver, testTemplate, webhookDestination, type HttpReceiver } from './helpers/receivers.js';
+import { PerDestination, notification, startHttpReceiver, testTemplate, webhookDestination, type HttpReceiver } from './helpers/receivers.js';
 
 const never = new AbortController().signal;
 
 describe('webhook channel', () => {
   let rx: HttpReceiver;
-  const channel = new WebhookChannel();
+  const channel = new PerDestination();
 
   before(async () => {
     rx = await startHttpReceiver();

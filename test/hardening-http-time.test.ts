@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_EVENT_FIELDS } from '../src/config/defaults.js';
 import type { EventObject } from '../src/config/types.js';
-import { eventTime } from '../src/ingest/event.js';
+import { eventTime } from '../src/event/accessors.js';
 
 const at = (iso: string) => Date.parse(iso);
 const cases: [string, EventObject, number | null][] = [

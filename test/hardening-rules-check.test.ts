@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { runCli, tempDir, waitFor } from './helpers/cli.js';
 import { startRouter } from './helpers/router.js';
 import { loadRulesText } from '../src/config/load.js';
-import { SlackChannel } from '../src/delivery/channels/slack.js';
-import { notification, sampleEvent, slackDestination, startFakeSlackWebhook } from './helpers/receivers.js';
+import { PerDestination, notification, sampleEvent, slackDestination, startFakeSlackWebhook } from './helpers/receivers.js';
 import type { SlackDestination } from '../src/config/types.js';
 
 const HEAD = ['version: 1', 'destinations:'];
@@ -141,7 +140,7 @@ test('check refuses URLs that can never work and line breaks in header values', 
 
 test('Slack: "Open in B3OS" links only https links on allowed hosts (default b3os.org), through a real Slack stand-in', async () => {
   const hookServer = await startFakeSlackWebhook();
-  const channel = new SlackChannel({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });
+  const channel = new PerDestination({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });
   try {
     const linkOf = async (dest: SlackDestination, url: string): Promise<string | null> => {
       const start = hookServer.requests.length;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { compileMatch, wildcard } from '../src/rules/match.js';
 import { compileLogic } from '../src/rules/logic.js';
 import { compileTemplate } from '../src/rules/template.js';
-import { eventType } from '../src/ingest/event.js';
+import { eventType } from '../src/event/accessors.js';
 import { DEFAULT_EVENT_FIELDS } from '../src/config/defaults.js';
 import type { EventObject, Json } from '../src/config/types.js';
 import { runCli, tempDir } from './helpers/cli.js';

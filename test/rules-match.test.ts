@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { compileMatch, type MatchSpec } from '../src/rules/match.js';
 import { checkLogic, compileLogic } from '../src/rules/logic.js';
 import { loadRulesText, formatProblem } from '../src/config/load.js';
-import { eventType } from '../src/ingest/event.js';
+import { eventType } from '../src/event/accessors.js';
 import { DEFAULT_EVENT_FIELDS } from '../src/config/defaults.js';
-import { evaluate } from '../src/rules/route.js';
+import { routeEvent } from '../src/route/route.js';
 import type { EventObject, Json } from '../src/config/types.js';
 
 const typeOf = (e: EventObject) => eventType(e, DEFAULT_EVENT_FIELDS);
@@ -210,9 +210,9 @@ test('a payload carrying __proto__ or constructor keys cannot change how a rule 
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 
   const { config } = loadRulesText(RULES, '/tmp/rules.yaml', {});
-  const before = evaluate(config!, { type: 'run.failed', data: { amount: 20000, currency: 'USD' } }, 'run.failed');
+  const before = routeEvent(config!, { type: 'run.failed', data: { amount: 20000, currency: 'USD' } }, { now: 0, replay: false, type: 'run.failed' });
   const polluted = JSON.parse('{"type": "run.failed", "data": {"amount": 20000, "currency": "USD", "__proto__": {"amount": 1}}, "__proto__": {"x": 1}}') as EventObject;
-  const after = evaluate(config!, polluted, 'run.failed');
+  const after = routeEvent(config!, polluted, { now: 0, replay: false, type: 'run.failed' });
   assert.deepEqual(after.decision.outcomes, before.decision.outcomes);
   assert.deepEqual(after.pairs, before.pairs);
 });

@@ -2,7 +2,11 @@
 // notification alive when a template fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileTemplate, defaultSummary, escapeText, renderMessage, TemplateError } from '../src/rules/template.js';
+import { compileTemplate, TemplateError } from '../src/rules/template.js';
+import { DEFAULT_EVENT_FIELDS as FIELDS } from '../src/config/defaults.js';
+import { renderMessage } from '../src/delivery/compose.js';
+import { escapeText } from '../src/event/escape.js';
+import { defaultSummary } from '../src/event/summary.js';
 import type { CompiledRule, EventObject, Template } from '../src/config/types.js';
 
 const EVENT: EventObject = {
@@ -75,13 +79,13 @@ test('unparsable templates throw a clear TemplateError', () => {
 });
 
 test('defaultSummary: type, workflow, run, status and error, escaped', () => {
-  const s = defaultSummary({ ...EVENT, data: { ...(EVENT.data as object), status: 'failed' } }, 'run.failed', 'payroll-failed', 'slack');
+  const s = defaultSummary({ ...EVENT, data: { ...(EVENT.data as object), status: 'failed' } }, 'run.failed', 'payroll-failed', 'slack', FIELDS);
   assert.equal(
     s,
     'B3OS run.failed: workflow Pay &lt;roll&gt; &amp; "co" (wf_payroll), run run_1, status failed, error: Line 1 it\'s &lt;b&gt;bad&lt;/b&gt; (rule payroll-failed)',
   );
-  assert.equal(defaultSummary({}, null, 'r', 'none'), 'B3OS event (rule r)');
-  const node = defaultSummary({ type: 'execution.failed', data: { workflowId: 'wf', nodeName: 'Send', runId: 'r9' } }, 'execution.failed', 'x', 'none');
+  assert.equal(defaultSummary({}, null, 'r', 'none', FIELDS), 'B3OS event (rule r)');
+  const node = defaultSummary({ type: 'execution.failed', data: { workflowId: 'wf', nodeName: 'Send', runId: 'r9' } }, 'execution.failed', 'x', 'none', FIELDS);
   assert.equal(node, 'B3OS execution.failed: workflow wf, node Send, run r9 (rule x)');
 });
 
@@ -103,7 +107,7 @@ function ruleWith(message: Template | null): CompiledRule {
 
 test('renderMessage uses the rule message', () => {
   const errors: Error[] = [];
-  const text = renderMessage(ruleWith(compileTemplate('{{data.runId}} failed')), EVENT, 'run.failed', 'slack', (e) => errors.push(e));
+  const text = renderMessage(ruleWith(compileTemplate('{{data.runId}} failed')), EVENT, 'run.failed', 'slack', FIELDS, (e) => errors.push(e));
   assert.equal(text, 'run_1 failed');
   assert.deepEqual(errors, []);
 });
@@ -116,14 +120,14 @@ test('renderMessage falls back to the default summary when the template fails, a
     },
   };
   const errors: Error[] = [];
-  const text = renderMessage(ruleWith(broken), EVENT, 'run.failed', 'slack', (e) => errors.push(e));
-  assert.equal(text, defaultSummary(EVENT, 'run.failed', 'r', 'slack'));
+  const text = renderMessage(ruleWith(broken), EVENT, 'run.failed', 'slack', FIELDS, (e) => errors.push(e));
+  assert.equal(text, defaultSummary(EVENT, 'run.failed', 'r', 'slack', FIELDS));
   assert.equal(errors.length, 1);
   assert.equal(errors[0]!.message, 'boom');
 });
 
 test('renderMessage without a message, or without a rule, gives the default summary', () => {
   const never = (): void => assert.fail('no error expected');
-  assert.equal(renderMessage(ruleWith(null), EVENT, 'run.failed', 'none', never), defaultSummary(EVENT, 'run.failed', 'r', 'none'));
-  assert.match(renderMessage(null, EVENT, 'run.failed', 'none', never), /^B3OS run\.failed: /);
+  assert.equal(renderMessage(ruleWith(null), EVENT, 'run.failed', 'none', FIELDS, never), defaultSummary(EVENT, 'run.failed', 'r', 'none', FIELDS));
+  assert.match(renderMessage(null, EVENT, 'run.failed', 'none', FIELDS, never), /^B3OS run\.failed: /);
 });

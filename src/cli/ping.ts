@@ -5,9 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { EventObject } from '../config/types.js';
 import { channelEnv } from '../config/options.js';
-import { escapeText } from '../rules/template.js';
-import { createChannels } from '../delivery/channels/index.js';
-import type { Notification, SendResult } from '../delivery/channels/channel.js';
+import { createChannel, type SendResult } from '../delivery/channels/index.js';
+import { compose } from '../delivery/compose.js';
 import { UsageError, bool, parse } from './args.js';
 import { CommandError, loadConfig, printJson } from './context.js';
 
@@ -29,26 +28,28 @@ export async function run(argv: string[]): Promise<number> {
   };
   const raw = JSON.stringify(event);
   const text = `[b3os-router test] ${event.data && (event.data as { message: string }).message}`;
-  const n: Notification = {
+  // Composed by the function the worker sends with, marked as a test.
+  const { payload } = compose({
+    destination: dest,
+    rule: null,
+    ruleName: 'ping',
+    event,
+    raw,
+    type: 'b3os-router.ping',
     deliveryId: `ping-${randomUUID()}`,
     attempt: 1,
-    rule: 'ping',
-    destination: dest,
-    event,
-    rawEvent: raw,
-    eventType: 'b3os-router.ping',
-    test: true,
-    message: (escape) => escapeText(text, escape),
-    render: (_template, _escape, fallback) => fallback(),
-  };
-  const channels = createChannels(channelEnv());
+    fields: config.server.fields,
+    test: { text },
+    now: now.getTime(),
+  });
+  const channel = createChannel(dest, channelEnv());
   let result: SendResult;
   try {
-    result = await channels.channelFor(dest).send(n, AbortSignal.timeout(dest.delivery.timeoutMs + 1000));
+    result = await channel.send(payload, AbortSignal.timeout(dest.delivery.timeoutMs + 1000));
   } catch (err) {
     result = { outcome: 'retry', code: null, error: (err as Error).message };
   } finally {
-    await channels.close();
+    await channel.close();
   }
   const ok = result.outcome === 'delivered';
   if (bool(p, 'json')) printJson({ destination: name, type: dest.type, ok, code: result.code, error: ok ? null : (result as { error: string }).error });

@@ -1,16 +1,14 @@
-// `b3os-router test --event FILE [--rules FILE] [--json]`: a dry run of one event through the
-// rules. For every rule: matched or not, and why (rules the type index skips are listed too). For
-// every delivery: the policy decision and its reason, and the text the destination would receive,
-// rendered by the same channel code that sends it (ops/dry-run.ts). Nothing is sent or written.
+// `b3os-router test --event FILE [--rules FILE] [--json]`: prints the dry run of one event through
+// the rules (delivery/dry-run.ts builds it). Nothing is sent and nothing is written.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatProblem, loadRules, shownPath } from '../config/load.js';
 import { rulesPath } from '../config/options.js';
 import type { EventObject, Problem } from '../config/types.js';
-import { dryRun, type TestReport } from '../ops/dry-run.js';
+import { dryRun, type TestReport } from '../delivery/dry-run.js';
 import { UsageError, bool, parse, str } from './args.js';
 
-export type { TestDelivery, TestReport } from '../ops/dry-run.js';
+export { dryRun, type TestDelivery, type TestReport } from '../delivery/dry-run.js';
 
 const USAGE = 'usage: b3os-router test --event FILE [--rules FILE] [--json]\n';
 

@@ -24,7 +24,7 @@ import { parseDuration } from './duration.js';
 import { standardWebhooksKey, WHSEC_HINT } from './whsec.js';
 import { didYouMean, listWords, type Path, type PathSeg, type Problems } from './problems.js';
 import { place, subject } from './schema.js';
-import { eventType } from '../ingest/event.js';
+import { eventType } from '../event/accessors.js';
 import { compileMatch, type MatchSpec } from '../rules/match.js';
 import { checkLogic, compileLogic } from '../rules/logic.js';
 import { compileTemplate, TemplateError } from '../rules/template.js';
@@ -86,7 +86,19 @@ interface RawServer {
   accept_types?: List;
   link_hosts?: List;
   signature?: { scheme?: SignatureScheme; header?: string; encoding?: 'hex' | 'base64'; prefix?: string; timestamp_header?: string; tolerance?: string };
-  fields?: { id?: List; type?: List; run_id?: List; execution_id?: List; time?: List };
+  fields?: {
+    id?: List;
+    type?: List;
+    run_id?: List;
+    execution_id?: List;
+    time?: List;
+    workflow_id?: List;
+    workflow_name?: List;
+    node?: List;
+    status?: List;
+    error?: List;
+    url?: List;
+  };
 }
 export interface RawFile {
   version?: number;
@@ -262,6 +274,12 @@ class Compiler {
       runId: pick(fields.run_id, DEFAULT_EVENT_FIELDS.runId),
       executionId: pick(fields.execution_id, DEFAULT_EVENT_FIELDS.executionId),
       time: pick(fields.time, DEFAULT_EVENT_FIELDS.time),
+      workflowId: pick(fields.workflow_id, DEFAULT_EVENT_FIELDS.workflowId),
+      workflowName: pick(fields.workflow_name, DEFAULT_EVENT_FIELDS.workflowName),
+      node: pick(fields.node, DEFAULT_EVENT_FIELDS.node),
+      status: pick(fields.status, DEFAULT_EVENT_FIELDS.status),
+      error: pick(fields.error, DEFAULT_EVENT_FIELDS.error),
+      url: pick(fields.url, DEFAULT_EVENT_FIELDS.url),
     };
     return {
       path: raw.path ?? DEFAULT_SERVER.path,

@@ -8,6 +8,13 @@ export const DEFAULT_EVENT_FIELDS: EventFields = {
   executionId: ['executionId', 'execution_id'],
   // finishedAt/startedAt: B3OS's own run and node objects carry these, not the contract's names.
   time: ['createdAt', 'created_at', 'timestamp', 'occurredAt', 'finishedAt', 'startedAt'],
+  // What summaries show (Slack fields, the email subject, the default message).
+  workflowId: ['workflowId', 'workflow_id', 'workflow.id'],
+  workflowName: ['workflowName', 'workflow_name', 'workflow.name'],
+  node: ['nodeName', 'node_name', 'nodeId', 'node_id'],
+  status: ['status'],
+  error: ['error.message', 'error', 'errorMessage'],
+  url: ['runUrl', 'run_url', 'url', 'link'],
 };
 
 export const DEFAULT_SERVER: ServerSettings = {

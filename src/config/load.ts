@@ -12,8 +12,9 @@ import { interpolateDocument, type Env } from './interpolate.js';
 import { Problems, formatProblem, startOfFile, yamlLocator, type Path } from './problems.js';
 import { validateSchema } from './schema.js';
 import { warnTypeSpellings } from './b3os-types.js';
-import { eventTime, eventType } from '../ingest/event.js';
-import { evaluate, plan } from '../rules/route.js';
+import { eventTime } from '../event/accessors.js';
+import { NO_COUNTS } from '../policy/policy.js';
+import { routeEvent } from '../route/route.js';
 
 export { formatProblem };
 
@@ -195,15 +196,10 @@ function runExamples(config: RouterConfig, problems: Problems): void {
         return;
       }
       if (ex.destinations === null) return;
-      const type = eventType(ex.event, config.server.fields);
-      const { decision, pairs } = evaluate(config, ex.event, type);
-      const time = eventTime(ex.event, config.server.fields);
-      const planned = plan(config, ex.event, pairs.filter((p) => p.rule === rule.name), {
-        now: time ?? Date.now(),
-        eventTimeMs: time,
-        replay: false,
-        allowedInLastHour: () => 0,
-      });
+      // The event's own time as "now", so a recorded event does not age out of max_event_age.
+      const now = eventTime(ex.event, config.server.fields) ?? Date.now();
+      const { decision, plan } = routeEvent(config, ex.event, { now, replay: false, only: (p) => p.rule === rule.name });
+      const planned = plan(NO_COUNTS);
       const sent = planned.filter((p) => p.status === 'pending').map((p) => p.destination);
       const expected = [...new Set(ex.destinations)];
       if (expected.length === sent.length && expected.every((d) => sent.includes(d))) return;

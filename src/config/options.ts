@@ -2,7 +2,6 @@
 // (config/defaults.ts). Resolved once per command.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ChannelEnv } from '../delivery/channels/channel.js';
 import { DEFAULT_OPTIONS, HTTP_DEFAULTS } from './defaults.js';
 
 type Env = Record<string, string | undefined>;
@@ -24,6 +23,14 @@ export function dbPath(flag: string | undefined, env: Env = process.env): string
 }
 
 /** What the channels read from the environment (`serve` and `ping` alike). */
+/** What channels may read from the process environment, resolved once at start. */
+export interface ChannelEnv {
+  slackBotToken: string | null;
+  /** Base URL of the Slack Web API, ending in '/'. */
+  slackApiUrl: string | null;
+  smtpUrl: string | null;
+}
+
 export function channelEnv(env: Env = process.env): ChannelEnv {
   const api = nonEmpty(env.SLACK_API_URL?.trim());
   return {

@@ -4,6 +4,9 @@
 // write instead.
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import type { Problem } from './types.js';
+import { closest } from '../rules/spelling.js';
+
+export { closest };
 
 /** A step into the parsed file: a map key or a list index (a JSON pointer, split). */
 export type PathSeg = string | number;
@@ -143,58 +146,12 @@ export function yamlLocator(doc: Document, lines: LineCounter): Locate {
 /** For problems with no document to point into (a missing file, unreadable text). */
 export const startOfFile: Locate = () => ({ line: 1, col: 1 });
 
-/**
- * The candidate closest to `word` when it is close enough to be a likely typo, else null.
- * Case differences count as small; the threshold grows with the word's length.
- */
-export function closest(word: string, candidates: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestDistance = Infinity;
-  const w = word.toLowerCase();
-  for (const c of candidates) {
-    if (c === word) continue;
-    const d = c.toLowerCase() === w ? 0.5 : editDistance(w, c.toLowerCase());
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  const limit = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
-  if (best !== null && bestDistance <= limit) return best;
-  // A shortened name ("billing" for "billing-sync") is a likely slip too, when it is unambiguous.
-  if (w.length >= 4) {
-    const containing = candidates.filter((c) => c.toLowerCase().includes(w) || (c.length >= 4 && w.includes(c.toLowerCase())));
-    if (containing.length === 1) return containing[0]!;
-  }
-  return null;
-}
-
 /** `; did you mean "x"?` or '' — appended to a message. */
 export function didYouMean(word: string, candidates: readonly string[]): string {
   const c = closest(word, candidates);
   return c === null ? '' : `; did you mean "${c}"?`;
 }
 
-/** Edit distance where swapping two neighbouring letters (a common typo) counts as one edit. */
-function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
-  const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => {
-    const row = new Array<number>(cols).fill(0);
-    row[0] = i;
-    return row;
-  });
-  for (let j = 0; j < cols; j++) d[0]![j] = j;
-  for (let i = 1; i < rows; i++) {
-    for (let j = 1; j < cols; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[rows - 1]![cols - 1]!;
-}
 
 /** A value as it would appear in a message: strings quoted, long values shortened. */
 export function showValue(v: unknown): string {

@@ -4,9 +4,9 @@
 import { dirname, join } from 'node:path';
 import { loadRulesText } from '../config/load.js';
 import type { EventObject, Problem, RouterConfig } from '../config/types.js';
-import { eventTime, eventType } from '../ingest/event.js';
+import { eventType } from '../event/accessors.js';
 import { diffRules, type DiffReport } from '../ops/diff.js';
-import { delivery, dryRun, type TestDelivery, type TestReport } from '../ops/dry-run.js';
+import { dryRun, renderFor, type TestDelivery, type TestReport } from '../delivery/dry-run.js';
 import { explainEvent, type ExplainReport } from '../ops/explain.js';
 import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { retryDead, type RetryResult } from '../ops/retry.js';
@@ -29,10 +29,10 @@ export function tryEvent(config: RouterConfig, event: EventObject, raw: string, 
  */
 export function sentText(config: RouterConfig, d: StoredDelivery, event: EventObject, raw: string, now = Date.now()): TestDelivery | null {
   const rule = config.rules.find((r) => r.name === d.rule);
-  if (!rule || !config.destinations.has(d.destination)) return null;
-  const planned = { rule: d.rule, destination: d.destination, privileged: d.privileged, status: d.status === 'blocked' ? ('blocked' as const) : ('pending' as const), reason: d.reason };
-  const fields = config.server.fields;
-  return delivery(config, rule, planned, event, raw, eventType(event, fields), eventTime(event, fields), now);
+  const dest = config.destinations.get(d.destination);
+  if (!rule || !dest) return null;
+  const { rendered, notes } = renderFor(config, rule, d.rule, dest, event, raw, eventType(event, config.server.fields), now);
+  return { rule: d.rule, destination: d.destination, type: dest.type, privileged: d.privileged, allowed: d.status !== 'blocked', reason: d.reason ?? '', rendered, notes };
 }
 
 export interface CheckResult {

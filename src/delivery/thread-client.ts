@@ -141,6 +141,17 @@ export class DeliveryThread {
     });
   }
 
+  /**
+   * The seam for the restart after a crash: terminates the thread as a crash would (no stop
+   * message, nothing drained or closed), so a test can watch /readyz and the restart. Resolves
+   * once it has exited.
+   */
+  async crashForTest(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    await w.terminate();
+  }
+
   /** In-flight sends get `drainMs`; then the thread is terminated whether or not it has stopped. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;

@@ -10,7 +10,7 @@ import type { RouterConfig } from '../config/types.js';
 import { LOG_REDACT } from '../ops/log.js';
 import type { DeliveryMetrics } from '../ops/metrics.js';
 import { SqliteStore } from '../store/sqlite.js';
-import { createChannels } from './channels/index.js';
+import { ChannelRegistry } from './channels/index.js';
 import type { ChannelEnv } from './channels/channel.js';
 import { DeliveryWorker, type WorkerOptions } from './worker.js';
 
@@ -75,7 +75,7 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
   const store = new SqliteStore(data.dbPath, { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.dbMaxBytes ?? null, capWrites: false });
   const metrics = forwardedMetrics((ops) => send({ type: 'metrics', ops }));
   const flusher = setInterval(() => metrics.flush(), METRICS_EVERY_MS);
-  const channels = createChannels(data.channelEnv);
+  const channels = new ChannelRegistry(data.channelEnv);
   const worker = new DeliveryWorker({ store, rules: () => config, channels, metrics, log, options: data.worker });
 
   port.on('message', (m: ToThread) => {

@@ -1,5 +1,7 @@
-// The delivery worker: claims due deliveries from the store, sends each through its channel, and
-// records the outcome. It owns retries, backoff and bookkeeping; channels only send.
+// The delivery worker: claims due deliveries from the store, and takes each through named steps:
+// gate (the send-time check) → compose (what the destination receives) → attempt (the guarded
+// send through the destination's channel) → settle (what the result makes of the delivery, pure)
+// → record. It owns retries, backoff and bookkeeping; channels only send.
 //
 // Concurrency: a global bound and a per-destination bound (`concurrency`), so one slow or failing
 // destination never starves the others. Order is not guaranteed, across or within destinations.
@@ -9,25 +11,31 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { WORKER_DEFAULTS } from '../config/defaults.js';
 import type { CompiledRule, Destination, EventObject, RouterConfig } from '../config/types.js';
-import { eventType as readType } from '../ingest/event.js';
+import { eventType as readType } from '../event/accessors.js';
 import type { DeliveryMetrics } from '../ops/metrics.js';
-import { recheck } from '../policy/policy.js';
-import { decideExisting } from '../policy/stored.js';
-import { renderMessage } from '../rules/template.js';
 import type { ClaimedDelivery, DeliveryUpdate, Store } from '../store/store.js';
-import { nextAttemptDelay } from './backoff.js';
-import type { Channel, Notification, SendResult } from './channels/channel.js';
+import { attempt } from './attempt.js';
+import type { SendResult } from './channels/channel.js';
+import type { Lease } from './channels/index.js';
+import { compose } from './compose.js';
+import { gate } from './gate.js';
+import { settle } from './settle.js';
 
 export interface WorkerDeps {
   store: Store;
   rules(): RouterConfig;
-  channels: { channelFor(dest: Destination): Channel };
+  /** Channels per destination (channels/index.ts ChannelRegistry). */
+  channels: { lease(dest: Destination): Lease; sync?(destinations: ReadonlyMap<string, Destination>): void };
   metrics: DeliveryMetrics;
   log: Logger;
   options?: Partial<WorkerOptions>;
 }
 
 export type WorkerOptions = { -readonly [K in keyof typeof WORKER_DEFAULTS]: number };
+
+function log(logger: Logger, c: ClaimedDelivery, note: string): void {
+  logger.warn({ delivery: c.id, rule: c.rule, destination: c.destination, error: note }, 'a template failed to render; sending the default instead');
+}
 
 const rulesByName = new WeakMap<RouterConfig, Map<string, CompiledRule>>();
 
@@ -53,6 +61,7 @@ export class DeliveryWorker {
   /** Set at the end of shutdown: outcomes that still cannot be written are left to the restart. */
   private abandonWrites = false;
   private pumping = false;
+  private synced: RouterConfig | null = null;
   private again = false;
   private stopping = false;
   private timer: NodeJS.Timeout | null = null;
@@ -106,6 +115,11 @@ export class DeliveryWorker {
         const free = this.opts.globalConcurrency - this.inFlight.size;
         if (free <= 0 || this.stopping) break;
         const config = this.deps.rules();
+        if (config !== this.synced) {
+          // New rules: channels of changed or removed destinations are replaced (closed once idle).
+          this.synced = config;
+          this.deps.channels.sync?.(config.destinations);
+        }
         const room = new Map<string, number>();
         let maxTimeout = 0;
         for (const d of config.destinations.values()) {
@@ -149,113 +163,66 @@ export class DeliveryWorker {
   private async deliver(c: ClaimedDelivery, config: RouterConfig): Promise<void> {
     const dest = config.destinations.get(c.destination) ?? null;
     const log = this.deps.log;
+    const metrics = this.deps.metrics;
     let event: EventObject;
     try {
       event = JSON.parse(c.eventPayload) as EventObject;
     } catch {
       event = {};
     }
-    if (dest?.privileged) {
-      const d = c.privileged ? recheck(c.rule, dest, event, config.grants, c.origin === 'replay') : await this.admit(c, dest, config, event);
-      if (d === null) return;
-      if (!d.allowed) {
-        log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, reason: d.reason }, 'privileged delivery blocked by policy at send time');
-        this.deps.metrics.policyBlocked.inc({ rule: c.rule, destination: c.destination });
-        this.deps.metrics.deliveries.inc({ destination: c.destination, status: 'blocked' });
-        await this.record({ id: c.id, attempt: null, status: 'blocked', nextAttemptAt: null, reason: `at send time: ${d.reason}` });
+    const verdict = await gate(c, dest, config, event, this.deps.store, Date.now());
+    if (!verdict.allowed) {
+      if (verdict.update === null) {
+        log.warn({ delivery: c.id, destination: c.destination }, 'a claimed delivery was no longer waiting; not sent');
         return;
       }
+      log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, reason: verdict.reason }, 'privileged delivery blocked by policy at send time');
+      metrics.policyBlocked.inc({ rule: c.rule, destination: c.destination });
+      metrics.deliveries.inc({ destination: c.destination, status: 'blocked' });
+      await this.record(verdict.update);
+      return;
     }
 
-    const attempt = c.attempts + 1;
     const startedAt = Date.now();
-    let result: SendResult;
-    if (!dest) result = { outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` };
-    else result = await this.send(c, dest, config, event, attempt);
-    if (this.abort.signal.aborted && result.outcome !== 'delivered') {
-      // Cut short by shutdown: not an attempt. The delivery stays pending and is resumed at start.
-      return;
-    }
+    const result = dest ? await this.send(c, dest, config, event) : ({ outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` } satisfies SendResult);
     const durationMs = Date.now() - startedAt;
-    this.deps.metrics.attempts.observe({ channel: dest?.type ?? 'none', outcome: result.outcome }, durationMs / 1000);
-
-    const record = { deliveryId: c.id, attempt, startedAt, durationMs, outcome: result.outcome, code: result.code, error: result.outcome === 'delivered' ? null : result.error };
-    const ctx = { delivery: c.id, rule: c.rule, destination: c.destination, attempt, code: result.code };
-    if (result.outcome === 'delivered') {
-      this.deps.metrics.deliveries.inc({ destination: c.destination, status: 'delivered' });
+    const update = settle(c, { result, startedAt, durationMs, cut: this.abort.signal.aborted }, dest?.delivery ?? config.delivery, Date.now());
+    if (update === null) return; // cut short by shutdown: not an attempt; resumed at start
+    metrics.attempts.observe({ channel: dest?.type ?? 'none', outcome: result.outcome }, durationMs / 1000);
+    const ctx = { delivery: c.id, rule: c.rule, destination: c.destination, attempt: c.attempts + 1, code: result.code };
+    if (update.status === 'delivered') {
+      metrics.deliveries.inc({ destination: c.destination, status: 'delivered' });
       log.debug(ctx, 'delivered');
-      await this.record({ id: c.id, attempt: record, status: 'delivered', nextAttemptAt: null, reason: null });
-      return;
+    } else if (update.status === 'dead') {
+      metrics.deliveries.inc({ destination: c.destination, status: 'dead' });
+      log.error({ ...ctx, error: update.reason }, 'delivery is dead');
+    } else {
+      log.warn({ ...ctx, error: update.reason, retryInMs: (update.nextAttemptAt ?? Date.now()) - Date.now() }, 'delivery failed; will retry');
     }
-    const settings = dest?.delivery ?? config.delivery;
-    const round = c.roundAttempts + 1;
-    if (result.outcome === 'permanent' || round >= settings.maxAttempts) {
-      const why = result.outcome === 'permanent' ? result.error : `${result.error} (gave up after ${round} attempts)`;
-      this.deps.metrics.deliveries.inc({ destination: c.destination, status: 'dead' });
-      log.error({ ...ctx, error: why }, 'delivery is dead');
-      await this.record({ id: c.id, attempt: record, status: 'dead', nextAttemptAt: null, reason: why });
-      return;
-    }
-    const delay = nextAttemptDelay(settings, round, result.retryAfterMs);
-    log.warn({ ...ctx, error: result.error, retryInMs: delay }, 'delivery failed; will retry');
-    await this.record({ id: c.id, attempt: record, status: 'failed', nextAttemptAt: Date.now() + delay, reason: result.error });
+    await this.record(update);
   }
 
-  /**
-   * A delivery created before its destination became privileged: the full policy, as if new, and
-   * when allowed it is counted against max_per_hour in the same store transaction (many of these
-   * are claimed at once; each must see the ones allowed before it). Null when the delivery is no
-   * longer waiting (nothing to send or record).
-   */
-  private async admit(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject): Promise<{ allowed: boolean; reason: string } | null> {
-    const now = Date.now();
-    const [r] = await this.deps.store.admit([c.id], (row, counts) => decideExisting(counts, config, row, dest, event, now), { now, requeueDead: false });
-    if (r!.outcome === 'skipped') {
-      this.deps.log.warn({ delivery: c.id, destination: c.destination }, 'a claimed delivery was no longer waiting; not sent');
-      return null;
-    }
-    return r!.outcome === 'admitted' ? { allowed: true, reason: '' } : { allowed: false, reason: r!.reason ?? 'refused by policy' };
-  }
-
-  private async send(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject, attempt: number): Promise<SendResult> {
-    const log = this.deps.log;
+  /** compose → attempt, through the destination's current channel. */
+  private async send(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject): Promise<SendResult> {
     const type = c.eventType ?? readType(event, config.server.fields);
-    const rule = ruleNamed(config, c.rule);
-    const onError = (what: string) => (err: Error) =>
-      log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, error: err.message }, `${what} failed to render; sending the default instead`);
-    const n: Notification = {
-      deliveryId: c.id,
-      attempt,
-      rule: c.rule,
+    const { payload, notes } = compose({
       destination: dest,
+      rule: ruleNamed(config, c.rule),
+      ruleName: c.rule,
       event,
-      rawEvent: c.eventPayload,
-      eventType: type,
-      message: (escape) => renderMessage(rule, event, type, escape, onError('message')),
-      render: (template, escape, fallback) => {
-        if (template === null) return fallback();
-        try {
-          return template.render(event, escape);
-        } catch (err) {
-          onError('template')(err as Error);
-          return fallback();
-        }
-      },
-    };
-    // A guard beyond the channel's own timeout: a channel bug must not hold a slot forever.
-    const guardMs = dest.delivery.timeoutMs + 5_000;
-    let guard: NodeJS.Timeout | undefined;
+      raw: c.eventPayload,
+      type,
+      deliveryId: c.id,
+      attempt: c.attempts + 1,
+      fields: config.server.fields,
+      now: Date.now(),
+    });
+    for (const note of notes) log(this.deps.log, c, note);
+    const lease = this.deps.channels.lease(dest);
     try {
-      return await Promise.race([
-        this.deps.channels.channelFor(dest).send(n, this.abort.signal),
-        new Promise<SendResult>((resolve) => {
-          guard = setTimeout(() => resolve({ outcome: 'retry', code: null, error: `no answer within ${guardMs} ms` }), guardMs);
-        }),
-      ]);
-    } catch (err) {
-      return { outcome: 'retry', code: null, error: (err as Error).message || 'send failed' };
+      return await attempt(lease.channel, payload, dest.delivery.timeoutMs + 5_000, this.abort.signal);
     } finally {
-      clearTimeout(guard);
+      lease.release();
     }
   }
 

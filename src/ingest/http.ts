@@ -1,16 +1,14 @@
 // POST <server.path>: verify → parse → dedupe + route + store (one transaction) → answer.
 // The raw body is verified before anything parses it; nothing unverified reaches the rules.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { EventObject, RouterConfig } from '../config/types.js';
+import type { RouterConfig } from '../config/types.js';
+import { idempotencyKey } from '../event/key.js';
+import type { EventObject } from '../event/model.js';
 import type { Metrics } from '../ops/metrics.js';
-import { allowedInWindow } from '../policy/policy.js';
-import { evaluate, plan } from '../rules/route.js';
+import { routeEvent } from '../route/route.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { StoreUnavailableError, type IngestItem, type IngestOutcome } from '../store/store.js';
-import { eventTime, eventType } from './event.js';
-import { idempotencyKey } from './idempotency.js';
 import { verify } from './signature.js';
-import { typeFilter } from './accept-types.js';
 import type { RejectLog } from './log-sampler.js';
 
 export interface IngestDeps {
@@ -92,18 +90,16 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
     const parsed = parseEvent(body);
     if (!('event' in parsed)) return reject(req, reply, parsed);
     const event = parsed.event;
-    const fields = config.server.fields;
-    const type = eventType(event, fields);
+    const routing = routeEvent(config, event, { now, replay: false, skipIgnored: true });
+    const { type } = routing;
 
-    if (!typeFilter(config.server.acceptTypes)(type)) {
+    if (!routing.accepted) {
       metrics.eventsReceived.inc({ outcome: 'ignored', reason: '' });
       req.log.debug({ type }, 'event type not accepted; acknowledged and ignored');
       return reply.code(204).send();
     }
 
-    const key = idempotencyKey(event, type, body, fields, v.webhookId ?? null);
-    const { decision, pairs } = evaluate(config, event, type);
-    const time = eventTime(event, fields);
+    const key = idempotencyKey(event, type, body, config.server.fields, v.webhookId ?? null);
     const item: IngestItem = {
       event: {
         key: key.key,
@@ -114,15 +110,9 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
         type,
         receivedAt: now,
         payload: parsed.text,
-        routing: JSON.stringify(decision),
+        routing: JSON.stringify(routing.decision),
       },
-      plan: (counts) =>
-        plan(config, event, pairs, {
-          now,
-          eventTimeMs: time,
-          replay: false,
-          allowedInLastHour: (rule, destination) => allowedInWindow(counts, rule, destination, now),
-        }),
+      plan: (counts) => routing.plan(counts),
     };
 
     let outcome: IngestOutcome;

@@ -1,9 +1,9 @@
 // `diff`: the last N stored events run through the current and the new rules, side by side, so an
 // operator sees what a rules change will do before restarting. Policy is applied as if each event
 // arrived now under each file, with empty rate counters (max_per_hour is not simulated).
-import type { EventObject, RouterConfig } from '../config/types.js';
-import { eventTime } from '../ingest/event.js';
-import { evaluate, plan, type PlannedDelivery } from '../rules/route.js';
+import type { EventObject, PlannedDelivery, RouterConfig } from '../config/types.js';
+import { NO_COUNTS } from '../policy/policy.js';
+import { routeEvent } from '../route/route.js';
 import type { StoredEvent } from '../store/store.js';
 
 export interface DiffReport {
@@ -17,8 +17,8 @@ export interface DiffReport {
 }
 
 function route(config: RouterConfig, event: EventObject, type: string | null, now: number) {
-  const { decision, pairs } = evaluate(config, event, type);
-  const planned = plan(config, event, pairs, { now, eventTimeMs: eventTime(event, config.server.fields), replay: false, allowedInLastHour: () => 0 });
+  const { decision, plan } = routeEvent(config, event, { now, replay: false, type });
+  const planned = plan(NO_COUNTS);
   return { matched: decision.outcomes.filter((o) => o.matched).map((o) => o.rule), planned };
 }
 

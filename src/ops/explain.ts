@@ -1,8 +1,8 @@
 // `explain EVENT`: the event, which rules matched and which did not and why, each policy decision,
 // every delivery and each of its attempts. The routing decision stored at ingest is the source of
 // truth; rules the type index skipped are listed from the current rules file.
-import type { RouterConfig } from '../config/types.js';
-import type { RoutingDecision } from '../rules/route.js';
+import type { RouterConfig, RoutingDecision } from '../config/types.js';
+import { explainRules } from '../route/route.js';
 import type { Store, StoredAttempt, StoredDelivery, StoredEvent } from '../store/store.js';
 
 export interface ExplainReport {
@@ -19,19 +19,7 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
   const ev = await store.findEvent(idOrKey);
   if (!ev) return null;
   const decision: RoutingDecision | null = ev.routing ? (JSON.parse(ev.routing) as RoutingDecision) : null;
-  const outcomes = new Map((decision?.outcomes ?? []).map((o) => [o.rule, o]));
-  const stopIndex = decision?.stoppedBy ? config.rules.findIndex((r) => r.name === decision.stoppedBy) : -1;
-
-  const rules: ExplainReport['rules'] = [];
-  for (const o of decision?.outcomes ?? []) rules.push(o);
-  for (const r of config.rules) {
-    if (outcomes.has(r.name)) continue;
-    const reason =
-      stopIndex >= 0 && r.index > stopIndex
-        ? `not evaluated: rule "${decision!.stoppedBy}" has stop: true`
-        : 'type does not match';
-    rules.push({ rule: r.name, matched: false, reason });
-  }
+  const rules = explainRules(config, decision ?? { outcomes: [], stoppedBy: null }, ev.type);
 
   const deliveries = await Promise.all(
     (await store.deliveriesForEvent(ev.seq)).map(async (d) => ({ ...d, attemptsMade: await store.attemptsFor(d.id) })),

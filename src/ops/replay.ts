@@ -4,9 +4,8 @@
 // event's own time). Pending, failed, delivered and dead pairs are never touched: `retry` is for
 // dead ones.
 import type { EventObject, RouterConfig } from '../config/types.js';
-import { eventTime } from '../ingest/event.js';
-import { allowedInWindow } from '../policy/policy.js';
-import { evaluate, plan } from '../rules/route.js';
+import { allowedInWindow, type RateCounts } from '../policy/policy.js';
+import { routeEvent } from '../route/route.js';
 import type { NewDelivery, Store, StoredDelivery, StoredEvent } from '../store/store.js';
 
 /** Events per write transaction: the server's writes wait at most this long behind a replay. */
@@ -25,7 +24,7 @@ function planEvent(
   config: RouterConfig,
   stored: StoredEvent,
   existing: StoredDelivery[],
-  allowedInLastHour: (rule: string, destination: string) => number,
+  counts: RateCounts,
   now: number,
 ): { add: NewDelivery[]; lines: ReplayLine[] } {
   let event: EventObject;
@@ -36,13 +35,12 @@ function planEvent(
   }
   const lines: ReplayLine[] = [];
   const name = stored.eventId ?? stored.key;
-  const { pairs } = evaluate(config, event, stored.type);
-  const fresh = pairs.filter(({ rule, destination }) => {
+  const only = ({ rule, destination }: { rule: string; destination: string }) => {
     const taken = existing.find((d) => d.rule === rule && d.destination === destination && d.status !== 'blocked');
     if (taken) lines.push({ event: name, rule, destination, action: 'skip', reason: `already ${taken.status} (delivery ${taken.id})` });
     return !taken;
-  });
-  const planned = plan(config, event, fresh, { now, eventTimeMs: eventTime(event, config.server.fields), replay: true, allowedInLastHour });
+  };
+  const planned = routeEvent(config, event, { now, replay: true, type: stored.type, only }).plan(counts);
   const add: NewDelivery[] = [];
   for (const d of planned) {
     if (d.status === 'pending') {
@@ -71,7 +69,8 @@ export async function replay(store: Store, config: RouterConfig, events: StoredE
           if (g.destination === d.name && !used.has(key(g.rule, d.name))) used.set(key(g.rule, d.name), await allowedInWindow(store, g.rule, d.name, now));
         }
       }
-      const r = planEvent(config, stored, existing, (rule, destination) => used.get(key(rule, destination)) ?? 0, now);
+      // The window was applied when `used` was read from the store.
+      const r = planEvent(config, stored, existing, { allowedSince: (rule, destination) => used.get(key(rule, destination)) ?? 0 }, now);
       for (const d of r.add) if (d.privileged) used.set(key(d.rule, d.destination), (used.get(key(d.rule, d.destination)) ?? 0) + 1);
       lines.push(...r.lines);
     }
@@ -81,7 +80,7 @@ export async function replay(store: Store, config: RouterConfig, events: StoredE
     await store.addDeliveries(
       events.slice(i, i + REPLAY_CHUNK),
       (stored, existing, counts) => {
-        const r = planEvent(config, stored, existing, (rule, destination) => allowedInWindow(counts, rule, destination, now), now);
+        const r = planEvent(config, stored, existing, counts, now);
         lines.push(...r.lines);
         return r.add;
       },

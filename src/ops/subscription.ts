@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { expandTypes, KNOWN_TYPES } from '../config/b3os-types.js';
 import { DEFAULT_SUBSCRIPTION } from '../config/defaults.js';
 import type { RouterConfig } from '../config/types.js';
-import { typeFilter } from '../ingest/accept-types.js';
+import { typeFilter } from '../route/accept-types.js';
 import { isWildcard } from '../rules/match.js';
 
 export interface SubscriptionBody {

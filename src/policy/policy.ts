@@ -4,14 +4,23 @@
 // Default-deny: a privileged destination is sent to only when some grant names this rule and this
 // destination and every one of that grant's conditions holds. Non-privileged destinations are
 // always allowed.
-import type { Destination, EventObject, Grant } from '../config/types.js';
+import type { Destination, Grant } from '../event/config.js';
+import type { EventObject } from '../event/model.js';
 
 /** The sliding window `max_per_hour` counts over. */
 export const RATE_WINDOW_MS = 3_600_000;
 
+/** Deliveries policy allowed to (rule, destination) since a time: the store's counts (Store.PlanCounts,
+ * inside the transaction that holds the write lock), or a dry run's. */
+export interface RateCounts {
+  allowedSince(rule: string, destination: string, since: number): number;
+}
+
+/** A dry run's counts: nothing sent in the last hour. */
+export const NO_COUNTS: RateCounts = { allowedSince: () => 0 };
+
 /** What policy counts against `max_per_hour` at `now`: deliveries allowed within the window. The
- * window is policy's; the store only counts (a decision counts inside the transaction that holds
- * the write lock: Store.PlanCounts). */
+ * window is policy's; callers only count. */
 export function allowedInWindow<N extends number | Promise<number>>(
   counts: { allowedSince(rule: string, destination: string, since: number): N },
   rule: string,

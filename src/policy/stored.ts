@@ -2,8 +2,9 @@
 // privileged (decided at send time), or a dead one being retried. Decided as if it were new, now.
 // Called by Store.admit inside its write transaction, with its counts: the count and the stamp
 // that follows an allowance cannot be separated (max_per_hour holds with many sends at once).
-import type { Destination, EventObject, RouterConfig } from '../config/types.js';
-import { eventTime } from '../ingest/event.js';
+import { eventTime } from '../event/accessors.js';
+import type { Destination, RouterConfig } from '../event/config.js';
+import type { EventObject } from '../event/model.js';
 import type { PlanCounts, StoredDelivery } from '../store/store.js';
 import { allowedInWindow, decide, type PolicyDecision } from './policy.js';
 

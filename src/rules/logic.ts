@@ -7,9 +7,9 @@
 //  - Each evaluation has a work budget linear in the event's size (see WORK below), so no
 //    condition can cost more than linear time in what the sender controls.
 import jsonLogic from 'json-logic-js';
-import type { EventObject, Json } from '../config/types.js';
-import { closest } from '../config/problems.js';
-import { compilePath, readPath } from './path.js';
+import type { EventObject, Json } from '../event/model.js';
+import { closest } from './spelling.js';
+import { compilePath, readPath } from '../event/path.js';
 
 export const OPERATORS: readonly string[] = [
   'var', 'missing', 'missing_some',

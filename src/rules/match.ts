@@ -7,8 +7,8 @@
 // path reader. When the field holds a list, the key holds if any element does. The key `type` is
 // the event's type wherever the event carries it (server.fields.type), so it agrees with the type
 // index used by routing.
-import type { EventObject, Json, MatchResult } from '../config/types.js';
-import { compilePath, readPath } from './path.js';
+import type { EventObject, Json, MatchResult } from '../event/model.js';
+import { compilePath, readPath } from '../event/path.js';
 
 export type MatchScalar = string | number | boolean | null;
 export type MatchSpec = Record<string, MatchScalar | MatchScalar[]>;

@@ -9,12 +9,11 @@
 // Rendering has a work budget linear in the event's size (RENDER_WORK), because a section inside a
 // section over the same list (`{{#data.items}}{{#data.items}}…`) renders the square of its length.
 // A missing field renders empty. A template that fails to render never drops a notification: the
-// caller sends the default summary instead (renderMessage).
+// caller sends the default summary instead (delivery/compose.ts renderMessage).
 import Mustache from 'mustache';
-import type { CompiledRule, EventObject, Json, Template, TemplateEscape } from '../config/types.js';
-import { DEFAULT_EVENT_FIELDS } from '../config/defaults.js';
-import { runId } from '../ingest/event.js';
-import { compilePath, getPath, readPath } from './path.js';
+import { escapeText } from '../event/escape.js';
+import type { EventObject, Json, Template, TemplateEscape } from '../event/model.js';
+import { compilePath, readPath } from '../event/path.js';
 
 export class TemplateError extends Error {
   readonly code = 'E_TEMPLATE';
@@ -120,83 +119,10 @@ function asText(value: unknown): string {
   return JSON.stringify(value) ?? '';
 }
 
-/** Escapes text for a target. `json` gives the inside of a JSON string literal (no quotes). */
-export function escapeText(text: string, escape: TemplateEscape): string {
-  switch (escape) {
-    case 'slack':
-      return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-    case 'html':
-      return text
-        .replace(/&/g, '&amp;')
-        .replace(/</g, '&lt;')
-        .replace(/>/g, '&gt;')
-        .replace(/"/g, '&quot;')
-        .replace(/'/g, '&#39;');
-    case 'json':
-      return JSON.stringify(text).slice(1, -1).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-    case 'none':
-      return text;
-  }
-}
-
 function escaper(escape: TemplateEscape, budget: Budget): (value: unknown) => string {
   return (value) => {
     const text = asText(value);
     charge(budget, text.length);
     return escapeText(text, escape);
   };
-}
-
-function firstText(event: EventObject, paths: readonly string[]): string | null {
-  for (const p of paths) {
-    const v = getPath(event, p);
-    if (typeof v === 'string' && v.trim() !== '') return v;
-    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  }
-  return null;
-}
-
-/**
- * A readable one-line summary, used when a rule has no `message` or it fails to render:
- * `B3OS run.failed: workflow Payroll (wf_payroll), run run_42, status failed, error: card declined (rule payroll-failed)`.
- */
-export function defaultSummary(event: EventObject, type: string | null, rule: string, escape: TemplateEscape): string {
-  const e = (s: string): string => escapeText(s.replace(/\s+/g, ' ').trim(), escape);
-  const parts: string[] = [];
-  const name = firstText(event, ['data.workflowName', 'data.workflow_name', 'data.workflow.name', 'workflowName', 'workflow_name']);
-  const id = firstText(event, ['data.workflowId', 'data.workflow_id', 'data.workflow.id', 'workflowId', 'workflow_id']);
-  if (name && id && name !== id) parts.push(`workflow ${e(name)} (${e(id)})`);
-  else if (name ?? id) parts.push(`workflow ${e((name ?? id)!)}`);
-  const node = firstText(event, ['data.nodeName', 'data.node_name', 'data.nodeId', 'data.node_id', 'nodeName', 'nodeId']);
-  if (node) parts.push(`node ${e(node)}`);
-  const run = runId(event, DEFAULT_EVENT_FIELDS);
-  if (run) parts.push(`run ${e(run)}`);
-  const status = firstText(event, ['data.status', 'status']);
-  if (status) parts.push(`status ${e(status)}`);
-  const error = firstText(event, ['data.error.message', 'data.error', 'data.errorMessage', 'error.message', 'error', 'errorMessage']);
-  if (error) parts.push(`error: ${e(error.length > 300 ? `${error.slice(0, 297)}...` : error)}`);
-  const head = `B3OS ${e(type ?? 'event')}`;
-  return `${parts.length > 0 ? `${head}: ${parts.join(', ')}` : head} (rule ${e(rule)})`;
-}
-
-/**
- * The text for a notification: the rule's `message`, or the default summary when it has none or
- * it fails to render (the failure goes to onError, to be logged; the notification still goes).
- */
-export function renderMessage(
-  rule: CompiledRule | null,
-  event: EventObject,
-  type: string | null,
-  escape: TemplateEscape,
-  onError: (err: Error) => void,
-): string {
-  const name = rule?.name ?? 'none';
-  if (rule?.message) {
-    try {
-      return rule.message.render(event, escape);
-    } catch (err) {
-      onError(err instanceof Error ? err : new Error(String(err)));
-    }
-  }
-  return defaultSummary(event, type, name, escape);
 }

@@ -1,12 +1,10 @@
 // The storage interface. HTTP, routing, the worker and the operating commands talk only to this;
 // store/sqlite.ts is the one engine today. Every method is async so that a networked engine
 // (PostgreSQL, for several replicas) can implement the same interface unchanged.
-import type { PlannedDelivery } from '../rules/route.js';
+import type { DeliveryStatus, KeyKind, PlannedDelivery } from '../event/model.js';
 
-export type KeyKind = 'event_id' | 'run_type' | 'execution_type' | 'body_hash';
-
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead' | 'blocked';
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed', 'dead', 'blocked'];
+// The domain's types live in the kernel; re-exported here for the engines and their callers.
+export { DELIVERY_STATUSES, type DeliveryStatus, type KeyKind } from '../event/model.js';
 
 export type DeliveryOrigin = 'ingest' | 'replay';
 
@@ -20,7 +18,7 @@ export interface NewEvent {
   receivedAt: number;
   /** The raw body text, exactly as received. */
   payload: string;
-  /** JSON of the routing decision (rules/route.ts RoutingDecision). */
+  /** JSON of the routing decision (event/model.ts RoutingDecision). */
   routing: string;
 }
 

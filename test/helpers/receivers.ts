@@ -6,9 +6,12 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import type { Notification } from '../../src/delivery/channels/channel.js';
+import type { ChannelEnv, SendResult } from '../../src/delivery/channels/channel.js';
+import { ChannelRegistry } from '../../src/delivery/channels/index.js';
+import { compose, type Composed } from '../../src/delivery/compose.js';
 import type {
   DeliverySettings,
+  Destination,
   EmailDestination,
   EventObject,
   SlackDestination,
@@ -16,7 +19,7 @@ import type {
   TemplateEscape,
   WebhookDestination,
 } from '../../src/config/types.js';
-import { DEFAULT_DELIVERY } from '../../src/config/defaults.js';
+import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS } from '../../src/config/defaults.js';
 
 const DEFAULT_WAIT_MS = 5_000;
 
@@ -102,6 +105,8 @@ export interface HttpReceiver {
   /** Resolves once at least `count` clients have gone away before their answer was complete. */
   waitForDisconnects(count: number, timeoutMs?: number): Promise<void>;
   waitUntil(predicate: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+  /** Client connections open now (keep-alive sockets included). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -163,6 +168,7 @@ export async function startHttpReceiver(opts: HttpReceiverOptions = {}): Promise
     waitUntil(predicate, timeoutMs = DEFAULT_WAIT_MS, what = 'a condition') {
       return changes.waitUntil(predicate, timeoutMs, () => what);
     },
+    openConnections: () => sockets.size,
     async close() {
       closing = true;
       for (const t of timers) clearTimeout(t);
@@ -693,35 +699,63 @@ export interface NotificationInit {
   /** The raw event text; `event` is parsed from it unless given. */
   rawEvent?: string;
   event?: EventObject;
-  /** What message(escape) returns; a function gets the escape. */
+  /** What the rule's message renders to; a function gets the escape. */
   message?: string | ((escape: TemplateEscape) => string);
   test?: boolean;
 }
 
-export function notification(destination: Notification['destination'], init: NotificationInit = {}): Notification {
-  const rawEvent = init.rawEvent ?? JSON.stringify(init.event ?? sampleEvent());
-  const event = init.event ?? (JSON.parse(rawEvent) as EventObject);
+/** A notification for a destination: the payload composed by the router's own compose(). */
+export interface Notification {
+  destination: Destination;
+  payload: Composed;
+}
+
+export function notification(destination: Destination, init: NotificationInit = {}): Notification {
+  const raw = init.rawEvent ?? JSON.stringify(init.event ?? sampleEvent());
+  const event = init.event ?? (JSON.parse(raw) as EventObject);
   const type = typeof event.type === 'string' ? event.type : null;
   const message = init.message ?? ((escape: TemplateEscape) => `${type ?? 'event'} (${escape})`);
-  return {
+  const template = { source: '(test)', render: (_e: EventObject, escape: TemplateEscape) => (typeof message === 'function' ? message(escape) : message) };
+  const ruleName = init.rule ?? 'test-rule';
+  const { payload } = compose({
+    destination,
+    rule: { name: ruleName, message: template },
+    ruleName,
+    event,
+    raw,
+    type,
     deliveryId: init.deliveryId ?? 'dlv_test_0001',
     attempt: init.attempt ?? 1,
-    rule: init.rule ?? 'test-rule',
-    destination,
-    event,
-    rawEvent,
-    eventType: type,
-    message: (escape) => (typeof message === 'function' ? message(escape) : message),
-    render: (template, escape, fallback) => {
-      if (template === null) return fallback();
-      try {
-        return template.render(event, escape);
-      } catch {
-        return fallback();
-      }
-    },
-    ...(init.test ? { test: true } : {}),
-  };
+    fields: DEFAULT_EVENT_FIELDS,
+    now: Date.now(),
+    // A ping's marker, with the message as its text.
+    ...(init.test ? { test: { text: typeof message === 'function' ? message('none') : message } } : {}),
+  });
+  return { destination, payload };
+}
+
+/**
+ * Sends notifications through real channels, one per destination as the worker's registry makes
+ * them (ChannelRegistry), so a suite can send to many destinations through one object.
+ */
+export class PerDestination {
+  private readonly registry: ChannelRegistry;
+  constructor(env: ChannelEnv = { slackBotToken: null, slackApiUrl: null, smtpUrl: null }) {
+    this.registry = new ChannelRegistry(env);
+  }
+
+  async send(n: Notification, signal: AbortSignal): Promise<SendResult> {
+    const lease = this.registry.lease(n.destination);
+    try {
+      return await lease.channel.send(n.payload, signal);
+    } finally {
+      lease.release();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.registry.close();
+  }
 }
 
 export function sampleEvent(overrides: EventObject = {}): EventObject {

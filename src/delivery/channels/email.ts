@@ -1,5 +1,5 @@
-// Email through nodemailer: one pooled SMTP transport per (SMTP URL, timeout), text and HTML
-// bodies, a rendered subject. SMTP 4xx answers are retried, 5xx are permanent (contract §4).
+// Email through nodemailer: the composed message (delivery/compose.ts) over one pooled SMTP
+// transport per destination, made on first send. SMTP 4xx answers are retried, 5xx are permanent (contract §4).
 import type { createTransport as CreateTransport } from 'nodemailer';
 import { createRequire } from 'node:module';
 
@@ -9,49 +9,11 @@ let nodemailer: { createTransport: typeof CreateTransport } | null = null;
 const createTransport: typeof CreateTransport = ((...args: Parameters<typeof CreateTransport>) =>
   (nodemailer ??= require('nodemailer') as { createTransport: typeof CreateTransport }).createTransport(...args)) as typeof CreateTransport;
 import type { EmailDestination } from '../../config/types.js';
-import type { Channel, ChannelEnv, Notification, SendResult } from './channel.js';
+import type { Composed } from '../compose.js';
+import type { Channel, ChannelEnv, SendResult } from './channel.js';
 import { deadline, oneLine, whenAborted } from './http.js';
 
 type Transport = ReturnType<typeof CreateTransport>;
-
-export const TEST_SUBJECT_PREFIX = '[TEST b3os-router] ';
-
-/** `B3OS <type>: <workflow>`, the subject when the destination has none (or it fails to render). */
-export function defaultSubject(n: Notification): string {
-  const data = n.event.data;
-  const d = data !== null && typeof data === 'object' && !Array.isArray(data) ? data : {};
-  const pick = (...vals: unknown[]): string | null => {
-    for (const v of vals) if ((typeof v === 'string' && v.trim() !== '') || typeof v === 'number') return String(v);
-    return null;
-  };
-  const workflow = pick(d.workflowName, d.workflowId, n.event.workflowName, n.event.workflowId);
-  const type = n.eventType ?? 'event';
-  return oneLine(workflow ? `B3OS ${type}: ${workflow}` : `B3OS ${type}`, 200);
-}
-
-export function emailSubject(n: Notification, dest: EmailDestination): string {
-  // A subject is one line: a template value with a newline must not fold into a header.
-  const subject = oneLine(n.render(dest.subject, 'none', () => defaultSubject(n)), 900) || defaultSubject(n);
-  return n.test ? `${TEST_SUBJECT_PREFIX}${subject}` : subject;
-}
-
-/** The HTML body: the rule's message (already HTML-escaped by the template) in a minimal document. */
-export function emailHtml(n: Notification, subjectText: string): string {
-  const esc = (s: string): string =>
-    s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-  const body = n.message('html').replace(/\r?\n/g, '<br>\n');
-  const note = n.test ? '<p><em>This is a test message from b3os-router.</em></p>\n' : '';
-  return (
-    '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n' +
-    `<title>${esc(subjectText)}</title>\n</head>\n<body>\n${note}<p>${body}</p>\n` +
-    `<p style="color:#888;font-size:small">Sent by b3os-router, rule ${esc(n.rule)}.</p>\n</body>\n</html>\n`
-  );
-}
-
-export function emailText(n: Notification): string {
-  const text = n.message('none');
-  return n.test ? `This is a test message from b3os-router.\n\n${text}\n` : `${text}\n`;
-}
 
 interface SmtpErrorLike {
   code?: unknown;
@@ -92,14 +54,16 @@ function smtpHost(url: string): string {
 }
 
 export class EmailChannel implements Channel {
-  private readonly transports = new Map<string, Transport>();
+  private pool: Transport | null = null;
   private closed = false;
 
-  constructor(private readonly env: ChannelEnv) {}
+  constructor(
+    private readonly dest: EmailDestination,
+    private readonly env: ChannelEnv,
+  ) {}
 
   private transport(url: string, timeoutMs: number): Transport {
-    const key = `${timeoutMs}\u0000${url}`;
-    let t = this.transports.get(key);
+    let t = this.pool;
     if (!t) {
       t = createTransport({
         pool: true,
@@ -114,15 +78,15 @@ export class EmailChannel implements Channel {
         logger: false,
         debug: false,
       });
-      this.transports.set(key, t);
+      this.pool = t;
     }
     return t;
   }
 
-  async send(n: Notification, signal: AbortSignal): Promise<SendResult> {
-    const dest = n.destination;
-    if (dest.type !== 'email') {
-      return { outcome: 'permanent', code: null, error: `destination ${dest.name} is not an email destination (type ${dest.type})` };
+  async send(mail: Composed, signal: AbortSignal): Promise<SendResult> {
+    const dest = this.dest;
+    if (mail.kind !== 'email') {
+      return { outcome: 'permanent', code: null, error: `destination ${dest.name} is email, not ${mail.kind}` };
     }
     if (this.closed) return { outcome: 'retry', code: null, error: 'the email channel is closed (shutting down)' };
     const url = dest.smtpUrl ?? this.env.smtpUrl;
@@ -133,7 +97,7 @@ export class EmailChannel implements Channel {
         error: `email destination ${dest.name} has no SMTP server: set SMTP_URL (e.g. smtp://user:pass@host:587) or the destination's smtp_url`,
       };
     }
-    if (dest.to.length === 0 && dest.cc.length === 0) {
+    if (mail.to.length === 0 && mail.cc.length === 0) {
       return { outcome: 'permanent', code: null, error: `email destination ${dest.name} has no recipients` };
     }
     let scheme: string;
@@ -158,18 +122,17 @@ export class EmailChannel implements Channel {
       return { outcome: 'permanent', code: null, error: `email destination ${dest.name} has an unusable SMTP URL: ${oneLine(String((err as Error).message ?? err), 200)}` };
     }
 
-    const subject = emailSubject(n, dest);
     const d = deadline(signal, timeoutMs);
     const aborted = whenAborted(d.signal);
     try {
       const sending = transport.sendMail({
-        from: dest.from,
-        to: dest.to,
-        ...(dest.cc.length > 0 ? { cc: dest.cc } : {}),
-        subject,
-        text: emailText(n),
-        html: emailHtml(n, subject),
-        headers: { 'X-B3OS-Router-Delivery': n.deliveryId, 'X-B3OS-Router-Rule': n.rule },
+        from: mail.from,
+        to: mail.to,
+        ...(mail.cc.length > 0 ? { cc: mail.cc } : {}),
+        subject: mail.subject,
+        text: mail.text,
+        html: mail.html,
+        headers: mail.headers,
         signal: d.signal,
       });
       const info = await Promise.race([sending, aborted.promise.then(() => null)]);
@@ -203,8 +166,7 @@ export class EmailChannel implements Channel {
 
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.transports.values()];
-    this.transports.clear();
-    for (const t of all) t.close();
+    this.pool?.close();
+    this.pool = null;
   }
 }

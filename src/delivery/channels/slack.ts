@@ -9,10 +9,9 @@ const loadSlack = () =>
     slackLib = null; // not cached: the next send tries again
     throw err;
   }));
-import type { EventObject, Json, SlackDestination } from '../../config/types.js';
-import { DEFAULT_LINK_HOSTS } from '../../config/defaults.js';
-import { wildcard } from '../../rules/match.js';
-import type { Channel, ChannelEnv, Notification, SendResult } from './channel.js';
+import type { SlackDestination } from '../../config/types.js';
+import type { Composed, SlackPayload } from '../compose.js';
+import type { Channel, ChannelEnv, SendResult } from './channel.js';
 import { classifyStatus, deadline, networkFailure, oneLine, readSnippet, secondsToMs, whenAborted, type Deadline } from './http.js';
 
 /**
@@ -79,99 +78,6 @@ export const PERMANENT_SLACK_ERRORS: ReadonlySet<string> = new Set([
   'unknown_method',
 ]);
 
-/** Slack's limits, kept well inside. */
-const MAX_TEXT = 39_000; // chat.postMessage truncates past 40,000 characters
-const MAX_SECTION_TEXT = 3_000;
-const MAX_FIELD_TEXT = 2_000;
-
-export const TEST_PREFIX = ':test_tube: *Test message from b3os-router*';
-
-type TextObject = { type: 'mrkdwn' | 'plain_text'; text: string };
-export type SlackBlock =
-  | { type: 'section'; text?: TextObject; fields?: TextObject[] }
-  | { type: 'context'; elements: TextObject[] };
-
-export interface SlackMessage {
-  text: string;
-  blocks: SlackBlock[];
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
-/** Escapes a value for Slack mrkdwn (the three characters Slack asks to be escaped). */
-export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-function lookup(event: EventObject, path: string): Json | undefined {
-  let cur: Json | undefined = event;
-  for (const part of path.split('.')) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
-    cur = (cur as { [k: string]: Json })[part];
-  }
-  return cur;
-}
-
-/** The first of `paths` holding a non-empty string or a number, as a string. */
-function firstScalar(event: EventObject, paths: string[]): string | null {
-  for (const p of paths) {
-    const v = lookup(event, p);
-    if (typeof v === 'string' && v.trim() !== '') return v;
-    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  }
-  return null;
-}
-
-/**
- * An https link the event carries, on a host the rules allow (server.link_hosts), safe to put
- * inside Slack's `<url|label>`; null if none. The event's sender chooses the link, and the message
- * labels it "Open in B3OS": a link anywhere else would be a phishing link with our label on it.
- */
-function eventLink(event: EventObject, hosts: readonly string[]): string | null {
-  const raw = firstScalar(event, ['data.runUrl', 'data.run_url', 'data.url', 'data.link', 'runUrl', 'run_url', 'url', 'link']);
-  if (raw === null) return null;
-  try {
-    const u = new URL(raw);
-    if (u.protocol !== 'https:' || u.username || u.password) return null;
-    if (!hosts.some((h) => wildcard(h)(u.hostname))) return null;
-    const href = u.href.replace(/\|/g, '%7C');
-    return href.length <= MAX_SECTION_TEXT - 50 ? href : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The message: the rendered template as text, and a simple block layout built from the event. */
-export function buildSlackMessage(n: Notification): SlackMessage {
-  let main = n.message('slack');
-  if (main.trim() === '') main = escapeMrkdwn(n.eventType ?? 'B3OS event');
-  if (n.test) main = `${TEST_PREFIX}\n${main}`;
-  const text = truncate(main, MAX_TEXT);
-  const blocks: SlackBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: truncate(main, MAX_SECTION_TEXT) } }];
-
-  const e = n.event;
-  const fields: TextObject[] = [];
-  const field = (label: string, value: string | null): void => {
-    if (value === null) return;
-    fields.push({ type: 'mrkdwn', text: truncate(`*${label}*\n${escapeMrkdwn(value)}`, MAX_FIELD_TEXT) });
-  };
-  const wfName = firstScalar(e, ['data.workflowName', 'data.workflow_name', 'workflowName', 'workflow_name']);
-  const wfId = firstScalar(e, ['data.workflowId', 'data.workflow_id', 'workflowId', 'workflow_id']);
-  field('Workflow', wfName && wfId && wfName !== wfId ? `${wfName} (${wfId})` : (wfName ?? wfId));
-  field('Run', firstScalar(e, ['data.runId', 'data.run_id', 'runId', 'run_id']));
-  field('Status', n.eventType ?? firstScalar(e, ['type', 'event_type', 'eventType']));
-  if (fields.length > 0) blocks.push({ type: 'section', fields });
-
-  const link = eventLink(e, n.destination.type === 'slack' ? (n.destination.linkHosts ?? DEFAULT_LINK_HOSTS) : DEFAULT_LINK_HOSTS);
-  if (link !== null) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `:link: <${link}|Open in B3OS>` } });
-
-  const footer = n.test ? 'b3os-router · test message' : `b3os-router · rule ${escapeMrkdwn(n.rule)}`;
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(footer, MAX_FIELD_TEXT) }] });
-  return { text, blocks };
-}
-
 const silentLogger: Logger = {
   debug() {},
   info() {},
@@ -205,16 +111,18 @@ export function classifySlackError(error: string, retryAfterMs?: number): SendRe
 }
 
 export class SlackChannel implements Channel {
-  constructor(private readonly env: ChannelEnv) {}
+  constructor(
+    private readonly dest: SlackDestination,
+    private readonly env: ChannelEnv,
+  ) {}
 
-  async send(n: Notification, signal: AbortSignal): Promise<SendResult> {
-    const dest = n.destination;
-    if (dest.type !== 'slack') {
-      return { outcome: 'permanent', code: null, error: `destination ${dest.name} is not a Slack destination (type ${dest.type})` };
+  async send(message: Composed, signal: AbortSignal): Promise<SendResult> {
+    const dest = this.dest;
+    if (message.kind !== 'slack') {
+      return { outcome: 'permanent', code: null, error: `destination ${dest.name} is Slack, not ${message.kind}` };
     }
-    const message = buildSlackMessage(n);
     if (dest.webhookUrl) return this.sendWebhook(dest, message, signal);
-    if (dest.channel) return this.sendWebApi(dest, message, signal);
+    if (message.channel) return this.sendWebApi(dest, message, signal);
     return {
       outcome: 'permanent',
       code: null,
@@ -222,7 +130,7 @@ export class SlackChannel implements Channel {
     };
   }
 
-  private async sendWebApi(dest: SlackDestination, message: SlackMessage, signal: AbortSignal): Promise<SendResult> {
+  private async sendWebApi(dest: SlackDestination, message: SlackPayload, signal: AbortSignal): Promise<SendResult> {
     const token = dest.token ?? this.env.slackBotToken;
     if (!token) {
       return {
@@ -249,7 +157,7 @@ export class SlackChannel implements Channel {
     const what = `Slack Web API (${dest.name})`;
     try {
       const call = client.apiCall('chat.postMessage', {
-        channel: dest.channel,
+        channel: message.channel,
         text: message.text,
         blocks: message.blocks,
         unfurl_links: false,
@@ -302,7 +210,7 @@ export class SlackChannel implements Channel {
     }
   }
 
-  private async sendWebhook(dest: SlackDestination, message: SlackMessage, signal: AbortSignal): Promise<SendResult> {
+  private async sendWebhook(dest: SlackDestination, message: SlackPayload, signal: AbortSignal): Promise<SendResult> {
     let url: URL;
     try {
       url = new URL(dest.webhookUrl as string);

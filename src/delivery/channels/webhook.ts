@@ -1,17 +1,16 @@
-// Outbound webhooks: one HTTP request per attempt, JSON body, Idempotency-Key = delivery id, and an
-// optional signature (signing.ts: ours, made like the inbound one, or Standard Webhooks).
-// Redirects are never followed.
+// Outbound webhooks: one HTTP request per attempt, carrying the request compose() made (body,
+// Idempotency-Key = delivery id, signature). Redirects are never followed. Each channel (one per
+// destination) owns its keep-alive agents, so closing one never cuts another's connections.
 import type { WebhookDestination } from '../../config/types.js';
-import { DEFAULT_WEBHOOK_SIGNING } from '../../config/defaults.js';
-import { SIGNATURE_HEADER, signatureHeaders } from './signing.js';
-import type { Channel, Notification, SendResult } from './channel.js';
+import type { Composed } from '../compose.js';
+import type { Channel, SendResult } from './channel.js';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { classifyStatus, deadline, drainWithin, networkFailure, oneLine } from './http.js';
 
-// node:http with keep-alive rather than fetch: on Node 20, fetch (undici through WHATWG streams)
-// costs about 4x the CPU per request and allocates far more (measured in docs/performance.md).
-const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+export { ATTEMPT_HEADER, DELIVERY_HEADER, SIGNATURE_HEADER, TEST_HEADER, USER_AGENT, defaultWebhookBody } from '../compose.js';
+
+type Agents = { http: HttpAgent; https: HttpsAgent };
 const SNIPPET_BYTES = 2048;
 
 interface Answer {
@@ -21,7 +20,7 @@ interface Answer {
   snippet: string;
 }
 
-function send1(url: URL, method: string, headers: Record<string, string>, body: Buffer | null, signal: AbortSignal): Promise<Answer> {
+function send1(agents: Agents, url: URL, method: string, headers: Record<string, string>, body: Buffer | null, signal: AbortSignal): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const https = url.protocol === 'https:';
     const h = body ? { ...headers, 'content-length': String(body.length) } : headers;
@@ -69,50 +68,21 @@ function send1(url: URL, method: string, headers: Record<string, string>, body: 
 
 const first = (v: string | string[] | undefined): string | null => (Array.isArray(v) ? (v[0] ?? null) : (v ?? null));
 
-export const USER_AGENT = 'b3os-router';
-export { SIGNATURE_HEADER };
-export const DELIVERY_HEADER = 'x-b3os-router-delivery';
-export const ATTEMPT_HEADER = 'x-b3os-router-attempt';
-export const TEST_HEADER = 'x-b3os-router-test';
-
-/**
- * The contract's default body: `{"rule": ..., "destination": ..., "event": <the original event>}`,
- * spliced from the raw text so the event reaches the receiver byte for byte as B3OS sent it.
- */
-export function defaultWebhookBody(rule: string, destination: string, rawEvent: string, event: unknown): string {
-  const raw = rawEvent.trim() === '' ? JSON.stringify(event) : rawEvent;
-  return `{"rule": ${JSON.stringify(rule)}, "destination": ${JSON.stringify(destination)}, "event": ${raw}}`;
-}
-
-/** The body a webhook destination sends for this notification. */
-export function webhookBody(n: Notification, dest: WebhookDestination): string {
-  return n.render(dest.body, 'json', () => defaultWebhookBody(n.rule, dest.name, n.rawEvent, n.event));
-}
-
-/** Every header of the request (names lower-case); the fixed ones cannot be overridden by config. */
-export function webhookHeaders(n: Notification, dest: WebhookDestination, body: Buffer): Record<string, string> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'user-agent': USER_AGENT,
-  };
-  for (const [k, v] of Object.entries(dest.headers)) headers[k.toLowerCase()] = v;
-  headers['idempotency-key'] = n.deliveryId;
-  headers[DELIVERY_HEADER] = n.deliveryId;
-  headers[ATTEMPT_HEADER] = String(n.attempt);
-  if (n.test) headers[TEST_HEADER] = '1';
-  if (dest.secret) Object.assign(headers, signatureHeaders(dest.signing ?? DEFAULT_WEBHOOK_SIGNING, dest.secret, n.deliveryId, Date.now() / 1000, body));
-  return headers;
-}
-
 export class WebhookChannel implements Channel {
-  async send(n: Notification, signal: AbortSignal): Promise<SendResult> {
-    const dest = n.destination;
-    if (dest.type !== 'webhook') {
-      return { outcome: 'permanent', code: null, error: `destination ${dest.name} is not a webhook (type ${dest.type})` };
+  // node:http with keep-alive rather than fetch: on Node 20, fetch (undici through WHATWG streams)
+  // costs about 4x the CPU per request and allocates far more (measured in docs/performance.md).
+  private readonly agents: Agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+
+  constructor(private readonly dest: WebhookDestination) {}
+
+  async send(payload: Composed, signal: AbortSignal): Promise<SendResult> {
+    const dest = this.dest;
+    if (payload.kind !== 'webhook') {
+      return { outcome: 'permanent', code: null, error: `destination ${dest.name} is a webhook, not ${payload.kind}` };
     }
     let url: URL;
     try {
-      url = new URL(dest.url);
+      url = new URL(payload.url);
     } catch {
       return { outcome: 'permanent', code: null, error: `destination ${dest.name} has an invalid URL` };
     }
@@ -120,20 +90,19 @@ export class WebhookChannel implements Channel {
       return { outcome: 'permanent', code: null, error: `destination ${dest.name}: only http and https URLs are supported` };
     }
 
-    const bodyText = webhookBody(n, dest);
-    const body = Buffer.from(bodyText, 'utf8');
-    const headers = webhookHeaders(n, dest, body);
+    const body = Buffer.from(payload.body, 'utf8');
+    const headers = payload.headers;
     for (const [k, v] of Object.entries(headers)) {
       if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || /[^\t\x20-\x7e\x80-\xff]/.test(v)) {
         return { outcome: 'permanent', code: null, error: `destination ${dest.name} has an invalid header: ${k}` };
       }
     }
-    const method = (dest.method || 'POST').toUpperCase();
+    const method = payload.method;
     const what = `webhook ${dest.name}`;
     const timeoutMs = dest.delivery.timeoutMs;
     const d = deadline(signal, timeoutMs);
     try {
-      const res = await send1(url, method, headers, method === 'GET' || method === 'HEAD' ? null : body, d.signal);
+      const res = await send1(this.agents, url, method, headers, method === 'GET' || method === 'HEAD' ? null : body, d.signal);
       if (res.status >= 200 && res.status < 300) return { outcome: 'delivered', code: String(res.status) };
       return classifyStatus(res.status, {
         what,
@@ -150,7 +119,7 @@ export class WebhookChannel implements Channel {
   }
 
   async close(): Promise<void> {
-    agents.http.destroy();
-    agents.https.destroy();
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 }

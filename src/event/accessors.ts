@@ -1,20 +1,40 @@
-// What the router reads from a B3OS event: its type, its ids, its own time. Field names come from
-// the rules file's `server.fields` (defaults in config/defaults.ts), looked up at the top level and
-// then under `data`, as the contract says.
-import type { EventFields, EventObject, Json } from '../config/types.js';
+// What the router reads from a B3OS event: its type, its ids, its own time, and the details a
+// summary shows (workflow, node, status, error, link). Field names come from the rules file's
+// `server.fields` (defaults in config/defaults.ts DEFAULT_EVENT_FIELDS); each name, a dotted path
+// if need be, is looked up at the top level and then under `data`, as the contract says. This is
+// the one place event fields are read: ingest, policy, Slack, email and the default summary all
+// come here, so `server.fields` holds everywhere.
+import type { EventFields, EventObject, Json } from './model.js';
+import { compilePath, readPath } from './path.js';
 
 function own(obj: Json | undefined, key: string): Json | undefined {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
-  return Object.prototype.hasOwnProperty.call(obj, key) ? (obj as EventObject)[key] : undefined;
+  return  Object.hasOwn(obj, key) ? (obj as EventObject)[key] : undefined;
 }
 
-/** First field (top level, then under `data`) holding a non-empty string or a finite number. */
-function firstScalar(event: EventObject, names: readonly string[], underData: boolean): string | null {
+/** A field name as a compiled path, cached: the lists are few and read on every event. */
+const paths = new Map<string, string[] | null>();
+function lookup(scope: Json | undefined, name: string): Json | undefined {
+  if (!name.includes('.')) return own(scope, name);
+  let parts = paths.get(name);
+  if (parts === undefined) {
+    parts = compilePath(name);
+    if (paths.size < 1000) paths.set(name, parts);
+  }
+  return readPath(scope, parts);
+}
+
+/**
+ * First field (top level, then under `data` when `underData`) holding a string or a finite number.
+ * `display`: a string of spaces counts as absent (a summary must show something readable); ids
+ * keep any non-empty string, so that dedupe keys are exactly what the sender sent.
+ */
+function firstScalar(event: EventObject, names: readonly string[], underData: boolean, display = false): string | null {
   const scopes: (Json | undefined)[] = underData ? [event, own(event, 'data')] : [event];
   for (const scope of scopes) {
     for (const name of names) {
-      const v = own(scope, name);
-      if (typeof v === 'string' && v !== '') return v;
+      const v = lookup(scope, name);
+      if (typeof v === 'string' && (display ? v.trim() !== '' : v !== '')) return v;
       if (typeof v === 'number' && Number.isFinite(v)) return String(v);
     }
   }
@@ -37,6 +57,33 @@ export function executionId(event: EventObject, fields: EventFields): string | n
   return firstScalar(event, fields.executionId, true);
 }
 
+/** What a notification shows about an event, every field read through `server.fields`. */
+export interface EventDetails {
+  type: string | null;
+  runId: string | null;
+  workflowId: string | null;
+  workflowName: string | null;
+  node: string | null;
+  status: string | null;
+  error: string | null;
+  /** As the event carries it; channels decide whether a link may be shown (server.link_hosts). */
+  url: string | null;
+}
+
+export function describe(event: EventObject, fields: EventFields, type: string | null = eventType(event, fields)): EventDetails {
+  const shown = (names: readonly string[]) => firstScalar(event, names, true, true);
+  return {
+    type,
+    runId: firstScalar(event, fields.runId, true, true),
+    workflowId: shown(fields.workflowId),
+    workflowName: shown(fields.workflowName),
+    node: shown(fields.node),
+    status: shown(fields.status),
+    error: shown(fields.error),
+    url: shown(fields.url),
+  };
+}
+
 /**
  * The event's own time in ms since the epoch, or null when it carries none readable.
  * ISO-8601 strings, or numbers of unix seconds (milliseconds when above 10^12).
@@ -46,7 +93,7 @@ export function executionId(event: EventObject, fields: EventFields): string | n
 export function eventTime(event: EventObject, fields: EventFields): number | null {
   for (const scope of [event, own(event, 'data')]) {
     for (const name of fields.time) {
-      const v = own(scope, name);
+      const v = lookup(scope, name);
       if (v !== undefined && v !== null) return parseTime(v);
     }
   }

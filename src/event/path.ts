@@ -1,4 +1,5 @@
-import type { EventObject, Json } from '../config/types.js';
+// Dotted paths into an event (`data.error.message`), read safely: own properties only.
+import type { EventObject, Json } from './model.js';
 
 // Segments that would walk into an object's prototype machinery. A payload carrying them is data,
 // never a way to reach (or change) anything else: such a path resolves to nothing.
@@ -21,7 +22,7 @@ export function readPath(value: Json | undefined, parts: readonly string[] | nul
       if (!/^(0|[1-9]\d*)$/.test(part)) return undefined;
       cur = cur[Number(part)];
     } else {
-      if (!Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
+      if (!Object.hasOwn(cur, part)) return undefined;
       cur = (cur as EventObject)[part];
     }
   }

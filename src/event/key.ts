@@ -3,9 +3,8 @@
 // one kind's value can never collide with another's. Under Standard Webhooks (contract §11) the
 // verified webhook-id header stands in for the event id when the body has none.
 import { createHash } from 'node:crypto';
-import type { EventFields, EventObject } from '../config/types.js';
-import type { KeyKind } from '../store/store.js';
-import { eventId, executionId, runId } from './event.js';
+import { eventId, executionId, runId } from './accessors.js';
+import type { EventFields, EventObject, KeyKind } from './model.js';
 
 export interface IdempotencyKey {
   key: string;

@@ -1,0 +1,140 @@
+// The compiled, validated shape of a rules file. Every stage (ingest, routing, policy, store,
+// delivery, operations) reads only these types; only `config/` knows about YAML and the schema.
+// They live in the kernel because the stages below config (route, policy, store) read them too.
+import type { EventFields, EventObject, Json, MatchResult, Template } from './model.js';
+
+/** `b3os`: contract §2 (configurable header, encoding, prefix, timestamp). `standard-webhooks`: §11. */
+export type SignatureScheme = 'b3os' | 'standard-webhooks';
+
+export interface SignatureSettings {
+  scheme: SignatureScheme;
+  /** The settings below, but toleranceMs, apply to the `b3os` scheme only. */
+  header: string; // lower-case header name
+  encoding: 'hex' | 'base64';
+  prefix: string; // accepted when present, e.g. "sha256="; '' for none
+  timestampHeader: string | null; // lower-case header name
+  toleranceMs: number;
+}
+
+export interface ServerSettings {
+  path: string;
+  maxBodyBytes: number;
+  /** null: every type is accepted. */
+  acceptTypes: string[] | null;
+  signature: SignatureSettings;
+  fields: EventFields;
+}
+
+export interface DeliverySettings {
+  maxAttempts: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  timeoutMs: number;
+  /** How many sends to this destination may be in flight at once. */
+  concurrency: number;
+}
+
+interface DestinationBase {
+  name: string;
+  line: number;
+  enabled: boolean;
+  privileged: boolean;
+  delivery: DeliverySettings;
+}
+
+export interface SlackDestination extends DestinationBase {
+  type: 'slack';
+  /** Web API mode: channel + token (token falls back to SLACK_BOT_TOKEN at send time). */
+  channel: string | null;
+  token: string | null;
+  /** Incoming-webhook mode. */
+  webhookUrl: string | null;
+  /**
+   * Hosts (lower case, `*` a wildcard) whose https links the default message may show, from
+   * server.link_hosts; absent means DEFAULT_LINK_HOSTS.
+   */
+  linkHosts?: readonly string[];
+}
+
+export interface EmailDestination extends DestinationBase {
+  type: 'email';
+  to: string[];
+  cc: string[];
+  from: string;
+  subject: Template | null;
+  /** Overrides SMTP_URL for this destination. */
+  smtpUrl: string | null;
+}
+
+export interface WebhookDestination extends DestinationBase {
+  type: 'webhook';
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  secret: string | null;
+  /** How `secret` signs the body: x-b3os-router-signature, or the Standard Webhooks headers.
+   * compile always sets it; absent (a destination built by hand) means DEFAULT_WEBHOOK_SIGNING. */
+  signing?: SignatureScheme;
+  body: Template | null;
+}
+
+export type Destination = SlackDestination | EmailDestination | WebhookDestination;
+
+export interface RuleExample {
+  line: number;
+  col: number;
+  event: EventObject;
+  /** Where the event came from: 'inline' or the resolved file path. */
+  source: string;
+  matches: boolean;
+  destinations: string[] | null;
+}
+
+export interface CompiledRule {
+  name: string;
+  description: string;
+  /** Position in the file (0-based), the order rules fire in. */
+  index: number;
+  line: number;
+  enabled: boolean;
+  stop: boolean;
+  sendTo: string[];
+  message: Template | null;
+  /**
+   * Literal event types this rule can match (from `match.type` without wildcards), used by the
+   * type index; null when the rule can match any type (wildcards, no type constraint, `when` only).
+   */
+  types: string[] | null;
+  /** `match.type` as written, wildcards included (`subscription`, `check`); null/absent: no type condition. */
+  typePatterns?: string[] | null;
+  /** The rule's own condition: `match` AND `when`. Pure; never throws. */
+  test(event: EventObject): MatchResult;
+  examples: RuleExample[];
+}
+
+export interface Grant {
+  rule: string;
+  destination: string;
+  line: number;
+  /** JSON Logic condition; null when absent. Pure; never throws (an error counts as false). */
+  when: ((event: EventObject) => boolean) | null;
+  whenSource: Json | null;
+  maxPerHour: number | null;
+  maxEventAgeMs: number | null;
+  allowReplay: boolean;
+}
+
+export interface RouterConfig {
+  /** Absolute path of the rules file this came from. */
+  file: string;
+  /** sha256 of the file's text, to tell versions apart in logs and routing decisions. */
+  hash: string;
+  /** The file's text as read: the delivery thread compiles exactly the same version. */
+  source: string;
+  server: ServerSettings;
+  destinations: Map<string, Destination>;
+  rules: CompiledRule[];
+  delivery: DeliverySettings;
+  grants: Grant[];
+  retentionMs: number;
+}

@@ -1,0 +1,196 @@
+// The one route of an event: its type, whether server.accept_types takes it, which rules match it
+// (in file order, honouring `stop` and `enabled`, through the type index), and the deliveries that
+// follow, each through policy with its reason. Ingest, `test`, the rules' examples, `diff` and
+// `replay` all call routeEvent, so that every tool tells the same story.
+import { eventTime, eventType } from '../event/accessors.js';
+import type { CompiledRule, RouterConfig } from '../event/config.js';
+import type { EventObject, RoutedDelivery, RoutePair, RoutingDecision, RuleOutcome } from '../event/model.js';
+import { allowedInWindow, decide, type RateCounts } from '../policy/policy.js';
+import { typeFilter } from './accept-types.js';
+
+export type { PlannedDelivery, RoutedDelivery, RoutePair, RoutingDecision, RuleOutcome } from '../event/model.js';
+
+export interface RouteContext {
+  now: number;
+  /** A replay (not a first delivery): grants must also say allow_replay. */
+  replay: boolean;
+  /** The type as stored with the event (replay, diff); default: read from the event. */
+  type?: string | null;
+  /** Only these (rule, destination) pairs go on to policy (replay: the ones with no delivery yet). */
+  only?: (pair: RoutePair) => boolean;
+  /**
+   * Ingest: an event that server.accept_types ignores is not evaluated at all (it costs nothing).
+   * Without it, the rules are evaluated anyway so that `test` can show them.
+   */
+  skipIgnored?: boolean;
+}
+
+export interface Routing {
+  type: string | null;
+  /** The event's own time (ms), or null when it carries none readable. */
+  time: number | null;
+  /** false when server.accept_types ignores this type (answered 204, neither stored nor routed). */
+  accepted: boolean;
+  decision: RoutingDecision;
+  /** Matching rule → enabled, existing destination, after `only`. */
+  pairs: RoutePair[];
+  /**
+   * Policy for each pair, with rate counts. Ingest calls it inside the transaction that stores the
+   * event (the counts and the decisions that use them cannot be separated); dry runs pass
+   * NO_COUNTS. Counts grow as the plan allows deliveries, so one event cannot exceed a cap.
+   */
+  plan(counts: RateCounts): RoutedDelivery[];
+}
+
+export function routeEvent(config: RouterConfig, event: EventObject, ctx: RouteContext): Routing {
+  const type = ctx.type !== undefined ? ctx.type : eventType(event, config.server.fields);
+  const time = eventTime(event, config.server.fields);
+  const accepted = typeFilter(config.server.acceptTypes)(type);
+  const { decision, pairs: all } =
+    !accepted && ctx.skipIgnored
+      ? { decision: { rules: config.hash, outcomes: [], skipped: config.rules.length, stoppedBy: null }, pairs: [] }
+      : evaluate(config, event, type);
+  const pairs = ctx.only ? all.filter(ctx.only) : all;
+  return {
+    type,
+    time,
+    accepted,
+    decision,
+    pairs,
+    plan: (counts) => plan(config, event, pairs, time, ctx, counts),
+  };
+}
+
+function plan(config: RouterConfig, event: EventObject, pairs: RoutePair[], time: number | null, ctx: RouteContext, counts: RateCounts): RoutedDelivery[] {
+  const extra = new Map<string, number>();
+  const out: RoutedDelivery[] = [];
+  for (const { rule, destination } of pairs) {
+    const dest = config.destinations.get(destination)!;
+    const key = `${rule}\u0000${destination}`;
+    const d = decide({
+      rule,
+      destination: dest,
+      event,
+      eventTimeMs: time,
+      grants: config.grants,
+      // Asked only for privileged pairs: a count is a query, and the rest never need one.
+      allowedInLastHour: dest.privileged ? allowedInWindow(counts, rule, destination, ctx.now) + (extra.get(key) ?? 0) : 0,
+      now: ctx.now,
+      replay: ctx.replay,
+    });
+    if (d.allowed && dest.privileged) extra.set(key, (extra.get(key) ?? 0) + 1);
+    out.push({
+      rule,
+      destination,
+      privileged: dest.privileged,
+      status: d.allowed ? 'pending' : 'blocked',
+      reason: d.allowed ? null : d.reason,
+      policyReason: d.reason,
+      grantLine: d.grantLine,
+    });
+  }
+  return out;
+}
+
+interface TypeIndex {
+  /** Rules that can only match these literal types. */
+  byType: Map<string, CompiledRule[]>;
+  /** Rules that can match any type; always evaluated. */
+  anyType: CompiledRule[];
+}
+
+const indexes = new WeakMap<RouterConfig, TypeIndex>();
+
+function typeIndex(config: RouterConfig): TypeIndex {
+  let idx = indexes.get(config);
+  if (idx) return idx;
+  idx = { byType: new Map(), anyType: [] };
+  for (const rule of config.rules) {
+    if (rule.types === null) {
+      idx.anyType.push(rule);
+      continue;
+    }
+    for (const t of rule.types) {
+      const list = idx.byType.get(t);
+      if (list) list.push(rule);
+      else idx.byType.set(t, [rule]);
+    }
+  }
+  indexes.set(config, idx);
+  return idx;
+}
+
+/** The rules worth testing for an event of this type, in file order. */
+export function candidates(config: RouterConfig, type: string | null): CompiledRule[] {
+  const idx = typeIndex(config);
+  const typed = type === null ? undefined : idx.byType.get(type);
+  if (!typed) return idx.anyType;
+  if (idx.anyType.length === 0) return typed;
+  return mergeByIndex(typed, idx.anyType);
+}
+
+function mergeByIndex(a: CompiledRule[], b: CompiledRule[]): CompiledRule[] {
+  const out: CompiledRule[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i]!.index < b[j]!.index)) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
+}
+
+function evaluate(
+  config: RouterConfig,
+  event: EventObject,
+  type: string | null,
+): { decision: RoutingDecision; pairs: RoutePair[] } {
+  const rules = candidates(config, type);
+  const outcomes: RuleOutcome[] = [];
+  const pairs: RoutePair[] = [];
+  let stoppedBy: string | null = null;
+  for (const rule of rules) {
+    if (!rule.enabled) {
+      outcomes.push({ rule: rule.name, matched: false, reason: 'the rule is disabled (enabled: false)' });
+      continue;
+    }
+    const result = rule.test(event);
+    outcomes.push({ rule: rule.name, matched: result.matched, reason: result.reason });
+    if (!result.matched) continue;
+    for (const name of rule.sendTo) {
+      const dest = config.destinations.get(name);
+      if (dest?.enabled) pairs.push({ rule: rule.name, destination: name });
+    }
+    if (rule.stop) {
+      stoppedBy = rule.name;
+      break;
+    }
+  }
+  return {
+    decision: { rules: config.hash, outcomes, skipped: config.rules.length - rules.length, stoppedBy },
+    pairs,
+  };
+}
+
+/**
+ * Why each rule did or did not match, in file order, the rules the type index skipped included:
+ * what `test`, `explain` and the console show. `decision` is the one just made or the one stored
+ * with the event (whose rules may have changed since: outcomes of rules no longer in the file
+ * follow at the end).
+ */
+export function explainRules(config: RouterConfig, decision: Pick<RoutingDecision, 'outcomes' | 'stoppedBy'>, type: string | null): RuleOutcome[] {
+  const decided = new Map(decision.outcomes.map((o) => [o.rule, o]));
+  const tested = new Set(candidates(config, type).map((r) => r.name));
+  const out = config.rules.map((rule): RuleOutcome => {
+    const o = decided.get(rule.name);
+    if (o) return o;
+    let reason: string;
+    if (!tested.has(rule.name)) reason = `type does not match: the rule takes ${(rule.types ?? []).join(', ')}, and this event is ${type ?? 'of no type'}`;
+    else if (decision.stoppedBy !== null) reason = `not evaluated: rule "${decision.stoppedBy}" above has stop: true`;
+    else reason = 'not evaluated: the rule was not in the rules file when the event arrived';
+    return { rule: rule.name, matched: false, reason };
+  });
+  const inFile = new Set(config.rules.map((r) => r.name));
+  for (const o of decision.outcomes) if (!inFile.has(o.rule)) out.push(o);
+  return out;
+}

@@ -120,7 +120,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   });
   app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not_found', message: `nothing at ${req.method} ${req.url.split('?')[0]}` }));
 
-  registerIngest(app, { rules: () => rules.current, secrets: opts.secrets, commit, metrics, onDeliveries: () => deliveries.wake(), rejectLog }, config.server.path);
+  registerIngest(app, { rules: () => rules.current, secrets: opts.secrets, bufferBytes: opts.ingestBufferBytes, commit, metrics, onDeliveries: () => deliveries.wake(), rejectLog }, config.server.path);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

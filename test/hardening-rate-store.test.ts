@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadRulesText } from '../src/config/load.js';
 import type { RouterConfig } from '../src/config/types.js';
+import { decideExisting } from '../src/policy/stored.js';
 import { retryDead } from '../src/ops/retry.js';
 import { allowedInWindow } from '../src/policy/policy.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
@@ -64,10 +65,19 @@ test('retry of privileged deliveries allowed over an hour ago: the cap counts th
     assert.match(first.refused[0]!.reason, /max_per_hour of 2 .* is used up \(2 in the last hour\)/);
     assert.equal(await allowedInWindow(store, 'pay', 'payout', now + 1), 2, 'counted as of the retry');
 
-    // Sent: already counted, so the claim sees a privileged (counted) delivery and nothing is stamped again.
+    // Sent: the serving worker decides again by its own rules (the retrying CLI may hold another
+    // file), and each delivery's allowance from the retry is replaced, not added to: still two.
     const claimed = await store.claimDue({ now: now + 1, leaseMs: 1000, room: new Map(), defaultRoom: 1000, limit: 1000 });
     assert.deepEqual(claimed.map((c) => c.id).sort(), [...first.requeued].sort());
-    assert.ok(claimed.every((c) => c.privileged));
+    assert.ok(claimed.every((c) => !c.privileged), 'decided again at send time');
+    const dest = cfg.destinations.get('payout')!;
+    const atSend = await store.admit(
+      claimed.map((c) => c.id),
+      (row, counts) => decideExisting(counts, cfg, row, dest, {}, now + 1),
+      { now: now + 1, requeueDead: false },
+    );
+    assert.deepEqual(atSend.map((a) => a.outcome), ['admitted', 'admitted']);
+    assert.equal(await allowedInWindow(store, 'pay', 'payout', now + 1), 2, 'not counted twice');
 
     const again = await retryDead(store, () => cfg, await store.listDeliveries({ status: 'dead', limit: 100 }), now + 2);
     assert.deepEqual([again.requeued.length, again.refused.length], [0, 8]);

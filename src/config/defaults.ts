@@ -87,7 +87,11 @@ export const HTTP_DEFAULTS = {
   requestTimeoutMs: 30_000,
   /** Open connections at most; more are closed at once. With the body limit, this bounds the bytes
    * held before any signature is checked (max_connections × server.max_body_bytes). */
-  maxConnections: 128,
+  maxConnections: 512,
+  /** Hook bodies held at once before their signature is checked (INGEST_BUFFER_MB): a request
+   * that would take more is answered 503 with Retry-After before its body is read. Without it the
+   * bound would be max_connections × max_body_bytes (512 MiB with the defaults). */
+  ingestBufferBytes: 64 * 1024 * 1024,
   /** Headers must all have arrived by then (at most the request timeout): a client that opens
    * connections and sends half a request line holds a slot this long, not the whole 30 s. */
   headersTimeoutMs: 10_000,

@@ -58,6 +58,8 @@ export interface ServeOptions {
   requestTimeoutMs: number;
   /** MAX_CONNECTIONS: open connections at most; more are closed on arrival. */
   maxConnections: number;
+  /** INGEST_BUFFER_MB: hook bodies held at once before their signature is checked. */
+  ingestBufferBytes: number;
 }
 
 export class OptionError extends Error {
@@ -82,6 +84,8 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
   if (maxMb !== null && !(Number(maxMb) > 0)) throw new OptionError(`DB_MAX_MB "${maxMb}" is not a positive number`);
   const requestTimeoutMs = positiveInt(env, 'REQUEST_TIMEOUT_MS', HTTP_DEFAULTS.requestTimeoutMs);
   const maxConnections = positiveInt(env, 'MAX_CONNECTIONS', HTTP_DEFAULTS.maxConnections);
+  const bufferMb = nonEmpty(env.INGEST_BUFFER_MB);
+  if (bufferMb !== null && !(Number(bufferMb) > 0)) throw new OptionError(`INGEST_BUFFER_MB "${bufferMb}" is not a positive number`);
   return {
     rulesFile: rulesPath(flags.rules, env),
     dbPath: dbPath(flags.db, env),
@@ -95,6 +99,7 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
     dbMaxBytes: maxMb === null ? null : Math.floor(Number(maxMb) * 1024 * 1024),
     requestTimeoutMs,
     maxConnections,
+    ingestBufferBytes: bufferMb === null ? HTTP_DEFAULTS.ingestBufferBytes : Math.floor(Number(bufferMb) * 1024 * 1024),
   };
 }
 

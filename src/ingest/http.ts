@@ -15,6 +15,8 @@ export interface IngestDeps {
   /** The rules in force now (swapped on reload). */
   rules(): RouterConfig;
   secrets: readonly string[];
+  /** Hook bodies held at once before their signature is checked (bytes); more get 503. */
+  bufferBytes: number;
   commit: GroupCommit<IngestItem, IngestOutcome>;
   metrics: Metrics;
   /** Called after a commit that created deliveries, so the worker need not wait for its poll. */
@@ -79,7 +81,29 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
     return reply.code(r.status).send({ error: r.reason, message: r.message });
   };
 
-  app.post(path, async (req, reply) => {
+  // Bytes of hook bodies being received or verified right now. Each request reserves its declared
+  // length (or the body limit when it declares none) before its body is read, and gives it back
+  // when its answer is done: so unverified bytes held at once never pass the budget, however many
+  // connections are open. A request that does not fit is answered 503 at once; B3OS retries it.
+  let reserved = 0;
+  const reserve = (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    const limit = deps.rules().server.maxBodyBytes;
+    const declared = Number(req.headers['content-length']);
+    const want = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, limit + 1) : limit + 1;
+    if (reserved + want > deps.bufferBytes && want > 0) {
+      metrics.eventsReceived.inc({ outcome: 'rejected', reason: 'busy' });
+      deps.rejectLog.warn(req.log, { reason: 'busy', status: 503 }, 'hook rejected: too many hook bodies in flight; try again');
+      void reply.code(503).header('retry-after', '1').header('connection', 'close').send({ error: 'busy', message: 'too many hook bodies in flight; try again shortly' });
+      return;
+    }
+    reserved += want;
+    reply.raw.once('close', () => {
+      reserved -= want;
+    });
+    done();
+  };
+
+  app.post(path, { onRequest: reserve }, async (req, reply) => {
     const config = deps.rules();
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const now = Date.now();

@@ -2,7 +2,7 @@
 // SIGHUP reloads the rules file.
 import { formatProblem, loadRules } from '../config/load.js';
 import { OptionError, serveOptions, type ServeOptions } from '../config/options.js';
-import { secretsProblem } from '../ingest/signature.js';
+import { secretsProblem } from '../config/whsec.js';
 import { createRouter, type Router } from '../router.js';
 import { parse, str } from './args.js';
 import { CommandError } from './context.js';

@@ -5,7 +5,7 @@
 // under the key a `whsec_<base64>` secret holds, in the webhook-id/-timestamp/-signature headers.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SignatureSettings } from '../config/types.js';
-import { standardWebhooksKey, WHSEC_HINT } from '../config/whsec.js';
+import { standardWebhooksKey } from '../config/whsec.js';
 
 export type VerifyFailure =
   | 'signature_missing'
@@ -86,20 +86,6 @@ function withinTolerance(seconds: string, now: number, toleranceMs: number): boo
 export const STANDARD_HEADERS = { id: 'webhook-id', timestamp: 'webhook-timestamp', signature: 'webhook-signature' } as const;
 /** A message id as a visible-ASCII token; it becomes an idempotency key, so it is bounded. */
 const MESSAGE_ID = /^[\x21-\x7e]{1,256}$/;
-
-/** The variables the secrets come from, in the order options.ts lists them. */
-const SECRET_VARIABLES = ['B3OS_WEBHOOK_SECRET', 'B3OS_WEBHOOK_SECRET_PREVIOUS'];
-
-/**
- * Why these secrets (current, then previous) cannot serve this scheme, in a sentence that names the
- * variable and never shows a secret; or null. `serve` refuses to start on it, and a reload too.
- */
-export function secretsProblem(settings: Pick<SignatureSettings, 'scheme'>, secrets: readonly string[]): string | null {
-  if (settings.scheme !== 'standard-webhooks') return null;
-  const bad = secrets.findIndex((s) => standardWebhooksKey(s) === null);
-  if (bad < 0) return null;
-  return `server.signature.scheme is standard-webhooks, but ${SECRET_VARIABLES[bad] ?? 'a secret'} is not a Standard Webhooks secret: write it as ${WHSEC_HINT}`;
-}
 
 /** HMAC-SHA256 of "<id>.<timestamp>.<body>" under the key (the spec's signed content). */
 export function standardWebhooksMac(key: Buffer, id: string, timestamp: string, body: Buffer): Buffer {

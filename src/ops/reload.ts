@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { formatProblem, loadRules } from '../config/load.js';
 import type { Problem, RouterConfig } from '../config/types.js';
-import { secretsProblem } from '../ingest/signature.js';
+import { secretsProblem } from '../config/whsec.js';
 import type { Metrics } from './metrics.js';
 
 export class RulesHolder {

@@ -3,6 +3,7 @@
 import { formatProblem, loadRules } from '../config/load.js';
 import { OptionError, serveOptions } from '../config/options.js';
 import { createRouter, type Router } from '../router.js';
+import { describeDb } from '../store/open.js';
 import { parse, str } from './args.js';
 
 export async function run(argv: string[]): Promise<number> {
@@ -55,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     router = createRouter(opts, config);
   } catch (err) {
-    process.stderr.write(`b3os-router: ${databaseProblem(err, opts.dbPath) ?? `cannot open the database ${opts.dbPath}: ${(err as Error).message}`}\n`);
+    process.stderr.write(`b3os-router: ${databaseProblem(err, opts.dbPath) ?? `cannot open the database ${describeDb(opts.dbPath)}: ${(err as Error).message}`}\n`);
     return 1;
   }
   try {
@@ -76,9 +77,12 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** SQLite's own failures at start-up, said as what they are (not as a failure to listen). */
-function databaseProblem(err: unknown, path: string): string | null {
+/** The database's own failures at start-up, said as what they are (not as a failure to listen). */
+function databaseProblem(err: unknown, spec: string): string | null {
+  const path = describeDb(spec);
   const e = err as { code?: unknown; message?: string; cause?: { code?: unknown; message?: string } };
+  // PostgreSQL (store/postgres.ts): the message and its cause are already free of the password.
+  if (e?.code === 'E_STORE_UNAVAILABLE') return `cannot use the database ${path}: ${e.cause?.message ?? e.message}`;
   const found = typeof e?.code === 'string' && e.code.startsWith('SQLITE_') ? e : e?.cause;
   const code = typeof found?.code === 'string' ? found.code : '';
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {

@@ -101,3 +101,25 @@ export const DEFAULT_SUBSCRIPTION = {
 
 /** "The types received lately" (`events --types`, the console): the last day. */
 export const RECENT_TYPES_WINDOW_MS = 24 * 3600_000;
+
+/** The PostgreSQL engine (store/postgres.ts); DB_POOL_MAX overrides poolMax for `serve`. */
+export const PG_DEFAULTS = {
+  /** Connections at most per pool. serve has two pools (HTTP ingest and the delivery thread)
+   * and one LISTEN connection: about 2 × poolMax + 1 per replica. */
+  poolMax: 10,
+  connectTimeoutMs: 5_000,
+  /** No statement runs longer: a stuck lock or a slow server turns into a 503, not a hang. */
+  statementTimeoutMs: 10_000,
+  idleInTransactionMs: 30_000,
+  idleTimeoutMs: 30_000,
+  /** The LISTEN connection reconnects after this, doubling up to the max. */
+  listenRetryFirstMs: 500,
+  listenRetryMaxMs: 10_000,
+} as const;
+
+/** Several servers on one database: each writes a heartbeat this often, and counts as live
+ * (in `status`, and for the rules-hash comparison) while its last one is younger than liveMs. */
+export const REPLICA_DEFAULTS = {
+  heartbeatMs: 5_000,
+  liveMs: 30_000,
+} as const;

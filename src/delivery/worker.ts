@@ -53,6 +53,7 @@ export class DeliveryWorker {
   /** Set at the end of shutdown: outcomes that still cannot be written are left to the restart. */
   private abandonWrites = false;
   private pumping = false;
+  private claimFailing = false;
   private again = false;
   private stopping = false;
   private timer: NodeJS.Timeout | null = null;
@@ -121,11 +122,15 @@ export class DeliveryWorker {
           defaultRoom: 1,
           limit: free,
         });
+        if (this.claimFailing) this.deps.log.info('claiming deliveries again');
+        this.claimFailing = false;
         for (const c of claimed) if (!this.held.has(c.id)) this.launch(c, config);
         if (claimed.length === free) this.again = true;
       } while (this.again && !this.stopping);
     } catch (err) {
-      this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; will try again');
+      // Once per outage, not once per poll: deliveries pause until the database answers again.
+      if (!this.claimFailing) this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; deliveries paused, will keep trying');
+      this.claimFailing = true;
     } finally {
       this.pumping = false;
       this.schedule();

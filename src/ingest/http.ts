@@ -116,6 +116,8 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
         payload: parsed.text,
         routing: JSON.stringify(decision),
       },
+      // The privileged pairs: their max_per_hour counts are locked and read before plan runs.
+      counted: pairs.filter((p) => config.destinations.get(p.destination)?.privileged),
       plan: (counts) =>
         plan(config, event, pairs, {
           now,

@@ -13,13 +13,14 @@ const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Prom
   replay: { load: () => import('./replay.js'), about: 'run the current rules on stored events: replay EVENT | --since 1h [--dry-run]' },
   diff: { load: () => import('./diff.js'), about: 'what a rules change would change: diff --rules NEW.yaml [--last N]' },
   ping: { load: () => import('./ping.js'), about: 'send a test message to one destination: ping DESTINATION' },
+  status: { load: () => import('./status.js'), about: 'the live servers on this database and the queue: status [--json]' },
   subscription: { load: () => import('./subscription.js'), about: 'the body and curl line to register with B3OS: subscription [--url URL] [--name NAME] [--json]' },
 };
 
 function usage(): string {
   const lines = ['usage: b3os-router <command> [options]', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(13)} ${c.about}`);
-  lines.push('', 'every command accepts --rules FILE (RULES_FILE), --db FILE (DB_PATH) and --json');
+  lines.push('', 'every command accepts --rules FILE (RULES_FILE), --db FILE|postgres://URL (DATABASE_URL, DB_PATH) and --json');
   return lines.join('\n') + '\n';
 }
 

@@ -67,8 +67,13 @@ export class DeliveryWorker {
   async start(): Promise<void> {
     // One server per database (README): whatever a previous life of this server had claimed is
     // due again now, rather than after its lease lapses.
-    const released = await this.deps.store.releaseLeases();
-    if (released > 0) this.deps.log.info({ released }, 'resuming deliveries claimed before the last stop');
+    try {
+      const released = await this.deps.store.releaseLeases();
+      if (released > 0) this.deps.log.info({ released }, 'resuming deliveries claimed before the last stop');
+    } catch (err) {
+      // The database is away: the claims lapse with their leases; claiming resumes when it is back.
+      this.deps.log.warn({ err: { message: (err as Error).message } }, 'could not take back earlier claims now; their leases will lapse');
+    }
     void this.pump();
   }
 

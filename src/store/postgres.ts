@@ -214,6 +214,8 @@ export class PostgresStore implements Store {
   private async prepareSchema(): Promise<void> {
     const c = await this.pool.connect();
     let broken: Error | undefined;
+    const onError = (e: Error) => (broken = e);
+    c.on('error', onError);
     try {
       if (this.opts.migrate === false) {
         const { rows } = await c.query(`SELECT to_regclass('b3os_router_schema') IS NOT NULL AS present`);
@@ -244,6 +246,7 @@ export class PostgresStore implements Store {
       if (connectionError(err)) broken = err as Error;
       throw err;
     } finally {
+      c.off('error', onError);
       c.release(broken);
     }
   }
@@ -276,6 +279,10 @@ export class PostgresStore implements Store {
       throw this.wrap(err);
     }
     let broken: Error | undefined;
+    // The server may cut a checked-out connection between two statements (a restart): the error
+    // then arrives as an event, which must not end the process; the next statement fails instead.
+    const onError = (e: Error) => (broken = e);
+    c.on('error', onError);
     try {
       await c.query('BEGIN');
       const out = await fn(c);
@@ -286,6 +293,7 @@ export class PostgresStore implements Store {
       else await c.query('ROLLBACK').catch((e: Error) => (broken = e));
       throw err;
     } finally {
+      c.off('error', onError);
       c.release(broken);
     }
   }

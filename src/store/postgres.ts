@@ -474,6 +474,10 @@ export class PostgresStore implements Store {
     const now = Date.now();
     try {
       await this.tx(async (c) => {
+        // Bookkeeping, as SQLite's synchronous=NORMAL connection: losing the last of these to a
+        // server crash only means a delivery is sent again (at least once allows it), and it
+        // saves a WAL flush per batch of sends. Ingest and admissions keep the server's setting.
+        await c.query(`SET LOCAL synchronous_commit = off`);
         const a = updates.flatMap((u) => (u.attempt ? [u.attempt] : []));
         if (a.length > 0) {
           await c.query(

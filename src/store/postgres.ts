@@ -124,6 +124,13 @@ function toAttempt(r: Row): StoredAttempt {
   };
 }
 
+/** What a plan that declared no counted pair reads: nothing (reading throws, as in LockedCounts). */
+const NO_COUNTS: PlanCounts = {
+  allowedSince: (rule, destination) => {
+    throw new Error(`the max_per_hour count of (${rule}, ${destination}) was read without its lock: list the pair in \`counted\``);
+  },
+};
+
 const pairKey = (rule: string, destination: string) => `${rule}\n${destination}`;
 
 /**
@@ -377,7 +384,7 @@ export class PostgresStore implements Store {
       const keys = [...dupCount.keys()].sort();
       const r = await c.query(
         `UPDATE events e SET duplicates = e.duplicates + u.n, last_seen_at = greatest(e.last_seen_at, u.at)
-         FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(k, n, at) WHERE e.key = u.k RETURNING e.seq, e.key`,
+         FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(k, n, at) WHERE e.key = u.k AND e.key = ANY($1::text[]) RETURNING e.seq, e.key`,
         [keys, keys.map((k) => dupCount.get(k)!.n), keys.map((k) => dupCount.get(k)!.at)],
       );
       for (const row of r.rows) if (!seqOf.has(row.key as string)) seqOf.set(row.key as string, row.seq as number);
@@ -405,9 +412,78 @@ export class PostgresStore implements Store {
     return outcomes;
   }
 
+  /**
+   * The common case in one statement (one round trip, its own transaction): no plan reads a
+   * count, so every plan runs before it (a duplicate's plan is dropped). Events, duplicates and
+   * deliveries are written by one statement; null when some key was neither inserted nor found
+   * (a concurrent insert of it committed after the statement's snapshot): the caller falls back.
+   */
+  private async ingestSimple(items: IngestItem[]): Promise<IngestOutcome[] | null> {
+    const first = new Map<string, number>();
+    items.forEach((it, i) => {
+      if (!first.has(it.event.key)) first.set(it.event.key, i);
+    });
+    const uniq = [...first.values()].map((i) => items[i]!);
+    const ev = uniq.map((it) => it.event);
+    const plans = uniq.map((it) => it.plan(NO_COUNTS));
+    const dk: string[] = [], did: string[] = [], rule: string[] = [], dest: string[] = [], status: string[] = [], reason: (string | null)[] = [], priv: boolean[] = [], at: number[] = [];
+    plans.forEach((list, i) => {
+      for (const p of list) {
+        dk.push(ev[i]!.key);
+        did.push(uuidv7());
+        rule.push(p.rule);
+        dest.push(p.destination);
+        status.push(p.status);
+        reason.push(p.reason);
+        priv.push(p.privileged);
+        at.push(ev[i]!.receivedAt);
+      }
+    });
+    const rows = await this.q(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) AS u(k, kk, eid, rid, xid, t, at, p, r)),
+       ins AS (
+         INSERT INTO events (key, key_kind, event_id, run_id, execution_id, type, received_at, last_seen_at, payload, routing)
+         SELECT k, kk, eid, rid, xid, t, at, at, p, r FROM input ORDER BY k
+         ON CONFLICT (key) DO NOTHING RETURNING seq, key),
+       dup AS (
+         UPDATE events e SET duplicates = e.duplicates + 1, last_seen_at = greatest(e.last_seen_at, i.at)
+         FROM input i WHERE e.key = i.k AND e.key = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = i.k)
+         RETURNING e.seq, e.key),
+       dl AS (
+         INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at)
+         SELECT d.id, ins.seq, d.rule, d.dest, d.status, d.reason, d.priv, CASE WHEN d.status = 'pending' THEN d.at END, d.at, d.at, 'ingest',
+                CASE WHEN d.priv AND d.status = 'pending' THEN d.at END
+         FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[], $17::bigint[]) AS d(k, id, rule, dest, status, reason, priv, at)
+         JOIN ins ON ins.key = d.k
+         RETURNING status)
+       SELECT true AS fresh, seq, key, (SELECT count(pg_notify('${DUE_CHANNEL}', '')) FROM (SELECT 1 FROM dl WHERE status = 'pending' LIMIT 1) x) AS woke FROM ins
+       UNION ALL SELECT false, seq, key, 0 FROM dup`,
+      [ev.map((e) => e.key), ev.map((e) => e.keyKind), ev.map((e) => e.eventId), ev.map((e) => e.runId), ev.map((e) => e.executionId), ev.map((e) => e.type), ev.map((e) => e.receivedAt), ev.map((e) => e.payload), ev.map((e) => e.routing),
+        dk, did, rule, dest, status, reason, priv, at],
+    );
+    const found = new Map(rows.map((r) => [r.key as string, { fresh: r.fresh as boolean, seq: r.seq as number }]));
+    if (found.size < uniq.length) return null;
+    const planOf = new Map(uniq.map((it, i) => [it.event.key, plans[i]!]));
+    const dupsInBatch = items.filter((it, i) => first.get(it.event.key) !== i);
+    if (dupsInBatch.length > 0) {
+      // Repeats of a key within the batch: counted as duplicates too (rare; a second statement).
+      const keys = dupsInBatch.map((it) => it.event.key);
+      await this.q(`UPDATE events SET duplicates = duplicates + u.n FROM (SELECT k, count(*)::int AS n FROM unnest($1::text[]) AS k GROUP BY k) u WHERE events.key = u.k AND events.key = ANY($1::text[])`, [keys]);
+    }
+    return items.map((it, i): IngestOutcome => {
+      const f = found.get(it.event.key)!;
+      return f.fresh && first.get(it.event.key) === i ? { status: 'accepted', seq: f.seq, planned: planOf.get(it.event.key)! } : { status: 'duplicate', seq: f.seq };
+    });
+  }
+
   async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
     if (items.length === 0) return [];
     try {
+      if (items.every((it) => (it.counted ?? []).length === 0)) {
+        const done = await this.ingestSimple(items);
+        if (done) return done;
+      }
       return await this.tx((c) => this.ingestBatch(c, items));
     } catch (err) {
       if (items.length === 1 || connectionError(err) || (err instanceof StoreUnavailableError)) return items.map(() => ({ status: 'failed', error: this.wrap(err) }));
@@ -460,10 +536,12 @@ export class PostgresStore implements Store {
              AND (d.lease_until IS NULL OR d.lease_until < $3)
            ORDER BY d.next_attempt_at LIMIT w.room
            FOR UPDATE SKIP LOCKED) p
-         LIMIT $4)
-       UPDATE deliveries d SET lease_until = $5, lease_owner = $6
-       FROM picked, events e WHERE d.id = picked.id AND e.seq = d.event_seq
-       RETURNING d.*, e.payload AS event_payload, e.type AS event_type`,
+         LIMIT $4),
+       leased AS (
+         UPDATE deliveries d SET lease_until = $5, lease_owner = $6 WHERE d.id IN (SELECT id FROM picked) RETURNING d.*)
+       -- Each event by its key (LATERAL): never a scan of the events table, whatever the estimates.
+       SELECT l.*, e.payload AS event_payload, e.type AS event_type
+       FROM leased l CROSS JOIN LATERAL (SELECT payload, type FROM events WHERE seq = l.event_seq) e`,
       [wanted, rooms, req.now, req.limit, req.now + req.leaseMs, this.replicaId],
     );
     return rows.map((r) => ({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null }));
@@ -490,7 +568,7 @@ export class PostgresStore implements Store {
           `UPDATE deliveries d SET status = u.status, reason = u.reason, attempts = d.attempts + u.counted,
              round_attempts = d.round_attempts + u.counted, next_attempt_at = u.next, lease_until = NULL, lease_owner = NULL, updated_at = $6
            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[]) AS u(id, status, reason, next, counted)
-           WHERE d.id = u.id`,
+           WHERE d.id = u.id AND d.id = ANY($1::text[])`,
           [updates.map((u) => u.id), updates.map((u) => u.status), updates.map((u) => u.reason?.slice(0, 2000) ?? null), updates.map((u) => u.nextAttemptAt), updates.map((u) => (u.attempt ? 1 : 0)), now],
         );
       });

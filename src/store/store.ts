@@ -60,7 +60,9 @@ export interface IngestItem {
    * not listed here throws there. SQLite counts any pair (its write lock covers them all).
    */
   counted?: readonly CountedPair[];
-  /** Called only for a new event, inside the transaction that stores it. */
+  /** Its result is stored only for a new event, in the transaction that stores it. With pairs
+   * `counted`, it is called only then (under their locks); without, an engine may call it
+   * before the transaction, for a duplicate too (the result is dropped): keep it pure. */
   plan(counts: PlanCounts): PlannedDelivery[];
 }
 

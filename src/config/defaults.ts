@@ -137,20 +137,9 @@ export const CONSOLE_DEFAULTS = {
   matchScanLimit: 100_000,
 } as const;
 
-/** The PostgreSQL engine (store/postgres.ts); DB_POOL_MAX overrides poolMax for `serve`. */
-export const PG_DEFAULTS = {
-  /** Connections at most per pool. serve has two pools (HTTP ingest and the delivery thread)
-   * and one LISTEN connection: about 2 × poolMax + 1 per replica. */
-  poolMax: 10,
-  connectTimeoutMs: 5_000,
-  /** No statement runs longer: a stuck lock or a slow server turns into a 503, not a hang. */
-  statementTimeoutMs: 10_000,
-  idleInTransactionMs: 30_000,
-  idleTimeoutMs: 30_000,
-  /** The LISTEN connection reconnects after this, doubling up to the max. */
-  listenRetryFirstMs: 500,
-  listenRetryMaxMs: 10_000,
-} as const;
+/** The PostgreSQL engine's bounds live beside it (the store stands below config in the layout);
+ * listed here so every default can be found in one place. */
+export { PG_DEFAULTS } from '../store/pg-defaults.js';
 
 /** Several servers on one database: each writes a heartbeat this often, and counts as live
  * (in `status`, and for the rules-hash comparison) while its last one is younger than liveMs. */

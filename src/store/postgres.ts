@@ -42,7 +42,7 @@ import {
   type StoredReplica,
   type TypeCount,
 } from './store.js';
-import { PG_DEFAULTS } from '../config/defaults.js';
+import { PG_DEFAULTS } from './pg-defaults.js';
 
 export interface PostgresOptions {
   /** Connections at most in this process's pool. */

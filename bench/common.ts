@@ -205,6 +205,8 @@ export interface RouterStart {
   nodeArgs?: string[];
   logFile?: string | null;
   env?: Record<string, string>;
+  /** The database (--db): a PostgreSQL URL; default a SQLite file in dir. */
+  db?: string;
 }
 
 /**
@@ -227,7 +229,7 @@ export function startScriptNodeFlags(): string[] {
 export async function startRouter(o: RouterStart): Promise<Target & { dbPath: string }> {
   mkdirSync(o.dir, { recursive: true });
   const rulesPath = o.rulesFile ?? join(o.dir, 'rules.yaml');
-  const dbPath = join(o.dir, 'router.db');
+  const dbPath = o.db ?? join(o.dir, 'router.db');
   if (!o.rulesFile) writeFileSync(rulesPath, o.rules ?? '');
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env };

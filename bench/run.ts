@@ -20,6 +20,7 @@ import { ROOT, ensureDir, fmt, fsyncProbe, mb, startScriptNodeFlags, startSink, 
 import { runDelivery } from './delivery.js';
 import { runIngest } from './ingest.js';
 import { runMetrics } from './metrics.js';
+import { runPostgres } from './postgres.js';
 import { formatProfile, summarizeProfile } from './profile.js';
 import { runRules, runRulesHttp } from './rules.js';
 
@@ -38,6 +39,9 @@ const TARGETS = {
   cpuUsPerDelivery: 150,
   deliveredByLastAckShare: 0.5,
   peakRssMb: 150,
+  /** Issue 12: one replica on PostgreSQL vs the router on SQLite, and two replicas vs one (ingest req/s). */
+  pgOneVsSqlite: 0.5,
+  pgTwoVsOne: 1.0,
   metricsLongVsShort: 2,
 };
 const RULE_SIZES = [10, 100, 1000];
@@ -230,7 +234,26 @@ const SCENARIOS: Scenario<unknown>[] = [
       targets: [{ target: `/metrics O(1) in the queue: ${r.large.pending} pending ≤ ${TARGETS.metricsLongVsShort}× the time at ${r.small.pending}`, measured: `${fmt(r.ratio, 2)}× (${fmt(r.large.medianMs, 2)} vs ${fmt(r.small.medianMs, 2)} ms)`, met: r.ratio <= TARGETS.metricsLongVsShort }],
     }),
   }),
-  // PostgreSQL (issue 12): { name: 'postgres', title, run, report } here, with its own bench/postgres.ts.
+  scenario({
+    name: 'postgres',
+    title: (c) => `the router on SQLite, on PostgreSQL with one replica and with two (the driver splits 50 connections between them), ${c.seconds} s of load each, then until every event is delivered`,
+    run: (c) => runPostgres({ dir: c.work, sink: c.sink, seconds: c.seconds, connections: 50, warmup: c.quick ? 200 : 1000, routerNodeArgs: c.routerNodeArgs, log: c.log }),
+    report: (r) => ({
+      out: [
+        '\nPostgreSQL replicas (PostgreSQL on the same machine, fsync and synchronous_commit on; req/s summed over replicas, p99 of the worst replica)',
+        table(
+          ['target', 'replicas', 'req/s', 'p99 ms', 'accepted', 'non-2xx', 'deliveries/s', 'missing at sink', '× sqlite'],
+          r.targets.map((t) => [t.target, t.replicas, fmt(t.rps, 0), fmt(t.p99, 0), t.accepted, t.non2xx, fmt(t.deliveriesPerSecond, 0), t.missingAtSink, fmt(t.rps / r.targets[0]!.rps, 2)]),
+        ),
+        `deliveries/s: one replica ${fmt(r.ratios.deliveriesOneVsSqlite, 2)}× SQLite, two replicas ${fmt(r.ratios.deliveriesTwoVsOne, 2)}× one`,
+      ],
+      targets: [
+        { target: `postgres: one replica ≥ ${TARGETS.pgOneVsSqlite}× the SQLite router's ingest req/s`, measured: `${fmt(r.ratios.oneVsSqlite, 2)}×`, met: r.ratios.oneVsSqlite >= TARGETS.pgOneVsSqlite },
+        { target: `postgres: two replicas ≥ ${TARGETS.pgTwoVsOne}× one replica's ingest req/s`, measured: `${fmt(r.ratios.twoVsOne, 2)}×`, met: r.ratios.twoVsOne >= TARGETS.pgTwoVsOne },
+        { target: 'postgres: every 2xx event delivered', measured: `${r.targets.reduce((a, t) => a + t.missingAtSink, 0)} missing`, met: r.targets.every((t) => t.missingAtSink === 0) },
+      ],
+    }),
+  }),
 ];
 
 async function main(): Promise<void> {

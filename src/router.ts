@@ -3,7 +3,6 @@
 //
 //   http → verify → store(event + deliveries, one transaction) → worker → channel
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
-import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { ServeOptions } from './config/options.js';
 import type { RouterConfig } from './config/types.js';
@@ -17,8 +16,9 @@ import { LOG_REDACT } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { RulesHolder } from './ops/reload.js';
 import { startRetention } from './ops/retention.js';
+import { ReplicaPresence } from './ops/replicas.js';
 import { GroupCommit } from './store/group-commit.js';
-import { SqliteStore } from './store/sqlite.js';
+import { describeDb, openStore } from './store/open.js';
 import type { IngestItem, IngestOutcome, Store } from './store/store.js';
 import { HTTP_DEFAULTS, SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
 
@@ -53,23 +53,25 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   const log =
     extra.logger ??
     pino({ level: opts.logLevel, redact: LOG_REDACT });
-  const store = new SqliteStore(opts.dbPath, { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes });
+  const store = openStore(opts.dbPath, { sqlite: { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes }, postgres: { poolMax: opts.dbPoolMax, applicationName: 'b3os-router' } });
   const metrics = createMetrics(store);
   const deliveries = new DeliveryThread(
     {
       dbPath: opts.dbPath,
       busyTimeoutMs: 1000,
       dbMaxBytes: opts.dbMaxBytes,
+      dbPoolMax: opts.dbPoolMax,
       logLevel: opts.logLevel,
       channelEnv: opts.channelEnv,
       rulesFile: config.file,
       rulesSource: config.source,
-      worker: extra.worker,
+      worker: { leaseMarginMs: opts.leaseMarginMs, ...extra.worker },
     },
     metrics,
     log.child({ component: 'worker' }),
   );
   const rules = new RulesHolder(config, (next) => deliveries.reload(next.source));
+  const presence = new ReplicaPresence(store, () => rules.current.hash, metrics.registry, log.child({ component: 'replicas' }));
   metrics.rulesLoaded.set(config.rules.length);
   metrics.reloadSuccess.set(1);
   metrics.reloadTimestamp.set(Date.now() / 1000);
@@ -138,7 +140,6 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   registerConsole(app, { store, rules, token: opts.adminToken, secure: opts.tls !== null });
 
   const retention = startRetention(store, () => rules.current, log.child({ component: 'retention' }));
-  let heartbeat: NodeJS.Timeout | undefined;
   let closed: Promise<void> | null = null;
 
   return {
@@ -149,35 +150,33 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     deliveries,
     log,
     async listen() {
-      const lock = await store.acquireServerLock(process.pid, hostname(), Date.now());
+      const lock = await presence.claim();
       if (!lock.ok) throw new ServerLockError(`another b3os-router is serving ${opts.dbPath} (${lock.holder}); one server per database`);
-      heartbeat = setInterval(
-        () => void store.heartbeat(process.pid, Date.now()).catch((err: Error) => log.warn({ err: { message: err.message } }, 'could not refresh the server lock; will try again')),
-        5_000,
-      );
-      heartbeat.unref();
+      presence.start();
       await deliveries.start();
       await app.listen({ port: opts.port, host: opts.host });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-      log.info({ port, host: opts.host, path: rules.current.server.path, rules: rules.current.rules.length, db: opts.dbPath }, `b3os-router listening on ${opts.tls ? 'https' : 'http'}://${opts.host}:${port}${rules.current.server.path}`);
+      log.info({ port, host: opts.host, path: rules.current.server.path, rules: rules.current.rules.length, db: describeDb(opts.dbPath) }, `b3os-router listening on ${opts.tls ? 'https' : 'http'}://${opts.host}:${port}${rules.current.server.path}`);
       return { port, host: opts.host };
     },
     async reload() {
-      return (await rules.reload(log, metrics)).ok;
+      const ok = (await rules.reload(log, metrics)).ok;
+      presence.refresh();
+      return ok;
     },
     close() {
       closed ??= (async () => {
         retention.stop();
         rejectLog.flush();
-        clearInterval(heartbeat);
+        presence.stop();
         // Both at once, each bounded, so the whole stop fits inside a container's grace period:
         // requests in flight are answered (each only after its commit) while sends in flight finish.
         let t: NodeJS.Timeout | undefined;
         const http = Promise.race([app.close(), new Promise((r) => (t = setTimeout(r, SHUTDOWN_GRACE_MS)))]).finally(() => clearTimeout(t));
         await Promise.all([http, deliveries.stop(extra.worker?.drainMs ?? WORKER_DEFAULTS.drainMs)]);
         await commit.drain();
-        await store.releaseServerLock(process.pid).catch(() => undefined);
+        await presence.release().catch(() => undefined);
         await store.close();
       })();
       return closed;

@@ -5,7 +5,8 @@ import { parseDuration } from '../config/duration.js';
 import { formatProblem, loadRules } from '../config/load.js';
 import { dbPath, rulesPath } from '../config/options.js';
 import type { RouterConfig } from '../config/types.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { isPostgresUrl, openStore as openDb } from '../store/open.js';
+import type { Store } from '../store/store.js';
 import { UsageError, str, type Parsed } from './args.js';
 
 export class CommandError extends Error {
@@ -22,12 +23,14 @@ export function loadConfig(p: Parsed, file?: string): RouterConfig {
   return config;
 }
 
-export function openStore(p: Parsed, mode: 'read' | 'write'): SqliteStore {
+/** The database of --db, DATABASE_URL or DB_PATH. Commands never create one (serve does). */
+export function openStore(p: Parsed, mode: 'read' | 'write'): Store {
   const path = dbPath(str(p, 'db'));
+  if (isPostgresUrl(path)) return openDb(path, { postgres: { poolMax: 2, migrate: false, applicationName: `b3os-router ${mode}` } });
   if (!existsSync(path)) {
-    throw new CommandError(`no database at ${path}; has the router run here? (set --db or DB_PATH)`);
+    throw new CommandError(`no database at ${path}; has the router run here? (set --db, DATABASE_URL or DB_PATH)`);
   }
-  return new SqliteStore(path, { readonly: mode === 'read', busyTimeoutMs: 5000 });
+  return openDb(path, { sqlite: { readonly: mode === 'read', busyTimeoutMs: 5000 } });
 }
 
 /**

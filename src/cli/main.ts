@@ -68,9 +68,14 @@ const COMMANDS: Record<string, Command> = {
     usage: 'subscription [--url URL] [--name NAME] [--json]',
     about: 'print the body and curl line that register this router with B3OS (sends nothing)',
   },
+  status: {
+    load: () => import('./status.js'),
+    usage: 'status [--json]',
+    about: 'the live servers on this database (one on SQLite, the replicas on PostgreSQL) and the queue',
+  },
 };
 
-const COMMON = 'every command accepts --rules FILE (RULES_FILE), --db FILE (DB_PATH), --json and --help';
+const COMMON = 'every command accepts --rules FILE (RULES_FILE), --db FILE|postgres://URL (DATABASE_URL, DB_PATH), --json and --help';
 
 function usageLines(name: string): string {
   return COMMANDS[name]!.usage.split(' | ').map((u, i) => `${i === 0 ? 'usage:' : '      '} b3os-router ${u}`).join('\n');

@@ -4,6 +4,7 @@ import { formatProblem, loadRules } from '../config/load.js';
 import { OptionError, serveOptions, type ServeOptions } from '../config/options.js';
 import { secretsProblem } from '../config/whsec.js';
 import { createRouter, type Router } from '../router.js';
+import { describeDb } from '../store/open.js';
 import { parse, str } from './args.js';
 import { CommandError } from './context.js';
 
@@ -55,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     router = createRouter(opts, config);
   } catch (err) {
-    throw new CommandError(databaseProblem(err, opts.dbPath) ?? `cannot open the database ${opts.dbPath}: ${(err as Error).message}`);
+    throw new CommandError(databaseProblem(err, opts.dbPath) ?? `cannot open the database ${describeDb(opts.dbPath)}: ${(err as Error).message}`);
   }
   try {
     await router.listen();
@@ -74,9 +75,13 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** SQLite's own failures at start-up, said as what they are (not as a failure to listen). */
-function databaseProblem(err: unknown, path: string): string | null {
+/** The database's own failures at start-up, said as what they are (not as a failure to listen). */
+function databaseProblem(err: unknown, spec: string): string | null {
+  const path = describeDb(spec);
   const e = err as { code?: unknown; message?: string; cause?: { code?: unknown; message?: string } };
+  // PostgreSQL (store/postgres.ts): the message and its cause are already free of the password.
+  // (The delivery thread's start failure arrives as its message only.)
+  if (e?.code === 'E_STORE_UNAVAILABLE' || /^database unavailable/.test(e?.message ?? '')) return `cannot use the database ${path}: ${e.cause?.message ?? e.message}`;
   const found = typeof e?.code === 'string' && e.code.startsWith('SQLITE_') ? e : e?.cause;
   const code = typeof found?.code === 'string' ? found.code : '';
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {

@@ -136,3 +136,14 @@ export const CONSOLE_DEFAULTS = {
   /** The rules page counts matches over at most this many events of the last 24 hours. */
   matchScanLimit: 100_000,
 } as const;
+
+/** The PostgreSQL engine's bounds live beside it (the store stands below config in the layout);
+ * listed here so every default can be found in one place. */
+export { PG_DEFAULTS } from '../store/pg-defaults.js';
+
+/** Several servers on one database: each writes a heartbeat this often, and counts as live
+ * (in `status`, and for the rules-hash comparison) while its last one is younger than liveMs. */
+export const REPLICA_DEFAULTS = {
+  heartbeatMs: 5_000,
+  liveMs: 30_000,
+} as const;

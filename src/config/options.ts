@@ -2,7 +2,8 @@
 // (config/defaults.ts). Resolved once per command.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_OPTIONS, HTTP_DEFAULTS } from './defaults.js';
+import { isPostgresUrl } from '../store/db-url.js';
+import { DEFAULT_OPTIONS, HTTP_DEFAULTS, PG_DEFAULTS, WORKER_DEFAULTS } from './defaults.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -18,8 +19,20 @@ export function rulesPath(flag: string | undefined, env: Env = process.env): str
   return existsSync(primary) ? primary : resolve(DEFAULT_OPTIONS.rulesFallback);
 }
 
+/**
+ * The database: `--db`, else DATABASE_URL, else DB_PATH, else the default file. A postgres:// or
+ * postgresql:// URL is kept as it is (PostgreSQL); anything else is a SQLite file path.
+ */
 export function dbPath(flag: string | undefined, env: Env = process.env): string {
-  return resolve(nonEmpty(flag) ?? nonEmpty(env.DB_PATH) ?? DEFAULT_OPTIONS.dbPath);
+  const given = nonEmpty(flag);
+  if (given !== null) return isPostgresUrl(given) ? given : resolve(given);
+  const url = nonEmpty(env.DATABASE_URL?.trim());
+  if (url !== null) {
+    if (!isPostgresUrl(url)) throw new OptionError('DATABASE_URL must be a postgres:// or postgresql:// URL; for a SQLite file use --db or DB_PATH');
+    return url;
+  }
+  const path = nonEmpty(env.DB_PATH) ?? DEFAULT_OPTIONS.dbPath;
+  return isPostgresUrl(path) ? path : resolve(path);
 }
 
 /** What the channels read from the environment (`serve` and `ping` alike). */
@@ -60,6 +73,10 @@ export interface ServeOptions {
   maxConnections: number;
   /** INGEST_BUFFER_MB: hook bodies held at once before their signature is checked. */
   ingestBufferBytes: number;
+  /** DB_POOL_MAX: PostgreSQL connections per pool (serve has two, see PG_DEFAULTS). */
+  dbPoolMax: number;
+  /** LEASE_MARGIN_MS: over a send's timeout, before another replica may take a claimed delivery. */
+  leaseMarginMs: number;
 }
 
 export class OptionError extends Error {
@@ -100,6 +117,8 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
     requestTimeoutMs,
     maxConnections,
     ingestBufferBytes: bufferMb === null ? HTTP_DEFAULTS.ingestBufferBytes : Math.floor(Number(bufferMb) * 1024 * 1024),
+    dbPoolMax: positiveInt(env, 'DB_POOL_MAX', PG_DEFAULTS.poolMax),
+    leaseMarginMs: positiveInt(env, 'LEASE_MARGIN_MS', WORKER_DEFAULTS.leaseMarginMs),
   };
 }
 

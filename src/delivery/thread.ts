@@ -9,13 +9,15 @@ import { loadRulesText } from '../config/load.js';
 import type { RouterConfig } from '../config/types.js';
 import { LOG_REDACT } from '../ops/log.js';
 import type { DeliveryMetrics } from '../ops/metrics.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import { ChannelRegistry } from './channels/index.js';
 import type { ChannelEnv } from './channels/channel.js';
 import { DeliveryWorker, type WorkerOptions } from './worker.js';
 
 export interface ThreadData {
+  /** A SQLite file or a PostgreSQL URL (with its password: never logged). */
   dbPath: string;
+  dbPoolMax?: number;
   busyTimeoutMs: number;
   /** DB_MAX_MB in bytes: here only to keep the WAL within its share (writes are not capped). */
   dbMaxBytes?: number | null;
@@ -72,7 +74,10 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
   let config = compile(data.rulesFile, data.rulesSource);
   // No size cap on writes here: outcome writes must always succeed (DB_MAX_MB caps ingest, not
   // bookkeeping); but this thread's commits checkpoint the WAL within the cap's budget too.
-  const store = new SqliteStore(data.dbPath, { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.dbMaxBytes ?? null, capWrites: false });
+  const store = openStore(data.dbPath, {
+    sqlite: { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.dbMaxBytes ?? null, capWrites: false },
+    postgres: { poolMax: data.dbPoolMax, applicationName: 'b3os-router delivery' },
+  });
   const metrics = forwardedMetrics((ops) => send({ type: 'metrics', ops }));
   const flusher = setInterval(() => metrics.flush(), METRICS_EVERY_MS);
   const channels = new ChannelRegistry(data.channelEnv);
@@ -94,6 +99,7 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
       case 'stop':
         void (async () => {
           await worker.stop(m.drainMs);
+          await listener.close();
           clearInterval(flusher);
           metrics.flush();
           await channels.close();
@@ -104,6 +110,8 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
         break;
     }
   });
+  // Deliveries committed by another replica, `retry` or `replay` (PostgreSQL's NOTIFY).
+  const listener = store.listen(() => worker.wake());
   await worker.start();
   send({ type: 'ready' });
 }

@@ -62,6 +62,7 @@ export class DeliveryWorker {
   private abandonWrites = false;
   private pumping = false;
   private synced: RouterConfig | null = null;
+  private claimFailing = false;
   private again = false;
   private stopping = false;
   private timer: NodeJS.Timeout | null = null;
@@ -75,8 +76,13 @@ export class DeliveryWorker {
   async start(): Promise<void> {
     // One server per database (README): whatever a previous life of this server had claimed is
     // due again now, rather than after its lease lapses.
-    const released = await this.deps.store.releaseLeases();
-    if (released > 0) this.deps.log.info({ released }, 'resuming deliveries claimed before the last stop');
+    try {
+      const released = await this.deps.store.releaseLeases();
+      if (released > 0) this.deps.log.info({ released }, 'resuming deliveries claimed before the last stop');
+    } catch (err) {
+      // The database is away: the claims lapse with their leases; claiming resumes when it is back.
+      this.deps.log.warn({ err: { message: (err as Error).message } }, 'could not take back earlier claims now; their leases will lapse');
+    }
     void this.pump();
   }
 
@@ -135,11 +141,15 @@ export class DeliveryWorker {
           defaultRoom: 1,
           limit: free,
         });
+        if (this.claimFailing) this.deps.log.info('claiming deliveries again');
+        this.claimFailing = false;
         for (const c of claimed) if (!this.held.has(c.id)) this.launch(c, config);
         if (claimed.length === free) this.again = true;
       } while (this.again && !this.stopping);
     } catch (err) {
-      this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; will try again');
+      // Once per outage, not once per poll: deliveries pause until the database answers again.
+      if (!this.claimFailing) this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; deliveries paused, will keep trying');
+      this.claimFailing = true;
     } finally {
       this.pumping = false;
       this.schedule();

@@ -136,6 +136,8 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
         payload: parsed.text,
         routing: JSON.stringify(routing.decision),
       },
+      // The privileged pairs: their max_per_hour counts are locked and read before plan runs.
+      counted: routing.pairs.filter((p) => config.destinations.get(p.destination)?.privileged),
       plan: (counts) => routing.plan(counts),
     };
 

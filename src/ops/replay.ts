@@ -53,6 +53,11 @@ function planEvent(
   return { add, lines };
 }
 
+/** Every (rule, destination) a grant names on a privileged destination: what a replay may count. */
+function grantPairs(config: RouterConfig): { rule: string; destination: string }[] {
+  return config.grants.filter((g) => config.destinations.get(g.destination)?.privileged).map((g) => ({ rule: g.rule, destination: g.destination }));
+}
+
 export async function replay(store: Store, config: RouterConfig, events: StoredEvent[], opts: { dryRun: boolean; now?: number }): Promise<ReplayLine[]> {
   const now = opts.now ?? Date.now();
   const lines: ReplayLine[] = [];
@@ -85,6 +90,7 @@ export async function replay(store: Store, config: RouterConfig, events: StoredE
         return r.add;
       },
       now,
+      grantPairs(config),
     );
   }
   return lines;

@@ -80,4 +80,9 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX deliveries_grant_use;
   CREATE INDEX deliveries_allowed ON deliveries(rule, destination, allowed_at) WHERE allowed_at IS NOT NULL;
   `,
+  // 6: what `status` shows of the serving process (the same fields as PostgreSQL's replicas).
+  `
+  ALTER TABLE server_lock ADD COLUMN version TEXT;
+  ALTER TABLE server_lock ADD COLUMN rules_hash TEXT;
+  `,
 ];

@@ -27,10 +27,12 @@ import {
   type IngestOutcome,
   type NewDelivery,
   type PlanCounts,
+  type ReplicaInfo,
   type Store,
   type StoredAttempt,
   type StoredDelivery,
   type StoredEvent,
+  type StoredReplica,
   type TypeCount,
 } from './store.js';
 
@@ -136,6 +138,7 @@ function unavailable(err: unknown): never {
 }
 
 export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
   readonly db: Database.Database;
   /** Bookkeeping connection (see above); the same as `db` when read-only. */
   private readonly bk: Database.Database;
@@ -579,7 +582,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  async acquireServerLock(pid: number, host: string, now: number): Promise<{ ok: true } | { ok: false; holder: string }> {
+  async acquireServerLock(pid: number, host: string, now: number, info?: ReplicaInfo): Promise<{ ok: true } | { ok: false; holder: string }> {
     return this.db.transaction(() => {
       const held = this.db.prepare('SELECT * FROM server_lock WHERE id = 1').get() as { pid: number; host: string; heartbeat_at: number } | undefined;
       if (held && held.pid !== pid && now - held.heartbeat_at < LOCK_STALE_MS) {
@@ -588,14 +591,37 @@ export class SqliteStore implements Store {
         if (alive) return { ok: false as const, holder: `pid ${held.pid} on ${held.host}, last seen ${Math.round((now - held.heartbeat_at) / 1000)}s ago` };
       }
       this.db
-        .prepare('INSERT INTO server_lock (id, pid, host, started_at, heartbeat_at) VALUES (1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at')
-        .run(pid, host, now, now);
+        .prepare(
+          `INSERT INTO server_lock (id, pid, host, started_at, heartbeat_at, version, rules_hash) VALUES (1, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+             version = excluded.version, rules_hash = excluded.rules_hash`,
+        )
+        .run(pid, host, now, now, info?.version ?? null, info?.rulesHash ?? null);
       return { ok: true as const };
     }).immediate();
   }
 
-  async heartbeat(pid: number, now: number): Promise<void> {
-    this.bk.prepare('UPDATE server_lock SET heartbeat_at = ? WHERE id = 1 AND pid = ?').run(now, pid);
+  async heartbeat(pid: number, now: number, info?: ReplicaInfo): Promise<void> {
+    this.bk
+      .prepare('UPDATE server_lock SET heartbeat_at = ?, version = coalesce(?, version), rules_hash = coalesce(?, rules_hash) WHERE id = 1 AND pid = ?')
+      .run(now, info?.version ?? null, info?.rulesHash ?? null, pid);
+  }
+
+  async replicas(): Promise<StoredReplica[]> {
+    const rows = this.db.prepare('SELECT * FROM server_lock').all() as Row[];
+    return rows.map((r) => ({
+      host: r.host as string,
+      pid: r.pid as number,
+      version: (r.version as string | null) ?? '',
+      rulesHash: (r.rules_hash as string | null) ?? '',
+      startedAt: r.started_at as number,
+      lastSeenAt: r.heartbeat_at as number,
+    }));
+  }
+
+  listen(_onDue: () => void): { close(): Promise<void> } {
+    // One server per database: its own commits wake its worker; the poll covers the CLI's.
+    return { close: async () => undefined };
   }
 
   async releaseServerLock(pid: number): Promise<void> {

@@ -1,6 +1,7 @@
 // The storage interface. HTTP, routing, the worker and the operating commands talk only to this;
-// store/sqlite.ts is the one engine today. Every method is async so that a networked engine
-// (PostgreSQL, for several replicas) can implement the same interface unchanged.
+// store/sqlite.ts (one process) and store/postgres.ts (several replicas) implement it, and
+// store/open.ts picks one. Every method is async; the few callbacks that run inside a transaction
+// (plan, decide) are synchronous, so what they read is declared up front (`counted`).
 import type { DeliveryStatus, KeyKind, PlannedDelivery } from '../event/model.js';
 
 // The domain's types live in the kernel; re-exported here for the engines and their callers.
@@ -43,9 +44,23 @@ export interface AdmitResult {
   reason: string | null;
 }
 
+/** A (rule, destination) pair whose max_per_hour count a plan may read. */
+export interface CountedPair {
+  rule: string;
+  destination: string;
+}
+
 export interface IngestItem {
   event: NewEvent;
-  /** Called only for a new event, inside the transaction that stores it. */
+  /**
+   * Every pair whose count `plan` may read (its privileged pairs). `plan` is synchronous, so a
+   * networked engine locks these pairs and reads their counts before calling it; reading a pair
+   * not listed here throws there. SQLite counts any pair (its write lock covers them all).
+   */
+  counted?: readonly CountedPair[];
+  /** Its result is stored only for a new event, in the transaction that stores it. With pairs
+   * `counted`, it is called only then (under their locks); without, an engine may call it
+   * before the transaction, for a duplicate too (the result is dropped): keep it pure. */
   plan(counts: PlanCounts): PlannedDelivery[];
 }
 
@@ -136,6 +151,7 @@ export interface NewDelivery extends PlannedDelivery {
 }
 
 export interface Store {
+  readonly engine: 'sqlite' | 'postgres';
   /** Stores events and their deliveries in one transaction, then resolves. */
   ingest(items: IngestItem[]): Promise<IngestOutcome[]>;
 
@@ -189,6 +205,8 @@ export interface Store {
     events: StoredEvent[],
     plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts) => NewDelivery[],
     now: number,
+    /** The pairs whose counts `plan` may read, as IngestItem.counted. */
+    counted?: readonly CountedPair[],
   ): Promise<NewDelivery[]>;
 
   /** Deliveries policy allowed to (rule, destination) after `since` (ms), outside any transaction:
@@ -204,9 +222,18 @@ export interface Store {
    * Claims the database for this serving process (one server per database). Refused while
    * another live server holds it; a claim whose holder died (kill -9) is taken over.
    */
-  acquireServerLock(pid: number, host: string, now: number): Promise<{ ok: true } | { ok: false; holder: string }>;
-  heartbeat(pid: number, now: number): Promise<void>;
+  acquireServerLock(pid: number, host: string, now: number, info?: ReplicaInfo): Promise<{ ok: true } | { ok: false; holder: string }>;
+  /** Refreshes this server's heartbeat (and, when given, its version and rules hash). */
+  heartbeat(pid: number, now: number, info?: ReplicaInfo): Promise<void>;
   releaseServerLock(pid: number): Promise<void>;
+  /** The servers that have a heartbeat row, live or not (callers judge by lastSeenAt). */
+  replicas(): Promise<StoredReplica[]>;
+  /**
+   * Calls `onDue` whenever another process (a replica, `retry`, `replay`) committed deliveries
+   * that may be due. PostgreSQL: LISTEN on a dedicated connection, reconnecting. SQLite: never
+   * (one server; its own commits wake its worker directly, the poll catches the rest).
+   */
+  listen(onDue: () => void): { close(): Promise<void> };
   close(): Promise<void>;
 
   /** Events received since `since` (ms), counted by type (null: no type), most frequent first. */
@@ -219,6 +246,18 @@ export interface Store {
   ruleMatches(since: number, limit: number): Promise<{ events: number; counts: Record<string, number> }>;
   /** A page of events, newest first; only those older than `beforeSeq` when it is given. */
   eventPage(q: EventQuery & { beforeSeq?: number }): Promise<StoredEvent[]>;
+}
+
+export interface ReplicaInfo {
+  version: string;
+  rulesHash: string;
+}
+
+export interface StoredReplica extends ReplicaInfo {
+  host: string;
+  pid: number;
+  startedAt: number;
+  lastSeenAt: number;
 }
 
 export interface TypeCount {

@@ -38,6 +38,8 @@ export interface PostgresServer {
 export interface StartPostgresOptions {
   /** Bound on each of initdb, start and stop. */
   timeoutMs?: number;
+  /** Keep the server's durability defaults (fsync, synchronous_commit): for the bench, not tests. */
+  durable?: boolean;
 }
 
 const USER = 'b3os_test';
@@ -166,10 +168,8 @@ export async function startPostgres(o: StartPostgresOptions = {}): Promise<Postg
       '-p', String(port),
       '-c', 'listen_addresses=127.0.0.1',
       '-c', 'unix_socket_directories=',
-      // Test data is thrown away: trade durability for speed.
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
+      // Test data is thrown away: trade durability for speed (not when measuring).
+      ...(o.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
       '-c', 'max_connections=50',
       '-c', 'shared_buffers=32MB',
     ];

@@ -1,0 +1,494 @@
+// The Store contract, the same cases on both engines: a real SQLite file, and a fresh database on
+// a real PostgreSQL server (one server for this file, one database per test). What only one
+// engine has (SQLite's size cap and old schemas) is tested in its own files.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { loadRulesText } from '../src/config/load.js';
+import type { RouterConfig } from '../src/config/types.js';
+import { PRUNE_BATCH, startRetention } from '../src/ops/retention.js';
+import { replay } from '../src/ops/replay.js';
+import { retryDead } from '../src/ops/retry.js';
+import { allowedInWindow } from '../src/policy/policy.js';
+import { decideExisting } from '../src/policy/stored.js';
+import { PostgresStore } from '../src/store/postgres.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import type { IngestItem, Store } from '../src/store/store.js';
+import { tempDir } from './helpers/cli.js';
+import { startPostgres, type PostgresServer } from './helpers/postgres.js';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+interface Engine {
+  name: 'sqlite' | 'postgres';
+  /** A fresh, empty database; `another()` opens a second connection (a second process) on it. */
+  open(): Promise<{ store: Store; another(): Store; sql(text: string, ...params: unknown[]): Promise<Record<string, unknown>[]>; close(): Promise<void> }>;
+}
+
+let server: PostgresServer | undefined;
+
+const engines: Engine[] = [
+  {
+    name: 'sqlite',
+    async open() {
+      const tmp = tempDir();
+      const path = join(tmp.dir, 'c.db');
+      const store = new SqliteStore(path);
+      const others: Store[] = [];
+      return {
+        store,
+        another: () => {
+          const s = new SqliteStore(path);
+          others.push(s);
+          return s;
+        },
+        sql: async (text, ...params) => {
+          const st = store.db.prepare(text);
+          if (st.reader) return st.all(...params) as Record<string, unknown>[];
+          st.run(...params);
+          return [];
+        },
+        close: async () => {
+          for (const s of others) await s.close();
+          await store.close();
+          tmp.cleanup();
+        },
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    async open() {
+      const url = await server!.createDatabase();
+      const store = new PostgresStore(url, { poolMax: 4, replicaId: 'replica-a' });
+      const others: Store[] = [];
+      let n = 0;
+      return {
+        store,
+        another: () => {
+          const s = new PostgresStore(url, { poolMax: 4, replicaId: `replica-${String.fromCharCode(98 + n++)}` });
+          others.push(s);
+          return s;
+        },
+        sql: async (text, ...params) => {
+          let i = 0;
+          const c = new pg.Client({ connectionString: url });
+          await c.connect();
+          try {
+            return (await c.query(text.replace(/\?/g, () => `$${++i}`), params)).rows as Record<string, unknown>[];
+          } finally {
+            await c.end();
+          }
+        },
+        close: async () => {
+          for (const s of others) await s.close();
+          await store.close();
+        },
+      };
+    },
+  },
+];
+
+before(async () => {
+  server = await startPostgres();
+});
+after(async () => {
+  await server?.stop();
+});
+
+function event(i: number, receivedAt: number, destination = 'hook'): IngestItem {
+  return {
+    event: { key: `id:r${i}`, keyKind: 'event_id', eventId: `r${i}`, runId: null, executionId: null, type: i % 2 ? 'run.failed' : 'run.succeeded', receivedAt, payload: `{"id":"r${i}"}`, routing: '{}' },
+    plan: () => [{ rule: 'all', destination, privileged: false, status: 'pending', reason: null }],
+  };
+}
+
+function payConfig(cap: number): RouterConfig {
+  const { config, problems } = loadRulesText(
+    `version: 1
+destinations:
+  payout: { type: webhook, url: "http://127.0.0.1:1/pay", privileged: true }
+rules:
+  - { name: pay, match: { type: pay.run }, send_to: [payout] }
+policy:
+  allow_privileged:
+    - { rule: pay, destination: payout, max_per_hour: ${cap}, allow_replay: true }
+`,
+    'rules.yaml',
+    {},
+    { examples: false },
+  );
+  assert.ok(config, JSON.stringify(problems));
+  return config;
+}
+
+const PAY = [{ rule: 'pay', destination: 'payout' }];
+
+/** An event with one privileged delivery, allowed at ingest under a cap (or not privileged yet). */
+function paid(i: number, at: number, opts: { cap?: number; privileged?: boolean } = {}): IngestItem {
+  return {
+    event: { key: `id:p${i}`, keyKind: 'event_id', eventId: `p${i}`, runId: null, executionId: null, type: 'pay.run', receivedAt: at, payload: `{"id":"p${i}","type":"pay.run"}`, routing: '{}' },
+    counted: PAY,
+    plan: (counts) => {
+      if (opts.privileged === false) return [{ rule: 'pay', destination: 'payout', privileged: false, status: 'pending', reason: null }];
+      const used = allowedInWindow(counts, 'pay', 'payout', at);
+      const ok = opts.cap === undefined || used < opts.cap;
+      return [{ rule: 'pay', destination: 'payout', privileged: true, status: ok ? 'pending' : 'blocked', reason: ok ? null : `used up (${used})` }];
+    },
+  };
+}
+
+const claimAll = (store: Store, now: number, leaseMs = 1000) => store.claimDue({ now, leaseMs, room: new Map(), defaultRoom: 1000, limit: 1000 });
+
+async function killAll(store: Store, now: number): Promise<void> {
+  const claimed = await claimAll(store, now);
+  await store.finish(claimed.map((c) => ({ id: c.id, attempt: null, status: 'dead' as const, nextAttemptAt: null, reason: 'HTTP 400' })));
+}
+
+for (const engine of engines) {
+  describe(`store contract (${engine.name})`, () => {
+    const withDb = (name: string, fn: (db: Awaited<ReturnType<Engine['open']>>) => Promise<void>) =>
+      test(name, async () => {
+        const db = await engine.open();
+        try {
+          await fn(db);
+        } finally {
+          await db.close();
+        }
+      });
+
+    withDb('ingest: a new event is stored with its deliveries; a duplicate (in the batch or later) is counted, not routed', async ({ store }) => {
+      const now = Date.now();
+      let planned = 0;
+      const item = (i: number) => ({ ...event(i, now), plan: () => {
+          planned++;
+          return [{ rule: 'all', destination: 'hook', privileged: false, status: 'pending' as const, reason: null }];
+        } });
+      const out = await store.ingest([item(1), item(2), item(1)]);
+      assert.deepEqual(out.map((o) => o.status), ['accepted', 'accepted', 'duplicate']);
+      assert.equal(planned, 2);
+      assert.equal((out[2] as { seq: number }).seq, (out[0] as { seq: number }).seq);
+      const again = await store.ingest([item(2)]);
+      assert.deepEqual(again.map((o) => o.status), ['duplicate']);
+      // A plan that counts nothing may run for a duplicate too (PostgreSQL plans before its one
+      // statement); what it planned is dropped.
+      assert.ok(planned <= 3);
+      const e = (await store.findEvent('r1'))!;
+      assert.equal(e.duplicates, 1);
+      assert.equal((await store.findEvent('id:r2'))!.duplicates, 1, 'found by key too');
+      assert.equal((await store.deliveriesForEvent(e.seq)).length, 1);
+      assert.equal((await store.deliveriesForEvent((await store.findEvent('r2'))!.seq)).length, 1, 'no second set for a duplicate');
+      assert.deepEqual(await store.ingest([]), []);
+    });
+
+    withDb('ingest from two processes at once: the same event is accepted once, its deliveries made once', async ({ store, another }) => {
+      const other = another();
+      const now = Date.now();
+      const batch = Array.from({ length: 20 }, (_, i) => event(i, now));
+      const [a, b] = await Promise.all([store.ingest(batch), other.ingest([...batch].reverse())]);
+      for (let i = 0; i < batch.length; i++) {
+        const statuses = [a[i]!.status, b[batch.length - 1 - i]!.status].sort();
+        assert.deepEqual(statuses, ['accepted', 'duplicate'], `event ${i}`);
+      }
+      assert.equal((await store.listDeliveries({ limit: 100 })).length, 20);
+    });
+
+    withDb('claims: a claimed delivery is not claimed again until its lease lapses; releaseLeases frees its own', async ({ store }) => {
+      const now = Date.now();
+      await store.ingest([event(1, now)]);
+      const req = { now, leaseMs: 60_000, room: new Map<string, number>(), defaultRoom: 10, limit: 10 };
+      const [c] = await store.claimDue(req);
+      assert.equal(c!.eventPayload, '{"id":"r1"}');
+      assert.equal(c!.eventType, 'run.failed');
+      assert.equal((await store.claimDue(req)).length, 0, 'leased');
+      assert.equal((await store.claimDue({ ...req, now: now + 61_000 })).length, 1, 'lease lapsed: due again');
+      assert.equal(await store.releaseLeases(), 1);
+      assert.equal((await store.claimDue(req)).length, 1, 'released: due again');
+    });
+
+    withDb('claims from two processes at once never hand out the same delivery', async ({ store, another }) => {
+      const other = another();
+      const now = Date.now();
+      await store.ingest(Array.from({ length: 60 }, (_, i) => event(i, now, `d${i % 3}`)));
+      const req = { now: now + 1, leaseMs: 60_000, room: new Map<string, number>(), defaultRoom: 7, limit: 12 };
+      const got: string[] = [];
+      for (let round = 0; round < 6; round++) {
+        const [a, b] = await Promise.all([store.claimDue(req), other.claimDue(req)]);
+        got.push(...a.map((c) => c.id), ...b.map((c) => c.id));
+      }
+      assert.equal(new Set(got).size, got.length, 'no delivery claimed twice');
+      assert.equal(got.length, 60);
+    });
+
+    withDb("per-destination room: a busy destination does not hide another one's due deliveries", async ({ store }) => {
+      const now = Date.now();
+      await store.ingest(Array.from({ length: 30 }, (_, i) => event(i, now, i < 25 ? 'busy' : 'quiet')));
+      const claimed = await store.claimDue({ now: now + 1, leaseMs: 1000, room: new Map([['busy', 2], ['quiet', 8]]), defaultRoom: 1, limit: 10 });
+      const by = (d: string) => claimed.filter((c) => c.destination === d).length;
+      assert.equal(by('busy'), 2);
+      assert.equal(by('quiet'), 5);
+      const none = await store.claimDue({ now: now + 1, leaseMs: 1000, room: new Map([['busy', 0], ['quiet', 0]]), defaultRoom: 1, limit: 10 });
+      assert.equal(none.length, 0, 'no room, nothing claimed');
+    });
+
+    withDb('finish records attempts and outcomes; a failed delivery is due again at its time', async ({ store }) => {
+      const now = Date.now();
+      await store.ingest([event(1, now), event(2, now)]);
+      const [a, b] = await claimAll(store, now);
+      const attempt = (id: string, outcome: 'delivered' | 'retry') => ({ deliveryId: id, attempt: 1, startedAt: now, durationMs: 12, outcome, code: outcome === 'retry' ? '503' : '200', error: outcome === 'retry' ? 'HTTP 503' : null });
+      await store.finish([
+        { id: a!.id, attempt: attempt(a!.id, 'delivered'), status: 'delivered', nextAttemptAt: null, reason: null },
+        { id: b!.id, attempt: attempt(b!.id, 'retry'), status: 'failed', nextAttemptAt: now + 5_000, reason: 'HTTP 503' },
+      ]);
+      const da = (await store.getDelivery(a!.id))!;
+      assert.deepEqual([da.status, da.attempts, da.roundAttempts], ['delivered', 1, 1]);
+      const db = (await store.getDelivery(b!.id))!;
+      assert.deepEqual([db.status, db.reason, db.nextAttemptAt], ['failed', 'HTTP 503', now + 5_000]);
+      assert.deepEqual((await store.attemptsFor(b!.id)).map((x) => [x.attempt, x.outcome, x.code, x.error]), [[1, 'retry', '503', 'HTTP 503']]);
+      assert.equal((await claimAll(store, now + 1)).length, 0, 'not due yet');
+      assert.deepEqual((await claimAll(store, now + 5_001)).map((c) => c.id), [b!.id]);
+      assert.deepEqual(await store.stats(now + 6_001), { queueDepth: 1, oldestDueAgeSeconds: 1.001 });
+    });
+
+    withDb('ingest: max_per_hour counts what earlier events of the same batch were allowed', async ({ store }) => {
+      const now = Date.now();
+      const out = await store.ingest(Array.from({ length: 5 }, (_, i) => paid(i, now, { cap: 3 })));
+      const statuses = out.map((o) => (o.status === 'accepted' ? o.planned[0]!.status : o.status));
+      assert.deepEqual(statuses, ['pending', 'pending', 'pending', 'blocked', 'blocked']);
+      assert.equal(await store.allowedSince('pay', 'payout', now - HOUR), 3);
+      const later = await store.ingest([paid(9, now + 1, { cap: 3 })]);
+      assert.equal(later[0]!.status === 'accepted' && later[0]!.planned[0]!.status, 'blocked', 'the next batch sees them committed');
+    });
+
+    withDb('max_per_hour is exact with two processes ingesting at once', async ({ store, another }) => {
+      const other = another();
+      const now = Date.now();
+      // Batches of several and of one, all at once: each must see what the others were allowed.
+      const one = (from: number) => Array.from({ length: 4 }, (_, i) => paid(from + i, now, { cap: 5 }));
+      await Promise.all([
+        ...[0, 1, 2, 3].map((k) => (k % 2 ? other : store).ingest(one(k * 100))),
+        ...Array.from({ length: 12 }, (_, k) => (k % 2 ? other : store).ingest([paid(1000 + k, now, { cap: 5 })])),
+      ]);
+      assert.equal(await store.allowedSince('pay', 'payout', now - HOUR), 5);
+      assert.equal((await store.listDeliveries({ status: 'pending', limit: 100 })).length, 5);
+    });
+
+    withDb('admit counts each delivery after the ones admitted before it in the same call', async ({ store }) => {
+      const now = Date.now();
+      // Queued while not privileged: nothing counted yet.
+      await store.ingest(Array.from({ length: 5 }, (_, i) => paid(i, now, { privileged: false })));
+      const ids = (await store.listDeliveries({ limit: 10 })).map((d) => d.id).reverse();
+      const seen: number[] = [];
+      const out = await store.admit(
+        ids,
+        (_d, counts) => {
+          const n = allowedInWindow(counts, 'pay', 'payout', now);
+          seen.push(n);
+          return n < 3 ? { allowed: true, reason: 'ok' } : { allowed: false, reason: 'used up' };
+        },
+        { now, requeueDead: false },
+      );
+      assert.deepEqual(seen, [0, 1, 2, 3, 3]);
+      assert.deepEqual(out.map((o) => o.outcome), ['admitted', 'admitted', 'admitted', 'refused', 'refused']);
+      assert.equal((await store.getDelivery(ids[0]!))!.privileged, true);
+      assert.equal((await store.getDelivery(ids[4]!))!.privileged, false, 'a refused delivery is left as it was');
+      const dead = await store.admit(ids, () => ({ allowed: true, reason: '' }), { now, requeueDead: true });
+      assert.ok(dead.every((o) => o.outcome === 'skipped'), 'requeueDead touches dead deliveries only');
+    });
+
+    withDb('admit from two processes at once: sends queued before the destination became privileged never exceed the cap', async ({ store, another }) => {
+      const other = another();
+      const now = Date.now();
+      await store.ingest(Array.from({ length: 12 }, (_, i) => paid(i, now, { privileged: false })));
+      const ids = (await store.listDeliveries({ limit: 100 })).map((d) => d.id);
+      const decide = (_d: unknown, counts: { allowedSince(r: string, d: string, s: number): number }) =>
+        allowedInWindow(counts, 'pay', 'payout', now) < 4 ? { allowed: true, reason: '' } : { allowed: false, reason: 'used up' };
+      const results = await Promise.all(ids.map((id, i) => (i % 2 ? other : store).admit([id], decide, { now, requeueDead: false })));
+      assert.equal(results.flat().filter((r) => r.outcome === 'admitted').length, 4);
+      assert.equal(await store.allowedSince('pay', 'payout', now - HOUR), 4);
+    });
+
+    withDb('retry of privileged deliveries allowed over an hour ago: the cap counts the retry itself, and the send does not count again', async ({ store }) => {
+      const now = Date.now();
+      const cfg = payConfig(2);
+      await store.ingest(Array.from({ length: 10 }, (_, i) => paid(i, now - 2 * HOUR)));
+      await killAll(store, now);
+      assert.equal(await allowedInWindow(store, 'pay', 'payout', now), 0, 'allowed two hours ago: outside the window');
+      const dead = await store.listDeliveries({ status: 'dead', limit: 100 });
+      const first = await retryDead(store, () => cfg, dead, now);
+      assert.equal(first.requeued.length, 2);
+      assert.equal(first.refused.length, 8);
+      assert.match(first.refused[0]!.reason, /max_per_hour of 2 .* is used up \(2 in the last hour\)/);
+      assert.equal(await allowedInWindow(store, 'pay', 'payout', now + 1), 2, 'counted as of the retry');
+      // Sent: the serving worker decides again by its own rules (the retrying CLI may hold another
+      // file), and each delivery's allowance from the retry is replaced, not added to: still two.
+      const claimed = await claimAll(store, now + 1);
+      assert.deepEqual(claimed.map((c) => c.id).sort(), [...first.requeued].sort());
+      assert.ok(claimed.every((c) => !c.privileged), 'decided again at send time');
+      const dest = cfg.destinations.get('payout')!;
+      const atSend = await store.admit(
+        claimed.map((c) => c.id),
+        (row, counts) => decideExisting(counts, cfg, row, dest, {}, now + 1),
+        { now: now + 1, requeueDead: false },
+      );
+      assert.deepEqual(atSend.map((a) => a.outcome), ['admitted', 'admitted']);
+      assert.equal(await allowedInWindow(store, 'pay', 'payout', now + 1), 2, 'not counted twice');
+      const again = await retryDead(store, () => cfg, await store.listDeliveries({ status: 'dead', limit: 100 }), now + 2);
+      assert.deepEqual([again.requeued.length, again.refused.length], [0, 8]);
+    });
+
+    withDb('a dead delivery sent within the hour replaces its own allowance when retried (cap 1)', async ({ store }) => {
+      const now = Date.now();
+      await store.ingest([paid(1, now - 10 * 60_000)]);
+      await killAll(store, now);
+      assert.equal(await allowedInWindow(store, 'pay', 'payout', now), 1);
+      const r = await retryDead(store, () => payConfig(1), await store.listDeliveries({ status: 'dead', limit: 10 }), now);
+      assert.equal(r.requeued.length, 1, r.refused[0]?.reason);
+      assert.equal(await allowedInWindow(store, 'pay', 'payout', now + 1), 1, 'counted once, as of the retry');
+    });
+
+    withDb('requeueDead moves dead deliveries only, due now', async ({ store }) => {
+      const now = Date.now();
+      await store.ingest([event(1, now), event(2, now)]);
+      const [a, b] = await claimAll(store, now);
+      await store.finish([{ id: a!.id, attempt: null, status: 'dead', nextAttemptAt: null, reason: 'gone' }, { id: b!.id, attempt: null, status: 'delivered', nextAttemptAt: null, reason: null }]);
+      assert.deepEqual(await store.requeueDead([b!.id, a!.id, 'no-such-id'], now + 10), [a!.id]);
+      const d = (await store.getDelivery(a!.id))!;
+      assert.deepEqual([d.status, d.roundAttempts, d.nextAttemptAt, d.reason], ['pending', 0, now + 10, null]);
+      assert.deepEqual(await store.requeueDead([], now), []);
+    });
+
+    withDb('addDeliveries (replay): a pair with no delivery gets one, through the counts; others are left alone', async ({ store }) => {
+      const now = Date.now();
+      const cfg = payConfig(1);
+      await store.ingest([paid(1, now - 60_000, { cap: 0 }), paid(2, now - 60_000, { cap: 0 })]);
+      assert.deepEqual((await store.listDeliveries({ limit: 10 })).map((d) => d.status), ['blocked', 'blocked']);
+      const lines = await replay(store, cfg, await store.recentEvents(10), { dryRun: false, now });
+      assert.deepEqual(lines.map((l) => l.action), ['create', 'blocked'], JSON.stringify(lines));
+      const e1 = (await store.findEvent('p1'))!;
+      const mine = await store.deliveriesForEvent(e1.seq);
+      assert.deepEqual(mine.map((d) => [d.status, d.origin]), [['blocked', 'ingest'], ['pending', 'replay']]);
+      assert.deepEqual((await replay(store, cfg, [e1], { dryRun: false, now })).map((l) => l.action), ['skip']);
+    });
+
+    withDb('listings: events and deliveries by filter, newest first; recent and since oldest first', async ({ store }) => {
+      const now = Date.now();
+      await store.ingest([event(1, now - 3000, 'a'), event(2, now - 2000, 'b'), event(3, now - 1000, 'a')]);
+      assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.eventId), ['r3', 'r2', 'r1']);
+      assert.deepEqual((await store.listEvents({ type: 'run.failed', limit: 10 })).map((e) => e.eventId), ['r3', 'r1']);
+      assert.deepEqual((await store.listEvents({ since: now - 2500, limit: 10 })).map((e) => e.eventId), ['r3', 'r2']);
+      assert.deepEqual((await store.listEvents({ limit: 1 })).map((e) => e.eventId), ['r3']);
+      assert.deepEqual((await store.recentEvents(2)).map((e) => e.eventId), ['r2', 'r3']);
+      assert.deepEqual((await store.eventsSince(now - 2500, 10)).map((e) => e.eventId), ['r2', 'r3']);
+      const e2 = (await store.findEvent('r2'))!;
+      assert.deepEqual(await store.getEvent(e2.seq), e2);
+      assert.equal(e2.payload, '{"id":"r2"}');
+      assert.equal(await store.findEvent('nope'), null);
+      assert.equal(await store.getEvent(99_999), null);
+      assert.deepEqual((await store.listDeliveries({ destination: 'a', limit: 10 })).map((d) => d.destination), ['a', 'a']);
+      assert.equal((await store.listDeliveries({ status: 'pending', limit: 10 })).length, 3);
+      assert.equal((await store.listDeliveries({ status: 'dead', limit: 10 })).length, 0);
+      assert.equal(await store.getDelivery('nope'), null);
+    });
+
+    withDb('typeCounts: events since a time by type, most frequent first', async ({ store }) => {
+      const now = Date.now();
+      await store.ingest([event(1, now - 10), event(2, now - 5), event(3, now), event(5, now - 2 * DAY)]);
+      assert.deepEqual(await store.typeCounts(now - DAY), [
+        { type: 'run.failed', count: 2, lastReceivedAt: now },
+        { type: 'run.succeeded', count: 1, lastReceivedAt: now - 5 },
+      ]);
+    });
+
+    withDb('prune: events past retention go in batches; those with deliveries waiting or finished lately stay', async ({ store, sql }) => {
+      const now = Date.now();
+      const old = Array.from({ length: PRUNE_BATCH + 50 }, (_, i) => event(i, now - 40 * DAY));
+      await store.ingest(old);
+      await store.ingest([event(9000, now - 40 * DAY), event(9001, now - DAY), event(9002, now - 40 * DAY)]);
+      const claimed = await claimAll(store, now);
+      await store.finish(
+        claimed
+          .filter((c) => c.eventPayload !== '{"id":"r9000"}')
+          .map((c) => ({ id: c.id, attempt: { deliveryId: c.id, attempt: 1, startedAt: now, durationMs: 1, outcome: 'delivered' as const, code: '200', error: null }, status: 'delivered' as const, nextAttemptAt: null, reason: null })),
+      );
+      await sql(`UPDATE deliveries SET updated_at = ? WHERE status = 'delivered' AND event_seq <> (SELECT seq FROM events WHERE event_id = 'r9002')`, now - 35 * DAY);
+      const config = { retentionMs: 30 * DAY } as RouterConfig;
+      const retention = startRetention(store, () => config, pino({ level: 'silent' }));
+      const pruned = await retention.runOnce();
+      retention.stop();
+      assert.equal(pruned, PRUNE_BATCH + 50);
+      assert.equal(await store.findEvent('r0'), null);
+      assert.ok(await store.findEvent('r9000'), 'kept: its delivery is still pending');
+      assert.ok(await store.findEvent('r9001'), 'kept: younger than retention');
+      assert.ok(await store.findEvent('r9002'), 'kept: its delivery finished within the retention period');
+      const [orphans] = await sql('SELECT count(*) AS n FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)');
+      assert.equal(Number(orphans!.n), 0, 'attempts of pruned deliveries are gone too');
+      const [kept] = await sql('SELECT count(*) AS n FROM attempts');
+      assert.equal(Number(kept!.n), 2, "r9001's and r9002's attempts are kept");
+    });
+
+    withDb('writable, stats and the server heartbeat', async ({ store }) => {
+      const now = Date.now();
+      assert.equal(await store.writable(), true);
+      assert.deepEqual(await store.stats(now), { queueDepth: 0, oldestDueAgeSeconds: 0 });
+      assert.deepEqual(await store.acquireServerLock(process.pid, 'host-a', now, { version: '1.2.3', rulesHash: 'abc' }), { ok: true });
+      await store.heartbeat(process.pid, now + 5, { version: '1.2.3', rulesHash: 'def' });
+      const [r] = await store.replicas();
+      assert.deepEqual({ ...r, host: undefined }, { host: undefined, pid: process.pid, version: '1.2.3', rulesHash: 'def', startedAt: now, lastSeenAt: now + 5 });
+      await store.releaseServerLock(process.pid);
+      assert.deepEqual(await store.replicas(), []);
+    });
+  });
+}
+
+describe('store contract: what differs by engine', () => {
+  test('SQLite: one server per database; PostgreSQL: every replica has its own heartbeat row', async () => {
+    const [sqlite, postgres] = await Promise.all(engines.map((e) => e.open()));
+    try {
+      const now = Date.now();
+      const s2 = sqlite!.another();
+      assert.deepEqual(await sqlite!.store.acquireServerLock(process.pid, 'h', now), { ok: true });
+      const refused = await s2.acquireServerLock(process.pid + 1, 'other-host', now);
+      assert.equal(refused.ok, false);
+      const p2 = postgres!.another();
+      assert.deepEqual(await postgres!.store.acquireServerLock(process.pid, 'h', now), { ok: true });
+      assert.deepEqual(await p2.acquireServerLock(process.pid, 'h', now), { ok: true });
+      assert.equal((await postgres!.store.replicas()).length, 2);
+    } finally {
+      await sqlite!.close();
+      await postgres!.close();
+    }
+  });
+
+  test("PostgreSQL: releaseLeases takes back this replica's leases only; another replica's lapse", async () => {
+    const db = await engines[1]!.open();
+    try {
+      const other = db.another();
+      const now = Date.now();
+      await db.store.ingest([event(1, now), event(2, now)]);
+      const req = (limit: number) => ({ now, leaseMs: 60_000, room: new Map<string, number>(), defaultRoom: 10, limit });
+      assert.equal((await db.store.claimDue(req(1))).length, 1);
+      assert.equal((await other.claimDue(req(1))).length, 1);
+      assert.equal(await db.store.releaseLeases(), 1, 'only its own');
+      assert.equal((await other.claimDue(req(10))).length, 1, "its own, freed; the other replica's still leased");
+      assert.equal((await db.store.claimDue({ ...req(10), now: now + 61_000 })).length, 2, 'every lease lapses');
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('PostgreSQL: a plan that reads a count it did not declare fails loudly, and nothing is stored', async () => {
+    const db = await engines[1]!.open();
+    try {
+      const item = { ...paid(1, Date.now()), counted: [] };
+      const [out] = await db.store.ingest([item]);
+      assert.equal(out!.status, 'failed');
+      assert.equal(await db.store.findEvent('p1'), null);
+    } finally {
+      await db.close();
+    }
+  });
+});

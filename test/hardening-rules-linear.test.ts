@@ -93,9 +93,10 @@ function timeIt(fn: () => void): number {
 }
 
 /** Median of a few runs, so one pause of the machine does not decide. */
-function median(fn: () => void, runs = 5): number {
-  const times = Array.from({ length: runs }, () => timeIt(fn)).sort((a, b) => a - b);
-  return times[Math.floor(runs / 2)]!;
+/** The fastest of several runs: a pause of the machine (GC, another process) only slows some runs,
+ * so the minimum measures the work itself; a quadratic cost slows every run. */
+function fastest(fn: () => void, runs = 5): number {
+  return Math.min(...Array.from({ length: Math.max(runs, 5) }, () => timeIt(fn)));
 }
 
 test('match: "*timeout*retry*" against "timeout" x 60,000 (420 KB) and ~1 MB is linear and fast', () => {
@@ -106,9 +107,9 @@ test('match: "*timeout*retry*" against "timeout" x 60,000 (420 KB) and ~1 MB is 
   const huge = event(150_000); // 1.05 MB
   assert.equal(match.test(big).matched, false);
   assert.equal(match.test(huge).matched, false);
-  const tSmall = median(() => match.test(small));
-  const tBig = median(() => match.test(big));
-  const tHuge = median(() => match.test(huge));
+  const tSmall = fastest(() => match.test(small));
+  const tBig = fastest(() => match.test(big));
+  const tHuge = fastest(() => match.test(huge));
   // Before: 6.8 s for the 420 KB text. A linear scan of 1 MB takes milliseconds.
   assert.ok(tBig < 200, `60,000 x "timeout" took ${tBig} ms`);
   assert.ok(tHuge < 400, `~1 MB took ${tHuge} ms`);
@@ -129,10 +130,10 @@ test('when: a reduce that grows its accumulator stops at a budget linear in the 
     const out = run(items(50_000));
     assert.equal(out.value, false);
     assert.match(out.error ?? '', /more work than this event's size allows/);
-    const t1 = median(() => run(items(10_000)), 3);
-    const t4 = median(() => run(items(40_000)), 3);
+    const t1 = fastest(() => run(items(10_000)), 3);
+    const t4 = fastest(() => run(items(40_000)), 3);
     assert.ok(t4 < 1000, `${JSON.stringify(logic)} took ${t4} ms on 40,000 items`);
-    assert.ok(t4 < Math.max(8 * t1, 50), `${JSON.stringify(logic)}: N ${t1} ms, 4N ${t4} ms`);
+    assert.ok(t4 < Math.max(8 * t1, 100), `${JSON.stringify(logic)}: N ${t1} ms, 4N ${t4} ms`);
   }
 });
 

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Prom
   replay: { load: () => import('./replay.js'), about: 'run the current rules on stored events: replay EVENT | --since 1h [--dry-run]' },
   diff: { load: () => import('./diff.js'), about: 'what a rules change would change: diff --rules NEW.yaml [--last N]' },
   ping: { load: () => import('./ping.js'), about: 'send a test message to one destination: ping DESTINATION' },
+  silence: { load: () => import('./silence.js'), about: 'hold notifications back for a while: silence add [--rule R] [--destination D] [--match F=V] --for 2h | list [--all] | expire ID' },
   subscription: { load: () => import('./subscription.js'), about: 'the body and curl line to register with B3OS: subscription [--url URL] [--name NAME] [--json]' },
 };
 

@@ -18,6 +18,7 @@ import { decide } from '../policy/policy.js';
 import { candidates, evaluate, plan, type PlannedDelivery } from '../rules/route.js';
 import { renderMessage } from '../rules/template.js';
 import { UsageError, bool, parse, str } from './args.js';
+import { previewGroup, type GroupPreview } from '../dispatch/group.js';
 
 const USAGE = 'usage: b3os-router test --event FILE [--rules FILE] [--json]\n';
 
@@ -56,6 +57,8 @@ export interface TestDelivery {
   rendered: Record<string, string>;
   /** Template failures: the default was used instead, as the router would. */
   notes: string[];
+  /** Noise control: the group this delivery would join, and when it would be sent; null when the rule does not group. */
+  group: GroupPreview | null;
 }
 
 type EventRead = { ok: true; event: EventObject; raw: string } | { ok: false; message: string };
@@ -214,6 +217,7 @@ function delivery(
     reason,
     rendered: rendered(dest, n),
     notes: [...new Set(notes)],
+    group: d.status === 'pending' ? previewGroup(rule, d.privileged, event) : null,
   };
 }
 
@@ -259,6 +263,7 @@ function human(r: TestReport): string {
           ? `${d.rendered.method} ${d.rendered.url}\n\n${d.rendered.body}`
           : d.rendered.text!;
     out.push(indent(body));
+    if (d.group) out.push(`    group ${d.group.key} (${Object.entries(d.group.group).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ') || 'one group for the rule'}); wait ${d.group.wait}, interval ${d.group.interval}: sent ${d.group.sends}`);
     for (const note of d.notes) out.push(`    note: ${note}`);
   }
   out.push('', 'dry run: nothing was sent and nothing was written.');

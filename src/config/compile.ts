@@ -26,6 +26,7 @@ import { eventType } from '../ingest/event.js';
 import { compileMatch, type MatchSpec } from '../rules/match.js';
 import { checkLogic, compileLogic } from '../rules/logic.js';
 import { compileTemplate, TemplateError } from '../rules/template.js';
+import { compileGrouping, type RawGroup } from '../dispatch/config.js';
 
 // The file as written (after interpolation and schema validation). Mirrors rules.schema.json.
 type List = string | string[];
@@ -68,6 +69,8 @@ interface RawRule {
   message?: string;
   stop?: boolean;
   examples?: RawExample[];
+  group?: RawGroup;
+  digest_message?: string;
 }
 interface RawGrant {
   rule?: string;
@@ -518,6 +521,8 @@ class Compiler {
     }
 
     const message = raw.message === undefined ? null : this.template(raw.message, [...path, 'message']);
+    // Noise control (dispatch/config.ts): group and digest_message.
+    const grouping = compileGrouping({ problems: this.problems, duration: (t, p) => this.duration(t, p), template: (s, p) => this.template(s, p) }, raw, path, label, sendTo, known.privileged);
 
     const examples: RuleExample[] = [];
     (raw.examples ?? []).forEach((ex, k) => {
@@ -560,6 +565,7 @@ class Compiler {
       typePatterns: raw.match?.type === undefined ? null : [raw.match.type].flat().filter((t): t is string => typeof t === 'string'),
       test,
       examples,
+      ...grouping,
     };
   }
 

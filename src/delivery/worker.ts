@@ -17,6 +17,8 @@ import { renderMessage } from '../rules/template.js';
 import type { ClaimedDelivery, DeliveryUpdate, Store } from '../store/store.js';
 import { nextAttemptDelay } from './backoff.js';
 import type { Channel, Notification, SendResult } from './channels/channel.js';
+import type { SendTimeNoise } from '../dispatch/send-time.js';
+import type { Digest } from '../dispatch/digest.js';
 
 export interface WorkerDeps {
   store: Store;
@@ -25,6 +27,8 @@ export interface WorkerDeps {
   metrics: DeliveryMetrics;
   log: Logger;
   options?: Partial<WorkerOptions>;
+  /** Noise control at send time: digests and silences (dispatch/send-time.ts). */
+  noise?: SendTimeNoise;
 }
 
 export type WorkerOptions = { -readonly [K in keyof typeof WORKER_DEFAULTS]: number };
@@ -155,6 +159,14 @@ export class DeliveryWorker {
     } catch {
       event = {};
     }
+    // Noise control (dispatch/send-time.ts): a digest's events; the silences, again, before any send.
+    const digest = (await this.deps.noise?.digest(c, config)) ?? null;
+    const silenced = this.deps.noise?.silenced(c, event, digest, Date.now()) ?? null;
+    if (silenced !== null) {
+      this.deps.metrics.deliveries.inc({ destination: c.destination, status: 'silenced' });
+      await this.record({ id: c.id, attempt: null, status: 'silenced', nextAttemptAt: null, reason: silenced });
+      return;
+    }
     if (dest?.privileged) {
       const d = c.privileged ? recheck(c.rule, dest, event, config.grants, c.origin === 'replay') : await this.admit(c, dest, config, event);
       if (d === null) return;
@@ -171,7 +183,7 @@ export class DeliveryWorker {
     const startedAt = Date.now();
     let result: SendResult;
     if (!dest) result = { outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` };
-    else result = await this.send(c, dest, config, event, attempt);
+    else result = await this.send(c, dest, config, event, attempt, digest);
     if (this.abort.signal.aborted && result.outcome !== 'delivered') {
       // Cut short by shutdown: not an attempt. The delivery stays pending and is resumed at start.
       return;
@@ -217,13 +229,13 @@ export class DeliveryWorker {
     return r!.outcome === 'admitted' ? { allowed: true, reason: '' } : { allowed: false, reason: r!.reason ?? 'refused by policy' };
   }
 
-  private async send(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject, attempt: number): Promise<SendResult> {
+  private async send(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject, attempt: number, digest: Digest | null): Promise<SendResult> {
     const log = this.deps.log;
     const type = c.eventType ?? readType(event, config.server.fields);
     const rule = ruleNamed(config, c.rule);
     const onError = (what: string) => (err: Error) =>
       log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, error: err.message }, `${what} failed to render; sending the default instead`);
-    const n: Notification = {
+    const single: Notification = {
       deliveryId: c.id,
       attempt,
       rule: c.rule,
@@ -242,6 +254,8 @@ export class DeliveryWorker {
         }
       },
     };
+    // Noise control: a notification that carries several events is a digest (dispatch/digest.ts).
+    const n = digest && this.deps.noise ? this.deps.noise.notification(single, digest, rule, onError) : single;
     // A guard beyond the channel's own timeout: a channel bug must not hold a slot forever.
     const guardMs = dest.delivery.timeoutMs + 5_000;
     let guard: NodeJS.Timeout | undefined;

@@ -12,6 +12,8 @@ import { idempotencyKey } from './idempotency.js';
 import { verify } from './signature.js';
 import { typeFilter } from './accept-types.js';
 import type { RejectLog } from './log-sampler.js';
+import { placeDeliveries } from '../dispatch/place.js';
+import type { SilenceCache } from '../silence/cache.js';
 
 export interface IngestDeps {
   /** The rules in force now (swapped on reload). */
@@ -23,6 +25,8 @@ export interface IngestDeps {
   onDeliveries(): void;
   /** Where rejections are logged (sampled; the metrics count every one). */
   rejectLog: RejectLog;
+  /** Noise control: the silences in force (silence/cache.ts). */
+  silences?: SilenceCache | null;
 }
 
 /** JSON nested deeper than this is refused (400): nothing legitimate needs it, and it costs stack. */
@@ -117,12 +121,13 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
         routing: JSON.stringify(decision),
       },
       plan: (counts) =>
-        plan(config, event, pairs, {
+        // Noise control (dispatch/place.ts): the silences, then the group a grouped rule's delivery joins.
+        placeDeliveries(config, event, plan(config, event, pairs, {
           now,
           eventTimeMs: time,
           replay: false,
           allowedInLastHour: (rule, destination) => allowedInWindow(counts, rule, destination, now),
-        }),
+        }), deps.silences ?? null, now),
     };
 
     let outcome: IngestOutcome;
@@ -150,6 +155,11 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
       if (d.status === 'pending') {
         pending++;
         metrics.deliveriesCreated.inc({ destination: d.destination, origin: 'ingest' });
+        continue;
+      }
+      // Noise control: held back by a silence, counted, never sent.
+      if (d.status === 'silenced') {
+        metrics.deliveries.inc({ destination: d.destination, status: 'silenced' });
         continue;
       }
       metrics.policyBlocked.inc({ rule: d.rule, destination: d.destination });

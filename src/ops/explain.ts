@@ -3,7 +3,8 @@
 // truth; rules the type index skipped are listed from the current rules file.
 import type { RouterConfig } from '../config/types.js';
 import type { RoutingDecision } from '../rules/route.js';
-import type { Store, StoredAttempt, StoredDelivery, StoredEvent } from '../store/store.js';
+import type { GatheredEvent, Store, StoredAttempt, StoredDelivery, StoredEvent } from '../store/store.js';
+import { gatheredSentences } from '../dispatch/explain.js';
 
 export interface ExplainReport {
   event: Omit<StoredEvent, 'payload' | 'routing'> & { payload: unknown };
@@ -11,6 +12,8 @@ export interface ExplainReport {
   rules: { rule: string; matched: boolean; reason: string }[];
   stoppedBy: string | null;
   deliveries: (StoredDelivery & { attemptsMade: StoredAttempt[] })[];
+  /** Noise control: the groups the event was gathered into, and the notification that carried it. */
+  gathered: GatheredEvent[];
   /** The same story in plain sentences, for people. */
   sentences: string[];
 }
@@ -44,13 +47,15 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
     parsed = payload;
   }
   const rulesChanged = decision !== null && decision.rules !== config.hash;
+  const gathered = await store.gatheredFor(ev.seq); // noise control
   return {
     event: { ...meta, payload: parsed },
     rulesChanged,
     rules,
     stoppedBy: decision?.stoppedBy ?? null,
     deliveries,
-    sentences: sentences(ev, rules, deliveries, rulesChanged, decision?.stoppedBy ?? null),
+    gathered,
+    sentences: [...sentences(ev, rules, deliveries, rulesChanged, decision?.stoppedBy ?? null, gathered.length > 0), ...gatheredSentences(gathered, deliveries)],
   };
 }
 
@@ -62,6 +67,7 @@ function sentences(
   deliveries: ExplainReport['deliveries'],
   rulesChanged: boolean,
   stoppedBy: string | null,
+  gathered = false,
 ): string[] {
   const out: string[] = [];
   out.push(
@@ -73,10 +79,14 @@ function sentences(
   out.push(matched.length === 0 ? 'No rule matched.' : `${matched.length} rule(s) matched: ${matched.map((r) => r.rule).join(', ')}.`);
   for (const r of rules) out.push(`  Rule "${r.rule}" ${r.matched ? 'matched' : 'did not match'}: ${r.reason}.`);
   if (stoppedBy) out.push(`Rule "${stoppedBy}" has stop: true, so no later rule was evaluated.`);
-  if (deliveries.length === 0 && matched.length > 0) out.push('No delivery was created (the matching rules send to disabled destinations).');
+  if (deliveries.length === 0 && matched.length > 0 && !gathered) out.push('No delivery was created (the matching rules send to disabled destinations).');
   for (const d of deliveries) {
-    const head = `Delivery ${d.id} (rule "${d.rule}" → "${d.destination}"${d.privileged ? ', privileged' : ''}${d.origin === 'replay' ? ', from a replay' : ''})`;
+    const digest = (d.eventCount ?? 1) > 1 ? `, a digest of ${d.eventCount} events` : ''; // noise control
+    const head = `Delivery ${d.id} (rule "${d.rule}" → "${d.destination}"${d.privileged ? ', privileged' : ''}${d.origin === 'replay' ? ', from a replay' : ''}${digest})`;
     switch (d.status) {
+      case 'silenced': // noise control
+        out.push(`${head} was not sent: ${d.reason}. \`b3os-router retry ${d.id}\` sends it (through policy and the silences again).`);
+        break;
       case 'blocked':
         out.push(`${head} was blocked by policy: ${d.reason}.`);
         break;

@@ -2,6 +2,7 @@
 // happened; it never sleeps or retries by itself: the worker (delivery/worker.ts) owns retries,
 // backoff and bookkeeping, so every retry concern lives in one place.
 import type { Destination, EventObject, Template, TemplateEscape } from '../../config/types.js';
+import type { Digest } from '../../dispatch/digest.js';
 
 export type SendResult =
   /** The receiver accepted it. `code`: HTTP status, SMTP code or Slack's `ok`. */
@@ -28,6 +29,9 @@ export interface Notification {
   render(template: Template | null, escape: TemplateEscape, fallback: () => string): string;
   /** True for `b3os-router ping`: the channel may mark the message as a test. */
   test?: boolean;
+  /** Noise control: set when this notification carries several events (dispatch/digest.ts);
+   * `event` is then the first of them, and channels use their digest defaults. */
+  digest?: Digest;
 }
 
 /** What channels may read from the process environment, resolved once at start. */

@@ -9,6 +9,7 @@ let nodemailer: { createTransport: typeof CreateTransport } | null = null;
 const createTransport: typeof CreateTransport = ((...args: Parameters<typeof CreateTransport>) =>
   (nodemailer ??= require('nodemailer') as { createTransport: typeof CreateTransport }).createTransport(...args)) as typeof CreateTransport;
 import type { EmailDestination } from '../../config/types.js';
+import { digestSubject } from '../../dispatch/digest.js';
 import type { Channel, ChannelEnv, Notification, SendResult } from './channel.js';
 import { deadline, oneLine, whenAborted } from './http.js';
 
@@ -18,6 +19,7 @@ export const TEST_SUBJECT_PREFIX = '[TEST b3os-router] ';
 
 /** `B3OS <type>: <workflow>`, the subject when the destination has none (or it fails to render). */
 export function defaultSubject(n: Notification): string {
+  if (n.digest) return oneLine(digestSubject(n.digest, n.rule), 200); // noise control: a digest's own default
   const data = n.event.data;
   const d = data !== null && typeof data === 'object' && !Array.isArray(data) ? data : {};
   const pick = (...vals: unknown[]): string | null => {

@@ -162,10 +162,11 @@ export function buildSlackMessage(n: Notification): SlackMessage {
   field('Workflow', wfName && wfId && wfName !== wfId ? `${wfName} (${wfId})` : (wfName ?? wfId));
   field('Run', firstScalar(e, ['data.runId', 'data.run_id', 'runId', 'run_id']));
   field('Status', n.eventType ?? firstScalar(e, ['type', 'event_type', 'eventType']));
-  if (fields.length > 0) blocks.push({ type: 'section', fields });
+  // A digest (noise control) carries many events: one event's fields and link would mislead.
+  if (fields.length > 0 && !n.digest) blocks.push({ type: 'section', fields });
 
   const link = eventLink(e, n.destination.type === 'slack' ? (n.destination.linkHosts ?? DEFAULT_LINK_HOSTS) : DEFAULT_LINK_HOSTS);
-  if (link !== null) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `:link: <${link}|Open in B3OS>` } });
+  if (link !== null && !n.digest) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `:link: <${link}|Open in B3OS>` } });
 
   const footer = n.test ? 'b3os-router · test message' : `b3os-router · rule ${escapeMrkdwn(n.rule)}`;
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(footer, MAX_FIELD_TEXT) }] });

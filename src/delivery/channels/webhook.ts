@@ -3,6 +3,7 @@
 // reuse their verification code. Redirects are never followed.
 import type { WebhookDestination } from '../../config/types.js';
 import { sign } from '../../ingest/signature.js';
+import { digestWebhookBody } from '../../dispatch/digest.js';
 import type { Channel, Notification, SendResult } from './channel.js';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -85,7 +86,8 @@ export function defaultWebhookBody(rule: string, destination: string, rawEvent: 
 
 /** The body a webhook destination sends for this notification. */
 export function webhookBody(n: Notification, dest: WebhookDestination): string {
-  return n.render(dest.body, 'json', () => defaultWebhookBody(n.rule, dest.name, n.rawEvent, n.event));
+  // Noise control: a digest's default body is {rule, destination, group, count, events} (dispatch/digest.ts).
+  return n.render(dest.body, 'json', () => (n.digest ? digestWebhookBody(n.rule, dest.name, n.digest) : defaultWebhookBody(n.rule, dest.name, n.rawEvent, n.event)));
 }
 
 /** Every header of the request (names lower-case); the fixed ones cannot be overridden by config. */

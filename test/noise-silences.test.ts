@@ -142,8 +142,9 @@ test('a silence holds within a second of `silence add` on a running server, and 
 });
 
 test('a silence stops a delivery waiting for a retry; `retry` sends it again through the silences', { timeout: 60_000 }, async (t) => {
-  const { r, a } = await setup(t, '2s');
-  a.reply(503);
+  // Every attempt fails, and the next one is 3 s away: the silence comes while the retry waits.
+  const { r, a } = await setup(t, '3s');
+  a.setDefault(503);
   await postEvent(r.url, ev('r1', 'run.succeeded', 'wf_x'));
   await waitFor(() => deliveries(r)[0]?.status === 'failed', { what: 'the first attempt to fail' });
   const id = await silence(r, '--destination', 'hook-a', '--for', '10m', '--comment', 'receiver down');
@@ -166,6 +167,7 @@ test('a silence stops a delivery waiting for a retry; `retry` sends it again thr
   const expired = await cli(r, 'silence', 'expire', id);
   assert.equal(expired.code, 0, expired.stderr);
   assert.equal(expired.stdout, `silence ${id} ended\n`);
+  a.setDefault(200);
   const retried = await cli(r, 'retry', d.id);
   assert.equal(retried.code, 0, retried.stderr);
   await a.waitFor(2, 10_000);

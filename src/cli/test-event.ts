@@ -57,8 +57,8 @@ export interface TestDelivery {
   rendered: Record<string, string>;
   /** Template failures: the default was used instead, as the router would. */
   notes: string[];
-  /** Noise control: the group this delivery would join, and when it would be sent; null when the rule does not group. */
-  group: GroupPreview | null;
+  /** Noise control: the group this delivery would join, and when it would be sent; absent when the rule does not group. */
+  group?: GroupPreview;
 }
 
 type EventRead = { ok: true; event: EventObject; raw: string } | { ok: false; message: string };
@@ -217,8 +217,14 @@ function delivery(
     reason,
     rendered: rendered(dest, n),
     notes: [...new Set(notes)],
-    group: d.status === 'pending' ? previewGroup(rule, d.privileged, event) : null,
+    ...groupOf(rule, d, event),
   };
+}
+
+/** Noise control: `group` only for a delivery that would join one. */
+function groupOf(rule: CompiledRule, d: PlannedDelivery, event: EventObject): { group?: GroupPreview } {
+  const group = d.status === 'pending' ? previewGroup(rule, d.privileged, event) : null;
+  return group ? { group } : {};
 }
 
 function rendered(dest: Destination, n: Notification): Record<string, string> {

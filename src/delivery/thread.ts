@@ -13,6 +13,8 @@ import { SqliteStore } from '../store/sqlite.js';
 import { ChannelRegistry } from './channels/index.js';
 import type { ChannelEnv } from './channels/channel.js';
 import { DeliveryWorker, type WorkerOptions } from './worker.js';
+import { GroupFlusher } from '../dispatch/flusher.js';
+import { SilenceCache } from '../silence/cache.js';
 
 export interface ThreadData {
   dbPath: string;
@@ -76,7 +78,10 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
   const metrics = forwardedMetrics((ops) => send({ type: 'metrics', ops }));
   const flusher = setInterval(() => metrics.flush(), METRICS_EVERY_MS);
   const channels = new ChannelRegistry(data.channelEnv);
-  const worker = new DeliveryWorker({ store, rules: () => config, channels, metrics, log, options: data.worker });
+  // Noise control: the silences, checked again before each send, and the flush of due groups.
+  const silences = new SilenceCache(store, () => config.server.fields, log);
+  const worker = new DeliveryWorker({ store, rules: () => config, channels, metrics, log, options: data.worker, silences });
+  const groups = new GroupFlusher(store, () => worker.wake(), log);
 
   port.on('message', (m: ToThread) => {
     switch (m.type) {
@@ -93,6 +98,8 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
         break;
       case 'stop':
         void (async () => {
+          await groups.stop();
+          silences.stop();
           await worker.stop(m.drainMs);
           clearInterval(flusher);
           metrics.flush();
@@ -104,7 +111,9 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
         break;
     }
   });
+  await silences.start();
   await worker.start();
+  groups.start();
   send({ type: 'ready' });
 }
 

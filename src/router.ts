@@ -21,6 +21,7 @@ import { GroupCommit } from './store/group-commit.js';
 import { describeDb, openStore } from './store/open.js';
 import type { IngestItem, IngestOutcome, Store } from './store/store.js';
 import { HTTP_DEFAULTS, SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
+import { SilenceCache } from './silence/cache.js';
 
 export class ServerLockError extends Error {
   readonly code = 'E_SERVER_LOCK';
@@ -122,7 +123,13 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   });
   app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not_found', message: `nothing at ${req.method} ${req.url.split('?')[0]}` }));
 
-  registerIngest(app, { rules: () => rules.current, secrets: opts.secrets, bufferBytes: opts.ingestBufferBytes, commit, metrics, onDeliveries: () => deliveries.wake(), rejectLog }, config.server.path);
+  // Noise control: the silences ingest applies (refreshed from the database; silence/cache.ts).
+  const silences = new SilenceCache(store, () => rules.current.server.fields, log.child({ component: 'silences' }));
+  registerIngest(
+    app,
+    { rules: () => rules.current, secrets: opts.secrets, bufferBytes: opts.ingestBufferBytes, commit, metrics, onDeliveries: () => deliveries.wake(), rejectLog, silences },
+    config.server.path,
+  );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -154,6 +161,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
       if (!lock.ok) throw new ServerLockError(`another b3os-router is serving ${opts.dbPath} (${lock.holder}); one server per database`);
       presence.start();
       await deliveries.start();
+      await silences.start();
       await app.listen({ port: opts.port, host: opts.host });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : opts.port;
@@ -168,6 +176,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     close() {
       closed ??= (async () => {
         retention.stop();
+        silences.stop();
         rejectLog.flush();
         presence.stop();
         // Both at once, each bounded, so the whole stop fits inside a container's grace period:

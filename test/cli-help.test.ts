@@ -90,11 +90,11 @@ test('errors are one way for every command: one line, exit 1; usage errors exit 
     assert.equal(usage.code, 2);
     assert.equal(
       usage.stderr,
-      'b3os-router deliveries: --status is one of pending, delivered, failed, dead, blocked, not "lost"\n' +
+      'b3os-router deliveries: --status is one of pending, delivered, failed, dead, blocked, silenced, not "lost"\n' +
         'usage: b3os-router deliveries [--status S] [--destination D] [--since 1h] [--limit N] [--json]\n',
     );
     assert.equal(json.code, 2);
-    assert.deepEqual(JSON.parse(json.stdout), { error: '--status is one of pending, delivered, failed, dead, blocked, not "lost"' });
+    assert.deepEqual(JSON.parse(json.stdout), { error: '--status is one of pending, delivered, failed, dead, blocked, silenced, not "lost"' });
   } finally {
     tmp.cleanup();
   }

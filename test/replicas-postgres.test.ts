@@ -9,6 +9,7 @@ import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { startHttpReceiver, type HttpReceiver } from './helpers/receivers.js';
 import { SECRET, postEvent, startRouter, type RouterProcess } from './helpers/router.js';
 import { sign } from '../src/ingest/signature.js';
+import { PG_MIGRATIONS } from '../src/store/pg-migrations.js';
 
 let server: PostgresServer;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -91,7 +92,7 @@ describe('several replicas on PostgreSQL', () => {
     const rs = await replicas(3, db, rules(hooks));
     for (const r of rs) assert.equal((await fetch(`${r.url}/readyz`)).status, 200);
     const versions = await query<{ version: number }>(db, 'SELECT version FROM b3os_router_schema ORDER BY version');
-    assert.deepEqual(versions.map((v) => v.version), [1], 'each migration applied once');
+    assert.deepEqual(versions.map((v) => v.version), PG_MIGRATIONS.map((_m, i) => i + 1), 'each migration applied once');
 
     const status = await runCli(['status', '--json', '--db', db]);
     assert.equal(status.code, 0, status.stderr);

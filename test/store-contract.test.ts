@@ -15,6 +15,7 @@ import { allowedInWindow } from '../src/policy/policy.js';
 import { decideExisting } from '../src/policy/stored.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import type { GroupPlacement } from '../src/event/model.js';
 import type { IngestItem, Store } from '../src/store/store.js';
 import { tempDir } from './helpers/cli.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
@@ -138,6 +139,14 @@ function paid(i: number, at: number, opts: { cap?: number; privileged?: boolean 
       const ok = opts.cap === undefined || used < opts.cap;
       return [{ rule: 'pay', destination: 'payout', privileged: true, status: ok ? 'pending' : 'blocked', reason: ok ? null : `used up (${used})` }];
     },
+  };
+}
+
+/** An event whose one delivery joins a group (or is held back by a silence). */
+function grouped(i: number, receivedAt: number, group: GroupPlacement, status: 'pending' | 'silenced' = 'pending'): IngestItem {
+  return {
+    event: { key: `id:g${i}`, keyKind: 'event_id', eventId: `g${i}`, runId: null, executionId: null, type: 'run.failed', receivedAt, payload: `{"id":"g${i}"}`, routing: '{}' },
+    plan: () => [{ rule: 'all', destination: 'hook', privileged: false, status, reason: status === 'silenced' ? 'silenced by s1' : null, group: status === 'pending' ? group : null }],
   };
 }
 
@@ -428,6 +437,107 @@ for (const engine of engines) {
       assert.equal(Number(orphans!.n), 0, 'attempts of pruned deliveries are gone too');
       const [kept] = await sql('SELECT count(*) AS n FROM attempts');
       assert.equal(Number(kept!.n), 2, "r9001's and r9002's attempts are kept");
+    });
+
+    withDb('grouping: the opener goes alone (wait 0), the rest are gathered and flushed once into one digest; a quiet interval closes the group', async ({ store, another }) => {
+      const other = another();
+      const now = Date.now();
+      const g = { key: '["wf_a"]', values: { 'data.workflowId': 'wf_a' }, waitMs: 0, intervalMs: 1_000 };
+      // From two processes, alternately: the group is one whichever received the event.
+      for (let i = 0; i < 6; i++) await (i % 2 ? other : store).ingest([grouped(i, now + i, g)]);
+      const opener = await store.listDeliveries({ limit: 10 });
+      assert.deepEqual(opener.map((d) => [d.eventCount, d.status]), [[1, 'pending']], 'one notification at once, the rest gathered');
+      const e3 = (await store.findEvent('g3'))!;
+      const [waiting] = await store.gatheredFor(e3.seq);
+      assert.deepEqual([waiting!.deliveryId, waiting!.flushAt, waiting!.group], [null, now + 1_000, { 'data.workflowId': 'wf_a' }]);
+      assert.deepEqual(await store.flushGroups(now + 999, 10), [], 'not due yet');
+      // Both processes flush at once: one digest, never two.
+      const [a, b] = await Promise.all([store.flushGroups(now + 1_000, 10), other.flushGroups(now + 1_000, 10)]);
+      const made = [...a, ...b];
+      assert.equal(made.length, 1, JSON.stringify(made));
+      assert.deepEqual({ ...made[0]!, deliveryId: undefined }, { deliveryId: undefined, rule: 'all', destination: 'hook', eventCount: 5 });
+      assert.deepEqual(await store.flushGroups(now + 5_000, 10), [], 'flushed once');
+      const carried = (await store.notificationEvents(made[0]!.deliveryId, 3))!;
+      assert.equal(carried.count, 5, 'the count is exact past the limit');
+      assert.deepEqual(carried.events.map((e) => e.eventId), ['g1', 'g2', 'g3'], 'oldest first');
+      assert.deepEqual(carried.group, { 'data.workflowId': 'wf_a' });
+      assert.equal(await store.notificationEvents(opener[0]!.id, 3), null, 'the opener carries its own event');
+      const digest = (await store.getDelivery(made[0]!.deliveryId))!;
+      assert.deepEqual([digest.eventCount, digest.status, digest.eventSeq], [5, 'pending', (await store.findEvent('g1'))!.seq]);
+      assert.equal((await store.gatheredFor(e3.seq))[0]!.deliveryId, digest.id);
+      assert.deepEqual((await store.deliveriesForEvent(e3.seq)).map((d) => d.id), [digest.id], 'an event lists the digest that carried it');
+      // Within the interval of that digest: gathered again, due at its end.
+      await other.ingest([grouped(10, now + 1_500, g)]);
+      assert.deepEqual((await store.gatheredFor((await store.findEvent('g10'))!.seq)).map((x) => x.flushAt), [now + 2_000]);
+      assert.deepEqual((await store.flushGroups(now + 2_000, 10)).map((f) => f.eventCount), [1]);
+      // An interval with nothing: the due group is only cleared; the next event opens it again.
+      assert.deepEqual(await store.flushGroups(now + 9_000, 10), []);
+      await store.ingest([grouped(20, now + 10_000, g)]);
+      const opened = await store.deliveriesForEvent((await store.findEvent('g20'))!.seq);
+      assert.deepEqual(opened.map((d) => d.eventCount), [1], 'a quiet interval closed the group: the next event goes alone');
+    });
+
+    withDb('grouping with wait: the first burst is gathered into one; two groups stay apart; silenced ones are never gathered', async ({ store }) => {
+      const now = Date.now();
+      const g = (k: string) => ({ key: JSON.stringify([k]), values: { 'data.workflowId': k }, waitMs: 500, intervalMs: 1_000 });
+      await store.ingest([grouped(1, now, g('wf_a')), grouped(2, now + 1, g('wf_b')), grouped(3, now + 2, g('wf_a')), grouped(4, now + 3, g('wf_a'), 'silenced')]);
+      const silenced = await store.listDeliveries({ status: 'silenced', limit: 10 });
+      assert.deepEqual(silenced.map((d) => d.reason), ['silenced by s1']);
+      assert.deepEqual(await store.gatheredFor((await store.findEvent('g4'))!.seq), []);
+      assert.equal((await store.listDeliveries({ status: 'pending', limit: 10 })).length, 0, 'all waiting for the wait');
+      const made = await store.flushGroups(now + 501, 10);
+      assert.deepEqual(made.map((m) => m.eventCount).sort(), [1, 2]);
+      const byId = new Map(made.map((m) => [m.eventCount, m.deliveryId]));
+      assert.deepEqual((await store.notificationEvents(byId.get(2)!, 10))!.events.map((e) => e.eventId), ['g1', 'g3']);
+      assert.equal(await store.notificationEvents(byId.get(1)!, 10), null, 'a group of one is a plain notification');
+    });
+
+    withDb('prune keeps an event still waiting in a group, and removes gathered rows with their events', async ({ store, sql }) => {
+      const now = Date.now();
+      const g = { key: '["x"]', values: {}, waitMs: 0, intervalMs: 60 * DAY };
+      await store.ingest([grouped(1, now - 40 * DAY, g), grouped(2, now - 40 * DAY + 1, g)]);
+      await killAll(store, now);
+      await sql(`UPDATE deliveries SET updated_at = ?`, now - 35 * DAY);
+      assert.equal(await store.prune(now - 30 * DAY, 100), 1, 'the opener goes; the gathered one waits');
+      assert.equal(await store.findEvent('g1'), null);
+      assert.ok(await store.findEvent('g2'));
+      const [made] = await store.flushGroups(now + 60 * DAY, 10);
+      assert.ok(made, 'still flushed');
+      await killAll(store, now + 60 * DAY);
+      await sql(`UPDATE deliveries SET updated_at = ?`, now - 35 * DAY);
+      assert.equal(await store.prune(now - 30 * DAY, 100), 1);
+      const [left] = await sql('SELECT count(*) AS n FROM group_events');
+      assert.equal(Number(left!.n), 0, 'gathered rows go with their events');
+    });
+
+    withDb('silences: add, list active or all, expire once; retry of a silenced delivery puts it back to pending, unallowed', async ({ store, another }) => {
+      const now = Date.now();
+      const base = { rule: 'all', destination: null, matchers: { 'data.workflowId': ['wf_*'] }, comment: 'maintenance', createdBy: 'ana', createdAt: now };
+      const a = await store.addSilence({ ...base, endsAt: now + HOUR });
+      const b = await another().addSilence({ ...base, rule: null, destination: 'hook', createdAt: now + 1, endsAt: now + 2 * HOUR });
+      assert.deepEqual(await store.listSilences({ now, all: false, limit: 10 }), [b, a], 'newest first, written by any process');
+      const ended = await store.expireSilence(a.id, now + 10);
+      assert.deepEqual(ended, { silence: { ...a, endsAt: now + 10 }, ended: true });
+      assert.deepEqual((await store.expireSilence(a.id, now + 20))!.ended, false, 'ended already: left as it was');
+      assert.equal((await store.expireSilence(a.id, now + 20))!.silence.endsAt, now + 10);
+      assert.equal(await store.expireSilence('no-such-id', now), null);
+      assert.deepEqual((await store.listSilences({ now: now + 11, all: false, limit: 10 })).map((s) => s.id), [b.id]);
+      assert.deepEqual((await store.listSilences({ now: now + 11, all: true, limit: 10 })).map((s) => s.id), [b.id, a.id]);
+
+      await store.ingest([{ ...paid(1, now), plan: () => [{ rule: 'pay', destination: 'payout', privileged: true, status: 'silenced', reason: 'silenced by x' }] }, event(2, now)]);
+      const [s] = await store.listDeliveries({ status: 'silenced', limit: 10 });
+      assert.deepEqual([s!.reason, s!.nextAttemptAt], ['silenced by x', null]);
+      assert.equal((await claimAll(store, now + 1)).filter((c) => c.id === s!.id).length, 0, 'a silenced delivery is never claimed');
+      assert.equal(await store.allowedSince('pay', 'payout', now - HOUR), 0, 'a silenced privileged delivery is not counted');
+      const pending = (await store.listDeliveries({ status: 'pending', limit: 10 }))[0]!;
+      assert.deepEqual(await store.requeueSilenced([pending.id, s!.id, 'nope'], now + 5), [s!.id], 'silenced ones only');
+      const back = (await store.getDelivery(s!.id))!;
+      assert.deepEqual([back.status, back.privileged, back.nextAttemptAt, back.reason], ['pending', false, now + 5, null]);
+      assert.equal(await store.allowedSince('pay', 'payout', now - HOUR), 0, 'decided afresh at send time');
+      // At send time a silence holds it again: recorded silenced, not sent.
+      await store.finish([{ id: s!.id, attempt: null, status: 'silenced', nextAttemptAt: null, reason: 'silenced by y' }]);
+      assert.equal((await store.getDelivery(s!.id))!.status, 'silenced');
+      assert.deepEqual(await store.requeueSilenced([], now), []);
     });
 
     withDb('writable, stats and the server heartbeat', async ({ store }) => {

@@ -30,14 +30,15 @@ export async function run(argv: string[]): Promise<number> {
           createdAt: iso(d.createdAt),
           updatedAt: iso(d.updatedAt),
           origin: d.origin,
+          events: d.eventCount ?? 1,
         })),
       });
     } else if (list.length === 0) {
       process.stdout.write('no deliveries\n');
     } else {
       printTable(
-        ['UPDATED', 'STATUS', 'DESTINATION', 'RULE', 'ATTEMPTS', 'ID', 'REASON'],
-        list.map((d) => [iso(d.updatedAt), d.status, d.destination, d.rule, d.attempts, d.id, d.reason]),
+        ['UPDATED', 'STATUS', 'DESTINATION', 'RULE', 'EVENTS', 'ATTEMPTS', 'ID', 'REASON'],
+        list.map((d) => [iso(d.updatedAt), d.status, d.destination, d.rule, (d.eventCount ?? 1) > 1 ? `${d.eventCount} (digest)` : 1, d.attempts, d.id, d.reason]),
       );
     }
     return 0;

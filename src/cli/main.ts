@@ -63,6 +63,11 @@ const COMMANDS: Record<string, Command> = {
     usage: 'ping DESTINATION [--json]',
     about: 'send a test message straight to one destination (no server needed)',
   },
+  silence: {
+    load: () => import('./silence.js'),
+    usage: 'silence add [--rule R] [--destination D] [--match FIELD=VALUE …] (--for DURATION|--until TIME) [--comment TEXT] [--by NAME] | silence list [--all] | silence expire ID',
+    about: 'hold notifications back for a while, without editing the rules file (stored in the database; a running server honours it within a second)',
+  },
   subscription: {
     load: () => import('./subscription.js'),
     usage: 'subscription [--url URL] [--name NAME] [--json]',

@@ -5,6 +5,7 @@ import type { StoredDelivery } from '../store/store.js';
 import { UsageError, bool, parse, str } from './args.js';
 import { CommandError, loadConfig, openStore, printJson } from './context.js';
 import type { RouterConfig } from '../config/types.js';
+import { requeueSilenced } from './retry-silenced.js';
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { dead: { type: 'boolean' }, destination: { type: 'string' } }, 1);
@@ -16,7 +17,9 @@ export async function run(argv: string[]): Promise<number> {
     if (id !== undefined) {
       const d = await store.getDelivery(id);
       if (!d) throw new CommandError(`no delivery with id "${id}" (see \`b3os-router deliveries\`)`);
-      if (d.status !== 'dead') throw new CommandError(`delivery ${id} is ${d.status}, not dead; only dead deliveries are retried (a blocked one needs a grant and \`replay\`)`);
+      // Noise control: a silenced one is sent on purpose, decided afresh at send time (policy, silences).
+      if (d.status === 'silenced') return requeueSilenced(store, d.id, bool(p, 'json'));
+      if (d.status !== 'dead') throw new CommandError(`delivery ${id} is ${d.status}, not dead; only dead and silenced deliveries are retried (a blocked one needs a grant and \`replay\`)`);
       dead = [d];
     } else {
       dead = await store.listDeliveries({ status: 'dead', destination: str(p, 'destination'), limit: 1_000_000 });

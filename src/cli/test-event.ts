@@ -110,6 +110,10 @@ function human(r: TestReport): string {
           ? `${d.rendered.method} ${d.rendered.url}\n\n${d.rendered.body}`
           : d.rendered.text!;
     out.push(indent(body));
+    if (d.group) {
+      const values = Object.entries(d.group.group).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ') || 'one group for the rule';
+      out.push(`    group ${d.group.key} (${values}); wait ${d.group.wait}, interval ${d.group.interval}: sent ${d.group.sends}`);
+    }
     for (const note of d.notes) out.push(`    note: ${note}`);
   }
   out.push('', 'dry run: nothing was sent and nothing was written.');

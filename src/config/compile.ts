@@ -28,6 +28,7 @@ import { eventType } from '../event/accessors.js';
 import { compileMatch, type MatchSpec } from '../rules/match.js';
 import { checkLogic, compileLogic } from '../rules/logic.js';
 import { compileTemplate, TemplateError } from '../rules/template.js';
+import { compileGrouping, type RawGroup } from './group.js';
 
 // The file as written (after interpolation and schema validation). Mirrors rules.schema.json.
 type List = string | string[];
@@ -71,6 +72,8 @@ interface RawRule {
   message?: string;
   stop?: boolean;
   examples?: RawExample[];
+  group?: RawGroup;
+  digest_message?: string;
 }
 interface RawGrant {
   rule?: string;
@@ -568,6 +571,8 @@ class Compiler {
     }
 
     const message = raw.message === undefined ? null : this.template(raw.message, [...path, 'message']);
+    // Noise control (config/group.ts): group and digest_message.
+    const grouping = compileGrouping({ problems: this.problems, duration: (t, p) => this.duration(t, p), template: (s, p) => this.template(s, p) }, raw, path, label, sendTo, known.privileged);
 
     const examples: RuleExample[] = [];
     (raw.examples ?? []).forEach((ex, k) => {
@@ -610,6 +615,7 @@ class Compiler {
       typePatterns: raw.match?.type === undefined ? null : [raw.match.type].flat().filter((t): t is string => typeof t === 'string'),
       test,
       examples,
+      ...grouping,
     };
   }
 

@@ -147,3 +147,19 @@ export const REPLICA_DEFAULTS = {
   heartbeatMs: 5_000,
   liveMs: 30_000,
 } as const;
+
+/** Noise control (contract §9): grouping into digests (src/dispatch/) and silences (src/silence/). */
+export const NOISE_DEFAULTS = {
+  /** How often the delivery thread looks for groups whose notification is due. */
+  flushEveryMs: 200,
+  /** Groups flushed per transaction at most. */
+  flushBatch: 100,
+  /** How often a running process re-reads the silences (a new one holds within a second). */
+  silenceRefreshMs: 250,
+  /** Events a digest carries into templates and the webhook body (the count is always exact). */
+  digestEvents: 100,
+  /** Lines the default digest text shows, then "and N more". */
+  digestLines: 10,
+  /** Silences `silence list` and GET /admin/silences show at most. */
+  silenceList: 1000,
+} as const;

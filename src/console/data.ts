@@ -4,6 +4,7 @@
 import { dirname, join } from 'node:path';
 import { loadRulesText } from '../config/load.js';
 import type { EventObject, Problem, RouterConfig } from '../config/types.js';
+import { loadDigest } from '../dispatch/digest.js';
 import { eventType } from '../event/accessors.js';
 import { diffRules, type DiffReport } from '../ops/diff.js';
 import { dryRun, renderFor, type TestDelivery, type TestReport } from '../delivery/dry-run.js';
@@ -24,14 +25,15 @@ export function tryEvent(config: RouterConfig, event: EventObject, raw: string, 
 }
 
 /**
- * The text a stored delivery sends, rendered now by the channel code from the rules in force;
- * null when its rule or destination is no longer in the file.
+ * The text a stored delivery sends, rendered now by the channel code from the rules in force (a
+ * digest with the events it carries); null when its rule or destination is no longer in the file.
  */
-export function sentText(config: RouterConfig, d: StoredDelivery, event: EventObject, raw: string, now = Date.now()): TestDelivery | null {
+export async function sentText(store: Store, config: RouterConfig, d: StoredDelivery, event: EventObject, raw: string, now = Date.now()): Promise<TestDelivery | null> {
   const rule = config.rules.find((r) => r.name === d.rule);
   const dest = config.destinations.get(d.destination);
   if (!rule || !dest) return null;
-  const { rendered, notes } = renderFor(config, rule, d.rule, dest, event, raw, eventType(event, config.server.fields), now);
+  const digest = await loadDigest(store, d, config.server.fields);
+  const { rendered, notes } = renderFor(config, rule, d.rule, dest, event, raw, eventType(event, config.server.fields), now, digest);
   return { rule: d.rule, destination: d.destination, type: dest.type, privileged: d.privileged, allowed: d.status !== 'blocked', reason: d.reason ?? '', rendered, notes };
 }
 

@@ -166,6 +166,8 @@ export function deliverySummary(d: StoredDelivery): string {
       return `Dead after ${d.attempts} attempt(s): ${d.reason ?? 'no reason recorded'}.`;
     case 'blocked':
       return `Blocked by policy: ${d.reason ?? 'no reason recorded'}.`;
+    case 'silenced':
+      return `Not sent: ${d.reason ?? 'silenced'}.`;
     case 'failed':
       return `Failed ${d.attempts} time(s), last: ${d.reason ?? 'unknown'}; next attempt ${d.nextAttemptAt ? `at ${when(d.nextAttemptAt)}` : 'soon'}.`;
     default:
@@ -184,8 +186,8 @@ export async function event(deps: ConsoleDeps, chrome: Chrome, id: string, back:
   const e = report.event;
   const raw = JSON.stringify(e.payload);
   const payload = e.payload !== null && typeof e.payload === 'object' && !Array.isArray(e.payload) ? (e.payload as EventObject) : null;
-  const deliveries = report.deliveries.map((d) => {
-    const sent = payload ? data.sentText(config, d, payload, raw) : null;
+  const deliveries = await Promise.all(report.deliveries.map(async (d) => {
+    const sent = payload ? await data.sentText(deps.store, config, d, payload, raw) : null;
     return {
       id: d.id,
       rule: d.rule,
@@ -202,7 +204,12 @@ export async function event(deps: ConsoleDeps, chrome: Chrome, id: string, back:
       })),
       sent: sent
         ? {
-            title: d.status === 'blocked' ? 'What it would have sent (blocked, never sent)' : report.rulesChanged ? 'The text it sends, rendered with the rules in force now' : 'The text sent',
+            title:
+              d.status === 'blocked'
+                ? 'What it would have sent (blocked, never sent)'
+                : d.status === 'silenced'
+                  ? 'What it would have sent (silenced, not sent)'
+                  : report.rulesChanged ? 'The text it sends, rendered with the rules in force now' : 'The text sent',
             fields: sentFields(sent),
             notes: sent.notes,
           }
@@ -210,7 +217,7 @@ export async function event(deps: ConsoleDeps, chrome: Chrome, id: string, back:
       retry: d.status === 'dead',
       back,
     };
-  });
+  }));
   const view = {
     id: e.eventId ?? e.key,
     // Indented sentences (each rule, each attempt) are shown in the tables below.

@@ -1,28 +1,35 @@
 // What a destination receives, composed in one place: the worker sends it, `test` prints it and
 // `ping` sends a marked test one, all through compose(). Channels only carry a composed payload.
+// A digest (contract §9: a notification that carries several events of one group) is composed
+// here too, from the same input with `digest` set: `digest_message` or the readable default,
+// templates rendered over the digest's view, the webhook's default digest body.
 //
 // A webhook's headers are composed here in full, per attempt, the signature included (computed
 // from `now` and the body by webhookSignature, the one place outbound signatures are made), so
 // `test` could show exactly the request that goes out.
-import { DEFAULT_LINK_HOSTS, DEFAULT_WEBHOOK_SIGNING } from '../config/defaults.js';
+import { DEFAULT_LINK_HOSTS, DEFAULT_WEBHOOK_SIGNING, NOISE_DEFAULTS } from '../config/defaults.js';
 import type { CompiledRule, Destination, EmailDestination, SlackDestination, WebhookDestination } from '../config/types.js';
-import { describe } from '../event/accessors.js';
+import { describe, eventId } from '../event/accessors.js';
 import { escapeText } from '../event/escape.js';
-import type { EventFields, EventObject, Template, TemplateEscape } from '../event/model.js';
+import type { Digest, EventFields, EventObject, Json, Template, TemplateEscape } from '../event/model.js';
 import { defaultSummary, workflowLabel } from '../event/summary.js';
+import { describeGroup } from '../route/group.js';
 import { SIGNATURE_HEADER, signatureHeaders } from './channels/signing.js';
 import { wildcard } from '../rules/match.js';
 
 export interface ComposeInput {
   destination: Destination;
-  /** The rule, for its `message`; null when it is no longer in the rules file. */
-  rule: Pick<CompiledRule, 'name' | 'message'> | null;
+  /** The rule, for its `message` (and `digest_message`); null when it is no longer in the rules file. */
+  rule: Pick<CompiledRule, 'name' | 'message' | 'digestMessage'> | null;
   /** The rule's name as stored with the delivery (shown even when the rule is gone). */
   ruleName: string;
+  /** The event (a digest's: its first event). */
   event: EventObject;
   /** The event exactly as B3OS sent it (raw body text). */
   raw: string;
   type: string | null;
+  /** Set when the notification carries several events (dispatch/digest.ts loadDigest). */
+  digest?: Digest | null;
   /** Stable across attempts: sent as Idempotency-Key by webhooks. */
   deliveryId: string;
   /** 1-based attempt number. */
@@ -118,33 +125,111 @@ export function renderMessage(
 
 /** The parts every destination type draws on, with template failures noted. */
 class Message {
+  /** What templates see: the event, or a digest's view. */
+  private readonly view: EventObject;
+
   constructor(
     readonly input: ComposeInput,
     private readonly notes: string[],
-  ) {}
+  ) {
+    this.view = input.digest ? digestView(input.digest, input.ruleName, input.destination.name) : input.event;
+  }
 
   get test(): boolean {
     return this.input.test !== undefined;
   }
 
+  /** The digest this notification carries; null for one event (and for `ping`). */
+  get digest(): Digest | null {
+    return this.test ? null : (this.input.digest ?? null);
+  }
+
   text(escape: TemplateEscape): string {
     const { input } = this;
     if (input.test) return escapeText(input.test.text, escape);
+    if (this.digest) return this.digestText(this.digest, escape);
     return renderMessage(input.rule, input.event, input.type, escape, input.fields, (err) =>
       this.notes.push(`the message template failed (${err.message}); the default summary is used`),
     );
+  }
+
+  /** `digest_message`, or the readable default when the rule has none or it fails to render. */
+  private digestText(d: Digest, escape: TemplateEscape): string {
+    const { input } = this;
+    if (input.rule?.digestMessage) {
+      try {
+        return input.rule.digestMessage.render(this.view, escape);
+      } catch (err) {
+        this.notes.push(`the digest_message template failed (${(err as Error).message}); the default digest text is used`);
+      }
+    }
+    return defaultDigestText(d, input.ruleName, escape, input.fields);
   }
 
   /** A destination template (subject, body), or `fallback` when there is none or it fails. */
   render(template: Template | null, escape: TemplateEscape, fallback: () => string): string {
     if (template === null || this.test) return fallback();
     try {
-      return template.render(this.input.event, escape);
+      return template.render(this.view, escape);
     } catch (err) {
       this.notes.push(`a template of "${this.input.destination.name}" failed (${(err as Error).message}); the default is used`);
       return fallback();
     }
   }
+}
+
+// ---- Digests ----
+
+/** `{"data.workflowId": "wf_x"}` → `{data: {workflowId: "wf_x"}}`, for {{group.data.workflowId}}. */
+function nested(flat: Record<string, unknown>): EventObject {
+  const out: EventObject = {};
+  for (const [path, value] of Object.entries(flat)) {
+    const parts = path.split('.');
+    let cur: EventObject = out;
+    for (const p of parts.slice(0, -1)) {
+      const next = cur[p];
+      const child: EventObject = next !== null && typeof next === 'object' && !Array.isArray(next) ? next : {};
+      cur[p] = child;
+      cur = child;
+    }
+    cur[parts[parts.length - 1]!] = value as Json;
+  }
+  return out;
+}
+
+/** What templates see for a digest: the first event's fields (so a subject such as "{{type}}:
+ * {{data.workflowName}}" still reads), and over them count, group, events, rule, destination. */
+export function digestView(d: Digest, rule: string, destination: string): EventObject {
+  const first = d.events[0]?.event ?? {};
+  return { ...first, count: d.count, group: nested(d.group), events: d.events.map((e) => e.event), rule, destination };
+}
+
+/** The default digest text: the count, the rule, the group, one line per event for the first
+ * NOISE_DEFAULTS.digestLines, then "and N more"; escaped for `escape`. */
+export function defaultDigestText(d: Digest, rule: string, escape: TemplateEscape, fields: EventFields): string {
+  const e = (s: string) => escapeText(s, escape);
+  const lines = [`B3OS digest: ${d.count} events for rule ${e(rule)} (${e(describeGroup(d.group))})`];
+  const suffix = ` (rule ${e(rule)})`;
+  for (const ev of d.events.slice(0, NOISE_DEFAULTS.digestLines)) {
+    const summary = defaultSummary(ev.event, ev.type, rule, escape, fields);
+    const id = eventId(ev.event, fields);
+    lines.push(`• ${id !== null ? `${e(id)}: ` : ''}${summary.endsWith(suffix) ? summary.slice(0, -suffix.length) : summary}`);
+  }
+  const more = d.count - Math.min(d.events.length, NOISE_DEFAULTS.digestLines);
+  if (more > 0) lines.push(`and ${more} more`);
+  return lines.join('\n');
+}
+
+/** The default email subject of a digest. */
+export function digestSubject(d: Digest, rule: string): string {
+  const types = [...new Set(d.events.map((e) => e.type ?? 'event'))];
+  return oneLine(`B3OS digest: ${d.count} × ${types.length === 1 ? types[0] : 'events'} (rule ${rule})`, 200);
+}
+
+/** The webhook's default digest body (contract §9): the first events spliced byte for byte as B3OS sent them. */
+export function digestWebhookBody(rule: string, destination: string, d: Digest): string {
+  const events = d.events.map((e) => (e.raw.trim() === '' ? JSON.stringify(e.event) : e.raw)).join(', ');
+  return `{"rule": ${JSON.stringify(rule)}, "destination": ${JSON.stringify(destination)}, "group": ${JSON.stringify(d.group)}, "count": ${d.count}, "events": [${events}]}`;
 }
 
 function truncate(text: string, max: number): string {
@@ -202,9 +287,10 @@ function slackPayload(m: Message, dest: SlackDestination): SlackPayload {
   field('Workflow', workflowLabel(d.workflowName, d.workflowId));
   field('Run', d.runId);
   field('Status', d.type);
-  if (fields.length > 0) blocks.push({ type: 'section', fields });
+  // A digest carries many events: one event's fields and link would mislead.
+  if (fields.length > 0 && !m.digest) blocks.push({ type: 'section', fields });
 
-  const link = eventLink(d.url, dest.linkHosts ?? DEFAULT_LINK_HOSTS);
+  const link = m.digest ? null : eventLink(d.url, dest.linkHosts ?? DEFAULT_LINK_HOSTS);
   if (link !== null) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `:link: <${link}|Open in B3OS>` } });
 
   const footer = m.test ? 'b3os-router · test message' : `b3os-router · rule ${e(input.ruleName)}`;
@@ -225,7 +311,8 @@ export function defaultSubject(event: EventObject, type: string | null, fields: 
 
 function emailPayload(m: Message, dest: EmailDestination): EmailPayload {
   const { input } = m;
-  const fallback = () => defaultSubject(input.event, input.type, input.fields);
+  const digest = m.digest;
+  const fallback = () => (digest ? digestSubject(digest, input.ruleName) : defaultSubject(input.event, input.type, input.fields));
   // A subject is one line: a template value with a newline must not fold into a header.
   let subject = oneLine(m.render(dest.subject, 'none', fallback), 900) || fallback();
   if (m.test) subject = `${TEST_SUBJECT_PREFIX}${subject}`;
@@ -279,7 +366,10 @@ export function webhookSignature(dest: WebhookDestination, deliveryId: string, b
 
 function webhookPayload(m: Message, dest: WebhookDestination): WebhookPayload {
   const { input } = m;
-  const body = m.render(dest.body, 'json', () => defaultWebhookBody(input.ruleName, dest.name, input.raw, input.event));
+  const digest = m.digest;
+  const body = m.render(dest.body, 'json', () =>
+    digest ? digestWebhookBody(input.ruleName, dest.name, digest) : defaultWebhookBody(input.ruleName, dest.name, input.raw, input.event),
+  );
   // Every header of the request (names lower-case); the fixed ones cannot be overridden by config.
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
   for (const [k, v] of Object.entries(dest.headers)) headers[k.toLowerCase()] = v;

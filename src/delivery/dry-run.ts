@@ -1,12 +1,14 @@
 // The `test` report: one event through the rules as the router would take it on arrival, with
 // nothing sent in the last hour. For every rule: matched or not, and why (the rules the type index
 // skips too). For every delivery: the policy decision and its reason, and what the destination
-// would receive, composed by the very function the worker sends with. Nothing is sent or written.
+// would receive, composed by the very function the worker sends with; for a grouped rule, the
+// group it would join and when it would be sent (contract §9). Nothing is sent or written.
 // `b3os-router test` prints it; the console shows it.
-import type { CompiledRule, Destination, EventObject, RouterConfig } from '../config/types.js';
+import type { CompiledRule, Destination, Digest, EventObject, GroupPlacement, RouterConfig } from '../config/types.js';
 import { executionId, runId } from '../event/accessors.js';
 import { idempotencyKey } from '../event/key.js';
 import { NO_COUNTS } from '../policy/policy.js';
+import { showDuration } from '../route/group.js';
 import { explainRules, routeEvent } from '../route/route.js';
 import { compose, type Composed } from './compose.js';
 
@@ -45,6 +47,31 @@ export interface TestDelivery {
   rendered: Record<string, string>;
   /** Template failures: the default was used instead, as the router would. */
   notes: string[];
+  /** Noise control: the group this delivery would join, and when it would be sent; absent when the rule does not group. */
+  group?: GroupPreview;
+}
+
+/** What `test --event` says about a grouped delivery: its group, and when it would be sent. */
+export interface GroupPreview {
+  key: string;
+  group: Record<string, unknown>;
+  wait: string;
+  interval: string;
+  /** A sentence: when this event's notification would go. */
+  sends: string;
+}
+
+function previewGroup(p: GroupPlacement): GroupPreview {
+  const wait = showDuration(p.waitMs);
+  const interval = showDuration(p.intervalMs);
+  const first = p.waitMs === 0 ? 'at once' : `after ${wait}, with every event of the group gathered by then`;
+  return {
+    key: p.key,
+    group: p.values,
+    wait: p.waitMs === 0 ? '0s' : wait,
+    interval,
+    sends: `if it opens the group (no notification of the group in the last ${interval}): ${first}; otherwise it is gathered and sent in one digest at the end of the group's interval (${interval} after its last notification)`,
+  };
 }
 
 /** Evaluates one event as the router would on arrival, with nothing sent in the last hour. */
@@ -65,6 +92,7 @@ export function dryRun(config: RouterConfig, event: EventObject, raw: string, fi
       reason: d.policyReason,
       rendered,
       notes,
+      ...(d.group ? { group: previewGroup(d.group) } : {}),
     };
   });
   const key = idempotencyKey(event, type, Buffer.from(raw), fields);
@@ -100,8 +128,9 @@ export function renderFor(
   raw: string,
   type: string | null,
   now: number,
+  digest: Digest | null = null,
 ): { rendered: Record<string, string>; notes: string[] } {
-  const { payload, notes } = compose({ destination, rule, ruleName, event, raw, type, deliveryId: 'dry-run', attempt: 1, fields: config.server.fields, now });
+  const { payload, notes } = compose({ destination, rule, ruleName, event, raw, type, digest, deliveryId: 'dry-run', attempt: 1, fields: config.server.fields, now });
   return { rendered: rendered(payload), notes };
 }
 

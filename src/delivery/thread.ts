@@ -13,6 +13,8 @@ import { openStore } from '../store/open.js';
 import { ChannelRegistry } from './channels/index.js';
 import type { ChannelEnv } from './channels/channel.js';
 import { DeliveryWorker, type WorkerOptions } from './worker.js';
+import { GroupFlusher } from '../dispatch/flusher.js';
+import { SilenceCache } from '../silence/cache.js';
 
 export interface ThreadData {
   /** A SQLite file or a PostgreSQL URL (with its password: never logged). */
@@ -81,7 +83,10 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
   const metrics = forwardedMetrics((ops) => send({ type: 'metrics', ops }));
   const flusher = setInterval(() => metrics.flush(), METRICS_EVERY_MS);
   const channels = new ChannelRegistry(data.channelEnv);
-  const worker = new DeliveryWorker({ store, rules: () => config, channels, metrics, log, options: data.worker });
+  // Noise control: the silences, checked again before each send, and the flush of due groups.
+  const silences = new SilenceCache(store, () => config.server.fields, log);
+  const worker = new DeliveryWorker({ store, rules: () => config, channels, metrics, log, options: data.worker, silences });
+  const groups = new GroupFlusher(store, () => worker.wake(), log);
 
   port.on('message', (m: ToThread) => {
     switch (m.type) {
@@ -98,6 +103,8 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
         break;
       case 'stop':
         void (async () => {
+          await groups.stop();
+          silences.stop();
           await worker.stop(m.drainMs);
           await listener.close();
           clearInterval(flusher);
@@ -112,7 +119,9 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
   });
   // Deliveries committed by another replica, `retry` or `replay` (PostgreSQL's NOTIFY).
   const listener = store.listen(() => worker.wake());
+  await silences.start();
   await worker.start();
+  groups.start();
   send({ type: 'ready' });
 }
 

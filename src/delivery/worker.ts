@@ -10,9 +10,13 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { WORKER_DEFAULTS } from '../config/defaults.js';
-import type { CompiledRule, Destination, EventObject, RouterConfig } from '../config/types.js';
+import type { Destination, EventObject, RouterConfig } from '../config/types.js';
 import { eventType as readType } from '../event/accessors.js';
+import type { Digest } from '../event/model.js';
+import { loadDigest } from '../dispatch/digest.js';
 import type { DeliveryMetrics } from '../ops/metrics.js';
+import { ruleNamed } from '../route/route.js';
+import type { SilenceCache } from '../silence/cache.js';
 import type { ClaimedDelivery, DeliveryUpdate, Store } from '../store/store.js';
 import { attempt } from './attempt.js';
 import type { SendResult } from './channels/channel.js';
@@ -29,23 +33,14 @@ export interface WorkerDeps {
   metrics: DeliveryMetrics;
   log: Logger;
   options?: Partial<WorkerOptions>;
+  /** Noise control: the silences, checked again before each send (gate.ts). */
+  silences?: SilenceCache | null;
 }
 
 export type WorkerOptions = { -readonly [K in keyof typeof WORKER_DEFAULTS]: number };
 
 function log(logger: Logger, c: ClaimedDelivery, note: string): void {
   logger.warn({ delivery: c.id, rule: c.rule, destination: c.destination, error: note }, 'a template failed to render; sending the default instead');
-}
-
-const rulesByName = new WeakMap<RouterConfig, Map<string, CompiledRule>>();
-
-function ruleNamed(config: RouterConfig, name: string): CompiledRule | null {
-  let m = rulesByName.get(config);
-  if (!m) {
-    m = new Map(config.rules.map((r) => [r.name, r]));
-    rulesByName.set(config, m);
-  }
-  return m.get(name) ?? null;
 }
 
 export class DeliveryWorker {
@@ -180,10 +175,18 @@ export class DeliveryWorker {
     } catch {
       event = {};
     }
-    const verdict = await gate(c, dest, config, event, this.deps.store, Date.now());
+    // Noise control: the events a digest carries (read once per attempt, only for a digest).
+    const digest = await loadDigest(this.deps.store, c, config.server.fields);
+    const verdict = await gate(c, dest, config, event, this.deps.store, Date.now(), { silences: this.deps.silences ?? null, digest });
     if (!verdict.allowed) {
       if (verdict.update === null) {
         log.warn({ delivery: c.id, destination: c.destination }, 'a claimed delivery was no longer waiting; not sent');
+        return;
+      }
+      if (verdict.silenced) {
+        log.info({ delivery: c.id, rule: c.rule, destination: c.destination, reason: verdict.reason }, 'delivery silenced at send time');
+        metrics.deliveries.inc({ destination: c.destination, status: 'silenced' });
+        await this.record(verdict.update);
         return;
       }
       log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, reason: verdict.reason }, 'privileged delivery blocked by policy at send time');
@@ -194,7 +197,7 @@ export class DeliveryWorker {
     }
 
     const startedAt = Date.now();
-    const result = dest ? await this.send(c, dest, config, event) : ({ outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` } satisfies SendResult);
+    const result = dest ? await this.send(c, dest, config, event, digest) : ({ outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` } satisfies SendResult);
     const durationMs = Date.now() - startedAt;
     const update = settle(c, { result, startedAt, durationMs, cut: this.abort.signal.aborted }, dest?.delivery ?? config.delivery, Date.now());
     if (update === null) return; // cut short by shutdown: not an attempt; resumed at start
@@ -213,7 +216,7 @@ export class DeliveryWorker {
   }
 
   /** compose → attempt, through the destination's current channel. */
-  private async send(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject): Promise<SendResult> {
+  private async send(c: ClaimedDelivery, dest: Destination, config: RouterConfig, event: EventObject, digest: Digest | null): Promise<SendResult> {
     const type = c.eventType ?? readType(event, config.server.fields);
     const { payload, notes } = compose({
       destination: dest,
@@ -222,6 +225,7 @@ export class DeliveryWorker {
       event,
       raw: c.eventPayload,
       type,
+      digest,
       deliveryId: c.id,
       attempt: c.attempts + 1,
       fields: config.server.fields,

@@ -110,6 +110,18 @@ export interface CompiledRule {
   /** The rule's own condition: `match` AND `when`. Pure; never throws. */
   test(event: EventObject): MatchResult;
   examples: RuleExample[];
+  /** Noise control (contract §9): `group`, null/absent when the rule sends each event alone. */
+  group?: GroupSettings | null;
+  /** `digest_message`: the template of a notification that carries several events. */
+  digestMessage?: Template | null;
+}
+
+/** A rule's `group:` (contract §9). */
+export interface GroupSettings {
+  /** Dotted paths whose values tell the groups apart; [] is one group per (rule, destination). */
+  by: string[];
+  waitMs: number;
+  intervalMs: number;
 }
 
 export interface Grant {

@@ -46,8 +46,9 @@ export interface MatchResult {
 /** Which idempotency key an event got (contract §2, first that exists). */
 export type KeyKind = 'event_id' | 'run_type' | 'execution_type' | 'body_hash';
 
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead' | 'blocked';
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed', 'dead', 'blocked'];
+/** `silenced`: held back by a silence (contract §9), never sent unless `retry` sends it. */
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead' | 'blocked' | 'silenced';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed', 'dead', 'blocked', 'silenced'];
 
 export interface RuleOutcome {
   rule: string;
@@ -77,9 +78,41 @@ export interface PlannedDelivery {
   rule: string;
   destination: string;
   privileged: boolean;
-  status: 'pending' | 'blocked';
-  /** What the store records: policy's reason when blocked; null when it will be sent. */
+  /** `silenced`: a silence held it back at ingest (contract §9); policy was not asked. */
+  status: 'pending' | 'blocked' | 'silenced';
+  /** What the store records: policy's reason when blocked, the silence's when silenced; null when it will be sent. */
   reason: string | null;
+  /** Set on a pending delivery of a grouped rule (contract §9): it joins this group instead of
+   * being sent alone; the store gathers it in the ingest transaction (Store.ingest). */
+  group?: GroupPlacement | null;
+}
+
+/** Which group a delivery joins (contract §9), and the rule's timing as of this event. */
+export interface GroupPlacement {
+  /** The values of `by`, canonical JSON of the list: with (rule, destination), the group. */
+  key: string;
+  /** The values of `by`, by path as written; an absent field is null. */
+  values: Record<string, Json>;
+  waitMs: number;
+  intervalMs: number;
+}
+
+/** One event a digest carries. */
+export interface DigestEvent {
+  event: EventObject;
+  /** The event exactly as B3OS sent it. */
+  raw: string;
+  type: string | null;
+}
+
+/** A notification that carries several events of one group (contract §9). */
+export interface Digest {
+  /** Every event the notification carries (exact, even past the ones listed). */
+  count: number;
+  /** The values of `by`, by path as written. */
+  group: Record<string, unknown>;
+  /** The first events (at most NOISE_DEFAULTS.digestEvents), oldest first. */
+  events: DigestEvent[];
 }
 
 /** A planned delivery as routing decided it: with policy's word, allowed or not (`test` shows it). */

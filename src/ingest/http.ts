@@ -10,6 +10,8 @@ import type { GroupCommit } from '../store/group-commit.js';
 import { StoreUnavailableError, type IngestItem, type IngestOutcome } from '../store/store.js';
 import { verify } from './signature.js';
 import type { RejectLog } from './log-sampler.js';
+import type { SilenceCache } from '../silence/cache.js';
+import { silencedReason } from '../silence/model.js';
 
 export interface IngestDeps {
   /** The rules in force now (swapped on reload). */
@@ -23,6 +25,8 @@ export interface IngestDeps {
   onDeliveries(): void;
   /** Where rejections are logged (sampled; the metrics count every one). */
   rejectLog: RejectLog;
+  /** Noise control: the silences in force (silence/cache.ts); a delivery one holds is recorded silenced. */
+  silences?: SilenceCache | null;
 }
 
 /** JSON nested deeper than this is refused (400): nothing legitimate needs it, and it costs stack. */
@@ -114,7 +118,18 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
     const parsed = parseEvent(body);
     if (!('event' in parsed)) return reject(req, reply, parsed);
     const event = parsed.event;
-    const routing = routeEvent(config, event, { now, replay: false, skipIgnored: true });
+    const silences = deps.silences ?? null;
+    const routing = routeEvent(config, event, {
+      now,
+      replay: false,
+      skipIgnored: true,
+      silenced: silences
+        ? (p) => {
+            const s = silences.find(event, p.rule, p.destination, now);
+            return s ? silencedReason(s) : null;
+          }
+        : undefined,
+    });
     const { type } = routing;
 
     if (!routing.accepted) {
@@ -166,6 +181,11 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
       if (d.status === 'pending') {
         pending++;
         metrics.deliveriesCreated.inc({ destination: d.destination, origin: 'ingest' });
+        continue;
+      }
+      // Noise control: held back by a silence, counted, never sent.
+      if (d.status === 'silenced') {
+        metrics.deliveries.inc({ destination: d.destination, status: 'silenced' });
         continue;
       }
       metrics.policyBlocked.inc({ rule: d.rule, destination: d.destination });

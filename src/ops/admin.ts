@@ -1,4 +1,4 @@
-// Read-only admin endpoints. Off (404) unless ADMIN_TOKEN is set; then a bearer token, compared
+// Admin endpoints (read-only, but for the silences). Off (404) unless ADMIN_TOKEN is set; then a bearer token, compared
 // in constant time, is required (401 when missing or wrong).
 //
 // Listings carry no payloads and are capped in bytes: a thousand large events once made a 312 MB
@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ADMIN_DEFAULTS } from '../config/defaults.js';
 import type { RouterConfig } from '../config/types.js';
 import { DELIVERY_STATUSES, type DeliveryStatus, type Store, type StoredEvent } from '../store/store.js';
+import { registerSilenceAdmin } from '../silence/admin.js';
 
 export interface AdminDeps {
   store: Store;
@@ -106,5 +107,7 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
       if (report === null) return reply.code(404).send({ error: 'not_found', message: `no stored event with id or key "${id}"` });
       return report;
     });
+    // Noise control: GET/POST /admin/silences, DELETE /admin/silences/:id (silence/admin.ts).
+    registerSilenceAdmin(admin, deps);
   });
 }

@@ -1,9 +1,11 @@
 // `explain EVENT`: the event, which rules matched and which did not and why, each policy decision,
 // every delivery and each of its attempts. The routing decision stored at ingest is the source of
-// truth; rules the type index skipped are listed from the current rules file.
+// truth; rules the type index skipped are listed from the current rules file. Noise control
+// (contract §9): the groups the event was gathered into, and the notification that carried it.
 import type { RouterConfig, RoutingDecision } from '../config/types.js';
+import { describeGroup } from '../route/group.js';
 import { explainRules } from '../route/route.js';
-import type { Store, StoredAttempt, StoredDelivery, StoredEvent } from '../store/store.js';
+import type { GatheredEvent, Store, StoredAttempt, StoredDelivery, StoredEvent } from '../store/store.js';
 
 export interface ExplainReport {
   event: Omit<StoredEvent, 'payload' | 'routing'> & { payload: unknown };
@@ -11,6 +13,8 @@ export interface ExplainReport {
   rules: { rule: string; matched: boolean; reason: string }[];
   stoppedBy: string | null;
   deliveries: (StoredDelivery & { attemptsMade: StoredAttempt[] })[];
+  /** Noise control: the groups the event was gathered into, and the notification that carried it. */
+  gathered: GatheredEvent[];
   /** The same story in plain sentences, for people. */
   sentences: string[];
 }
@@ -32,13 +36,15 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
     parsed = payload;
   }
   const rulesChanged = decision !== null && decision.rules !== config.hash;
+  const gathered = await store.gatheredFor(ev.seq);
   return {
     event: { ...meta, payload: parsed },
     rulesChanged,
     rules,
     stoppedBy: decision?.stoppedBy ?? null,
     deliveries,
-    sentences: sentences(ev, rules, deliveries, rulesChanged, decision?.stoppedBy ?? null),
+    gathered,
+    sentences: [...sentences(ev, rules, deliveries, rulesChanged, decision?.stoppedBy ?? null, gathered.length > 0), ...gatheredSentences(gathered, deliveries)],
   };
 }
 
@@ -50,6 +56,7 @@ function sentences(
   deliveries: ExplainReport['deliveries'],
   rulesChanged: boolean,
   stoppedBy: string | null,
+  gathered: boolean,
 ): string[] {
   const out: string[] = [];
   out.push(
@@ -61,10 +68,14 @@ function sentences(
   out.push(matched.length === 0 ? 'No rule matched.' : `${matched.length} rule(s) matched: ${matched.map((r) => r.rule).join(', ')}.`);
   for (const r of rules) out.push(`  Rule "${r.rule}" ${r.matched ? 'matched' : 'did not match'}: ${r.reason}.`);
   if (stoppedBy) out.push(`Rule "${stoppedBy}" has stop: true, so no later rule was evaluated.`);
-  if (deliveries.length === 0 && matched.length > 0) out.push('No delivery was created (the matching rules send to disabled destinations).');
+  if (deliveries.length === 0 && matched.length > 0 && !gathered) out.push('No delivery was created (the matching rules send to disabled destinations).');
   for (const d of deliveries) {
-    const head = `Delivery ${d.id} (rule "${d.rule}" → "${d.destination}"${d.privileged ? ', privileged' : ''}${d.origin === 'replay' ? ', from a replay' : ''})`;
+    const digest = (d.eventCount ?? 1) > 1 ? `, a digest of ${d.eventCount} events` : '';
+    const head = `Delivery ${d.id} (rule "${d.rule}" → "${d.destination}"${d.privileged ? ', privileged' : ''}${d.origin === 'replay' ? ', from a replay' : ''}${digest})`;
     switch (d.status) {
+      case 'silenced':
+        out.push(`${head} was not sent: ${d.reason}. \`b3os-router retry ${d.id}\` sends it (through policy and the silences again).`);
+        break;
       case 'blocked':
         out.push(`${head} was blocked by policy: ${d.reason}.`);
         break;
@@ -88,4 +99,19 @@ function sentences(
     }
   }
   return out;
+}
+
+/** Where a gathered event went: the digest that carried it, the notification it opened, or the flush it waits for. */
+function gatheredSentences(gathered: GatheredEvent[], deliveries: StoredDelivery[]): string[] {
+  return gathered.map((g) => {
+    const head = `Gathered into the group of rule "${g.rule}" → "${g.destination}" (${describeGroup(g.group)}) at ${time(g.gatheredAt)}`;
+    if (g.deliveryId === null) {
+      return `${head}; it waits for the group's next notification${g.flushAt !== null ? `, due at ${time(g.flushAt)}` : ''}.`;
+    }
+    const d = deliveries.find((x) => x.id === g.deliveryId);
+    const count = d?.eventCount ?? 1;
+    return count > 1
+      ? `${head}; carried by the digest ${g.deliveryId} with ${count} events${d ? `, ${d.status}` : ''}.`
+      : `${head}; it opened the group and went alone in delivery ${g.deliveryId}${d ? `, ${d.status}` : ''}.`;
+  });
 }

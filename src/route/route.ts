@@ -1,12 +1,15 @@
 // The one route of an event: its type, whether server.accept_types takes it, which rules match it
 // (in file order, honouring `stop` and `enabled`, through the type index), and the deliveries that
 // follow, each through policy with its reason. Ingest, `test`, the rules' examples, `diff` and
-// `replay` all call routeEvent, so that every tool tells the same story.
+// `replay` all call routeEvent, so that every tool tells the same story. Noise control (contract
+// §9) is part of the plan: a pair a silence holds is `silenced` (before policy), and a pending
+// delivery of a grouped rule says which group it joins (route/group.ts).
 import { eventTime, eventType } from '../event/accessors.js';
 import type { CompiledRule, RouterConfig } from '../event/config.js';
 import type { EventObject, RoutedDelivery, RoutePair, RoutingDecision, RuleOutcome } from '../event/model.js';
 import { allowedInWindow, decide, type RateCounts } from '../policy/policy.js';
 import { typeFilter } from './accept-types.js';
+import { placement } from './group.js';
 
 export type { PlannedDelivery, RoutedDelivery, RoutePair, RoutingDecision, RuleOutcome } from '../event/model.js';
 
@@ -23,6 +26,12 @@ export interface RouteContext {
    * Without it, the rules are evaluated anyway so that `test` can show them.
    */
   skipIgnored?: boolean;
+  /**
+   * Ingest: the silences in force (silence/cache.ts). A pair one holds is planned `silenced` with
+   * this reason, before policy, so a silenced privileged delivery uses none of `max_per_hour`.
+   * Without it (dry runs, replay) nothing is silenced here; the send-time gate checks again.
+   */
+  silenced?: (pair: RoutePair) => string | null;
 }
 
 export interface Routing {
@@ -66,6 +75,11 @@ function plan(config: RouterConfig, event: EventObject, pairs: RoutePair[], time
   const out: RoutedDelivery[] = [];
   for (const { rule, destination } of pairs) {
     const dest = config.destinations.get(destination)!;
+    const silence = ctx.silenced?.({ rule, destination }) ?? null;
+    if (silence !== null) {
+      out.push({ rule, destination, privileged: dest.privileged, status: 'silenced', reason: silence, policyReason: 'not asked: silenced', grantLine: null });
+      continue;
+    }
     const key = `${rule}\u0000${destination}`;
     const d = decide({
       rule,
@@ -87,9 +101,30 @@ function plan(config: RouterConfig, event: EventObject, pairs: RoutePair[], time
       reason: d.allowed ? null : d.reason,
       policyReason: d.reason,
       grantLine: d.grantLine,
+      ...grouped(config, rule, dest.privileged, d.allowed && !ctx.replay, event),
     });
   }
   return out;
+}
+
+/** The group a delivery joins: only a first delivery (not a replay) of a grouped rule, never a
+ * privileged one (check refuses `group` there: actions that move money are not batched). */
+function grouped(config: RouterConfig, name: string, privileged: boolean, pending: boolean, event: EventObject): Pick<RoutedDelivery, 'group'> {
+  if (!pending || privileged) return {};
+  const group = ruleNamed(config, name)?.group;
+  return group ? { group: placement(group, event) } : {};
+}
+
+const byName = new WeakMap<RouterConfig, Map<string, CompiledRule>>();
+
+/** The rule of this name in these rules, or null (a delivery's rule may have left the file). */
+export function ruleNamed(config: RouterConfig, name: string): CompiledRule | null {
+  let m = byName.get(config);
+  if (!m) {
+    m = new Map(config.rules.map((r) => [r.name, r]));
+    byName.set(config, m);
+  }
+  return m.get(name) ?? null;
 }
 
 interface TypeIndex {

@@ -85,4 +85,46 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE server_lock ADD COLUMN version TEXT;
   ALTER TABLE server_lock ADD COLUMN rules_hash TEXT;
   `,
+  // 7: noise control (contract §9). Silences, read by every process; groups with their gathered
+  // events (rows, so a kill -9 loses none); a delivery says how many events it carries (a digest)
+  // and the group it came from.
+  `
+  CREATE TABLE silences (
+    id           TEXT    PRIMARY KEY,
+    rule         TEXT,
+    destination  TEXT,
+    matchers     TEXT    NOT NULL,
+    comment      TEXT    NOT NULL DEFAULT '',
+    created_by   TEXT    NOT NULL DEFAULT '',
+    created_at   INTEGER NOT NULL,
+    ends_at      INTEGER NOT NULL
+  );
+  CREATE INDEX silences_ends ON silences(ends_at);
+
+  CREATE TABLE groups (
+    id            TEXT    PRIMARY KEY,
+    rule          TEXT    NOT NULL,
+    destination   TEXT    NOT NULL,
+    key           TEXT    NOT NULL,
+    group_values  TEXT    NOT NULL,
+    opened_at     INTEGER NOT NULL,
+    last_sent_at  INTEGER,
+    flush_at      INTEGER,
+    UNIQUE (rule, destination, key)
+  );
+  CREATE INDEX groups_flush ON groups(flush_at) WHERE flush_at IS NOT NULL;
+
+  CREATE TABLE group_events (
+    group_id     TEXT    NOT NULL,
+    event_seq    INTEGER NOT NULL,
+    gathered_at  INTEGER NOT NULL,
+    delivery_id  TEXT,
+    PRIMARY KEY (group_id, event_seq)
+  );
+  CREATE INDEX group_events_event ON group_events(event_seq);
+  CREATE INDEX group_events_delivery ON group_events(delivery_id) WHERE delivery_id IS NOT NULL;
+
+  ALTER TABLE deliveries ADD COLUMN event_count INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE deliveries ADD COLUMN group_id TEXT;
+  `,
 ];

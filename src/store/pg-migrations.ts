@@ -70,4 +70,46 @@ export const PG_MIGRATIONS: readonly string[] = [
     last_seen_at  bigint  NOT NULL
   );
   `,
+  // 2: noise control (contract §9), as SQLite's migration 7. Silences, read by every replica;
+  // groups with their gathered events (rows: a kill -9 loses none, and the replica that flushes
+  // a group need not be the one that gathered its events); a delivery's event count and group.
+  `
+  CREATE TABLE silences (
+    id           text    PRIMARY KEY,
+    rule         text,
+    destination  text,
+    matchers     text    NOT NULL,
+    comment      text    NOT NULL DEFAULT '',
+    created_by   text    NOT NULL DEFAULT '',
+    created_at   bigint  NOT NULL,
+    ends_at      bigint  NOT NULL
+  );
+  CREATE INDEX silences_ends ON silences(ends_at);
+
+  CREATE TABLE groups (
+    id            text    PRIMARY KEY,
+    rule          text    NOT NULL,
+    destination   text    NOT NULL,
+    key           text    NOT NULL,
+    group_values  text    NOT NULL,
+    opened_at     bigint  NOT NULL,
+    last_sent_at  bigint,
+    flush_at      bigint,
+    UNIQUE (rule, destination, key)
+  );
+  CREATE INDEX groups_flush ON groups(flush_at) WHERE flush_at IS NOT NULL;
+
+  CREATE TABLE group_events (
+    group_id     text    NOT NULL,
+    event_seq    bigint  NOT NULL,
+    gathered_at  bigint  NOT NULL,
+    delivery_id  text,
+    PRIMARY KEY (group_id, event_seq)
+  );
+  CREATE INDEX group_events_event ON group_events(event_seq);
+  CREATE INDEX group_events_delivery ON group_events(delivery_id) WHERE delivery_id IS NOT NULL;
+
+  ALTER TABLE deliveries ADD COLUMN event_count integer NOT NULL DEFAULT 1;
+  ALTER TABLE deliveries ADD COLUMN group_id text;
+  `,
 ];

@@ -30,9 +30,13 @@ import {
   type DeliveryStatus,
   type DeliveryUpdate,
   type EventQuery,
+  type FlushedNotification,
+  type GatheredEvent,
   type IngestItem,
   type IngestOutcome,
   type NewDelivery,
+  type NewSilence,
+  type NotificationEvents,
   type PlanCounts,
   type ReplicaInfo,
   type Store,
@@ -40,8 +44,10 @@ import {
   type StoredDelivery,
   type StoredEvent,
   type StoredReplica,
+  type StoredSilence,
   type TypeCount,
 } from './store.js';
+import type { GroupPlacement, PlannedDelivery } from '../event/model.js';
 import { PG_DEFAULTS } from './pg-defaults.js';
 
 export interface PostgresOptions {
@@ -110,7 +116,31 @@ function toDelivery(r: Row): StoredDelivery {
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
     origin: r.origin as StoredDelivery['origin'],
+    eventCount: (r.event_count as number | undefined) ?? 1,
   };
+}
+
+function toSilence(r: Row): StoredSilence {
+  return {
+    id: r.id as string,
+    rule: r.rule as string | null,
+    destination: r.destination as string | null,
+    matchers: JSON.parse(r.matchers as string) as Record<string, string[]>,
+    comment: r.comment as string,
+    createdBy: r.created_by as string,
+    createdAt: r.created_at as number,
+    endsAt: r.ends_at as number,
+  };
+}
+
+/** A delivery row to insert: planned (silenced ones too), or a group's notification (with its count). */
+type DeliveryRow = Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status']; id?: string; eventCount?: number; groupId?: string | null };
+
+/** A grouped delivery of a new event, waiting for its group's row lock (Store.ingest). */
+interface Joining {
+  d: DeliveryRow;
+  g: GroupPlacement;
+  now: number;
 }
 
 function toAttempt(r: Row): StoredAttempt {
@@ -328,16 +358,16 @@ export class PostgresStore implements Store {
     return counts;
   }
 
-  private async insertDeliveries(c: pg.PoolClient, list: NewDelivery[], now: number | number[]): Promise<void> {
+  private async insertDeliveries(c: pg.PoolClient, list: DeliveryRow[], now: number | number[]): Promise<void> {
     if (list.length === 0) return;
     const at = (i: number) => (Array.isArray(now) ? now[i]! : now);
     await c.query(
-      `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at)
-       SELECT id, seq, rule, dest, status, reason, priv, next, created, created, origin, allowed
-       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[])
-         AS u(id, seq, rule, dest, status, reason, priv, next, created, origin, allowed)`,
+      `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at, event_count, group_id)
+       SELECT id, seq, rule, dest, status, reason, priv, next, created, created, origin, allowed, n, gid
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::int[], $13::text[])
+         AS u(id, seq, rule, dest, status, reason, priv, next, created, origin, allowed, n, gid)`,
       [
-        list.map(() => uuidv7()),
+        list.map((d) => d.id ?? uuidv7()),
         list.map((d) => d.eventSeq),
         list.map((d) => d.rule),
         list.map((d) => d.destination),
@@ -348,6 +378,8 @@ export class PostgresStore implements Store {
         list.map((_d, i) => at(i)),
         list.map((d) => d.origin),
         list.map((d, i) => (d.privileged && d.status === 'pending' ? at(i) : null)),
+        list.map((d) => d.eventCount ?? 1),
+        list.map((d) => d.groupId ?? null),
       ],
     );
     if (list.some((d) => d.status === 'pending')) await c.query(`SELECT pg_notify('${DUE_CHANNEL}', '')`);
@@ -395,8 +427,9 @@ export class PostgresStore implements Store {
     const counted = items.flatMap((it, i) => (news[i] ? (it.counted ?? []) : []));
     const minNow = Math.min(...items.map((it) => it.event.receivedAt));
     const counts = await this.lockCounts(c, counted, minNow);
-    const deliveries: NewDelivery[] = [];
+    const deliveries: DeliveryRow[] = [];
     const times: number[] = [];
+    const joining: Joining[] = [];
     const outcomes = items.map((it, i): IngestOutcome => {
       const seq = seqOf.get(it.event.key);
       if (seq === undefined) throw new Error(`event ${it.event.key} was neither stored nor found`);
@@ -404,20 +437,114 @@ export class PostgresStore implements Store {
       const planned = it.plan(counts);
       for (const p of planned) {
         if (p.privileged && p.status === 'pending') counts.record(p.rule, p.destination, it.event.receivedAt);
-        deliveries.push({ ...p, eventSeq: seq, origin: 'ingest' });
-        times.push(it.event.receivedAt);
+        const d: DeliveryRow = { ...p, eventSeq: seq, origin: 'ingest' };
+        if (p.group && p.status === 'pending') joining.push({ d, g: p.group, now: it.event.receivedAt });
+        else {
+          deliveries.push(d);
+          times.push(it.event.receivedAt);
+        }
       }
       return { status: 'accepted', seq, planned };
     });
+    if (joining.length > 0) {
+      for (const { d, now } of await this.gather(c, joining)) {
+        deliveries.push(d);
+        times.push(now);
+      }
+    }
     await this.insertDeliveries(c, deliveries, times);
     return outcomes;
+  }
+
+  /**
+   * Grouped deliveries join their groups (contract §9), as SQLite's gather: the group is open while
+   * events wait for its flush, or within `interval` of its last notification, and then the event
+   * is gathered with the flush due at the end of that interval; otherwise the event opens it (a
+   * notification of its own with `wait` 0, else gathered with the flush due after `wait`).
+   * Each group row is locked first (an upsert, in one sorted statement: no deadlock between
+   * replicas' batches) and decided on under the lock, so a flush of the same group (which takes
+   * it FOR UPDATE SKIP LOCKED) runs wholly before or after. Returns the deliveries to insert.
+   */
+  private async gather(c: pg.PoolClient, joining: Joining[]): Promise<{ d: DeliveryRow; now: number }[]> {
+    const gkey = (rule: string, destination: string, key: string) => JSON.stringify([rule, destination, key]);
+    const wanted = new Map<string, Joining>();
+    for (const j of joining) {
+      const k = gkey(j.d.rule, j.d.destination, j.g.key);
+      if (!wanted.has(k)) wanted.set(k, j);
+    }
+    // The same total order in every replica (that of the keys) is all that avoiding deadlocks needs.
+    const first = [...wanted.keys()].sort().map((k) => wanted.get(k)!);
+    // A conflicting upsert locks the existing row and returns its latest committed state.
+    const { rows } = await c.query(
+      `INSERT INTO groups (id, rule, destination, key, group_values, opened_at)
+       SELECT id, rule, destination, key, vals, at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS u(id, rule, destination, key, vals, at, n)
+       ORDER BY n
+       ON CONFLICT (rule, destination, key) DO UPDATE SET rule = excluded.rule
+       RETURNING id, rule, destination, key, opened_at, last_sent_at, flush_at`,
+      [first.map(() => uuidv7()), first.map((j) => j.d.rule), first.map((j) => j.d.destination), first.map((j) => j.g.key), first.map((j) => JSON.stringify(j.g.values)), first.map((j) => j.now)],
+    );
+    type State = { id: string; opened: number; last: number | null; flush: number | null; changed: boolean };
+    const state = new Map<string, State>();
+    for (const r of rows) {
+      state.set(gkey(r.rule as string, r.destination as string, r.key as string), {
+        id: r.id as string,
+        opened: r.opened_at as number,
+        last: r.last_sent_at as number | null,
+        flush: r.flush_at as number | null,
+        changed: false,
+      });
+    }
+    const gathered: { group: string; seq: number; at: number; delivery: string | null }[] = [];
+    const out: { d: DeliveryRow; now: number }[] = [];
+    for (const { d, g, now } of joining) {
+      const s = state.get(gkey(d.rule, d.destination, g.key));
+      if (!s) throw new Error(`group of ${d.rule} → ${d.destination} was neither stored nor found`);
+      const open = s.flush !== null || (s.last !== null && now < s.last + g.intervalMs);
+      if (open) {
+        gathered.push({ group: s.id, seq: d.eventSeq, at: now, delivery: null });
+        if (s.flush === null) {
+          s.flush = s.last! + g.intervalMs;
+          s.changed = true;
+        }
+        continue;
+      }
+      s.opened = now;
+      s.changed = true;
+      if (g.waitMs === 0) {
+        const id = uuidv7();
+        out.push({ d: { ...d, id, eventCount: 1, groupId: s.id }, now });
+        gathered.push({ group: s.id, seq: d.eventSeq, at: now, delivery: id });
+        s.last = now;
+        s.flush = null;
+      } else {
+        gathered.push({ group: s.id, seq: d.eventSeq, at: now, delivery: null });
+        s.last = null;
+        s.flush = now + g.waitMs;
+      }
+    }
+    await c.query(
+      `INSERT INTO group_events (group_id, event_seq, gathered_at, delivery_id)
+       SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) ON CONFLICT DO NOTHING`,
+      [gathered.map((x) => x.group), gathered.map((x) => x.seq), gathered.map((x) => x.at), gathered.map((x) => x.delivery)],
+    );
+    const changed = [...state.values()].filter((x) => x.changed);
+    if (changed.length > 0) {
+      await c.query(
+        `UPDATE groups g SET opened_at = u.opened, last_sent_at = u.last, flush_at = u.flush
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(id, opened, last, flush) WHERE g.id = u.id`,
+        [changed.map((x) => x.id), changed.map((x) => x.opened), changed.map((x) => x.last), changed.map((x) => x.flush)],
+      );
+    }
+    return out;
   }
 
   /**
    * The common case in one statement (one round trip, its own transaction): no plan reads a
    * count, so every plan runs before it (a duplicate's plan is dropped). Events, duplicates and
    * deliveries are written by one statement; null when some key was neither inserted nor found
-   * (a concurrent insert of it committed after the statement's snapshot): the caller falls back.
+   * (a concurrent insert of it committed after the statement's snapshot), or when a delivery
+   * joins a group (before anything is written): the caller falls back.
    */
   private async ingestSimple(items: IngestItem[]): Promise<IngestOutcome[] | null> {
     const first = new Map<string, number>();
@@ -427,6 +554,8 @@ export class PostgresStore implements Store {
     const uniq = [...first.values()].map((i) => items[i]!);
     const ev = uniq.map((it) => it.event);
     const plans = uniq.map((it) => it.plan(NO_COUNTS));
+    // A grouped delivery joins its group under the group row's lock: the transaction path (gather).
+    if (plans.some((list) => list.some((p) => p.group && p.status === 'pending'))) return null;
     const dk: string[] = [], did: string[] = [], rule: string[] = [], dest: string[] = [], status: string[] = [], reason: (string | null)[] = [], priv: boolean[] = [], at: number[] = [];
     plans.forEach((list, i) => {
       for (const p of list) {
@@ -626,7 +755,14 @@ export class PostgresStore implements Store {
   }
 
   async deliveriesForEvent(seq: number): Promise<StoredDelivery[]> {
-    return (await this.q(`SELECT * FROM deliveries WHERE event_seq = $1 ORDER BY created_at, id`, [seq])).map(toDelivery);
+    // Its own deliveries, and the digests that carried it (through group_events).
+    const rows = await this.q(
+      `SELECT * FROM deliveries WHERE event_seq = $1
+         OR id IN (SELECT delivery_id FROM group_events WHERE event_seq = $1 AND delivery_id IS NOT NULL)
+       ORDER BY created_at, id`,
+      [seq],
+    );
+    return rows.map(toDelivery);
   }
 
   async attemptsFor(deliveryId: string): Promise<StoredAttempt[]> {
@@ -715,11 +851,18 @@ export class PostgresStore implements Store {
     try {
       return await this.tx(async (c) => {
         const counts = await this.lockCounts(c, counted, now);
-        const { rows } = await c.query(`SELECT * FROM deliveries WHERE event_seq = ANY($1::bigint[]) ORDER BY created_at, id FOR UPDATE`, [events.map((e) => e.seq)]);
+        // Each event's deliveries, with the digests that carried it (as deliveriesForEvent).
+        const { rows } = await c.query(
+          `SELECT d.*, x.for_seq FROM (
+             SELECT id, event_seq AS for_seq FROM deliveries WHERE event_seq = ANY($1::bigint[])
+             UNION SELECT delivery_id, event_seq FROM group_events WHERE event_seq = ANY($1::bigint[]) AND delivery_id IS NOT NULL) x
+           JOIN deliveries d ON d.id = x.id ORDER BY d.created_at, d.id FOR UPDATE OF d`,
+          [events.map((e) => e.seq)],
+        );
         const existing = new Map<number, StoredDelivery[]>();
         for (const r of rows) {
-          const d = toDelivery(r);
-          existing.set(d.eventSeq, [...(existing.get(d.eventSeq) ?? []), d]);
+          const seq = r.for_seq as number;
+          existing.set(seq, [...(existing.get(seq) ?? []), toDelivery(r)]);
         }
         const added: NewDelivery[] = [];
         for (const e of events) {
@@ -762,9 +905,13 @@ export class PostgresStore implements Store {
           `WITH doomed AS MATERIALIZED (
              SELECT seq FROM events e WHERE received_at < $1
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND (d.status IN ('pending', 'failed') OR d.updated_at >= $1))
+               -- Still waiting in a group, or carried by a digest not yet done with.
+               AND NOT EXISTS (SELECT 1 FROM group_events g LEFT JOIN deliveries d ON d.id = g.delivery_id
+                               WHERE g.event_seq = e.seq AND (g.delivery_id IS NULL OR d.status IN ('pending', 'failed') OR d.updated_at >= $1))
              ORDER BY received_at LIMIT $2),
            gone_attempts AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq IN (SELECT seq FROM doomed))),
-           gone_deliveries AS (DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM doomed))
+           gone_deliveries AS (DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM doomed)),
+           gone_gathered AS (DELETE FROM group_events WHERE event_seq IN (SELECT seq FROM doomed))
            DELETE FROM events WHERE seq IN (SELECT seq FROM doomed) RETURNING seq`,
           [before, batch],
         );
@@ -921,5 +1068,126 @@ export class PostgresStore implements Store {
 
   async eventPage(q: EventQuery & { beforeSeq?: number }): Promise<StoredEvent[]> {
     return (await this.filtered('events', [['type =', q.type], ['received_at >=', q.since], ['seq <', q.beforeSeq]], 'seq DESC', q.limit)).map(toEvent);
+  }
+
+  // ---- noise control (contract §9) ----
+
+  async flushGroups(now: number, limit: number): Promise<FlushedNotification[]> {
+    try {
+      // A read first, outside any transaction: an idle poll (every replica's) is one round trip.
+      if ((await this.q(`SELECT 1 FROM groups WHERE flush_at IS NOT NULL AND flush_at <= $1 LIMIT 1`, [now])).length === 0) return [];
+      return await this.tx(async (c) => {
+        // The due groups no other transaction holds: another replica's flush takes the others,
+        // and an ingest gathering into one of them finishes first (it flushes on the next tick).
+        const due = await c.query(
+          `SELECT id, rule, destination FROM groups WHERE flush_at IS NOT NULL AND flush_at <= $1 ORDER BY flush_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [now, limit],
+        );
+        if (due.rows.length === 0) return [];
+        const ids = due.rows.map((r) => r.id as string);
+        const waiting = await c.query(
+          `SELECT group_id, min(event_seq) AS first, count(*) AS n FROM group_events WHERE group_id = ANY($1::text[]) AND delivery_id IS NULL GROUP BY group_id`,
+          [ids],
+        );
+        const byGroup = new Map(waiting.rows.map((r) => [r.group_id as string, { first: r.first as number, n: r.n as number }]));
+        const made: DeliveryRow[] = [];
+        const out: FlushedNotification[] = [];
+        for (const g of due.rows) {
+          const w = byGroup.get(g.id as string);
+          if (!w) continue;
+          const id = uuidv7();
+          const rule = g.rule as string;
+          const destination = g.destination as string;
+          made.push({ id, eventSeq: w.first, rule, destination, privileged: false, status: 'pending', reason: null, origin: 'ingest', eventCount: w.n, groupId: g.id as string });
+          out.push({ deliveryId: id, rule, destination, eventCount: w.n });
+        }
+        // The notifications, their links and the groups' new state commit together (and NOTIFY).
+        await this.insertDeliveries(c, made, now);
+        if (made.length > 0) {
+          await c.query(
+            `UPDATE group_events g SET delivery_id = u.did FROM unnest($1::text[], $2::text[]) AS u(gid, did) WHERE g.group_id = u.gid AND g.delivery_id IS NULL`,
+            [made.map((d) => d.groupId), made.map((d) => d.id)],
+          );
+        }
+        await c.query(`UPDATE groups SET last_sent_at = $2, flush_at = NULL WHERE id = ANY($1::text[])`, [ids, now]);
+        return out;
+      });
+    } catch (err) {
+      throw this.wrap(err);
+    }
+  }
+
+  async notificationEvents(deliveryId: string, limit: number): Promise<NotificationEvents | null> {
+    const [counted] = await this.q(
+      `SELECT (SELECT count(*) FROM group_events WHERE delivery_id = $1) AS n,
+              (SELECT gr.group_values FROM deliveries d JOIN groups gr ON gr.id = d.group_id WHERE d.id = $1) AS vals`,
+      [deliveryId],
+    );
+    const count = counted!.n as number;
+    if (count <= 1) return null;
+    const events = await this.q(
+      `SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq WHERE g.delivery_id = $1 ORDER BY e.seq LIMIT $2`,
+      [deliveryId, limit],
+    );
+    const vals = counted!.vals as string | null;
+    return { count, group: vals ? (JSON.parse(vals) as Record<string, unknown>) : {}, events: events.map(toEvent) };
+  }
+
+  async gatheredFor(seq: number): Promise<GatheredEvent[]> {
+    const rows = await this.q(
+      `SELECT g.group_id, g.gathered_at, g.delivery_id, gr.rule, gr.destination, gr.group_values, gr.flush_at
+       FROM group_events g JOIN groups gr ON gr.id = g.group_id WHERE g.event_seq = $1 ORDER BY g.gathered_at, g.group_id`,
+      [seq],
+    );
+    return rows.map((r) => ({
+      groupId: r.group_id as string,
+      rule: r.rule as string,
+      destination: r.destination as string,
+      group: JSON.parse(r.group_values as string) as Record<string, unknown>,
+      gatheredAt: r.gathered_at as number,
+      deliveryId: r.delivery_id as string | null,
+      flushAt: r.delivery_id === null ? (r.flush_at as number | null) : null,
+    }));
+  }
+
+  async addSilence(s: NewSilence): Promise<StoredSilence> {
+    const silence: StoredSilence = { ...s, id: uuidv7() };
+    await this.q(
+      `INSERT INTO silences (id, rule, destination, matchers, comment, created_by, created_at, ends_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [silence.id, silence.rule, silence.destination, JSON.stringify(silence.matchers), silence.comment, silence.createdBy, silence.createdAt, silence.endsAt],
+    );
+    return silence;
+  }
+
+  async listSilences(q: { now: number; all: boolean; limit: number }): Promise<StoredSilence[]> {
+    const rows = q.all
+      ? await this.q(`SELECT * FROM silences ORDER BY created_at DESC, id DESC LIMIT $1`, [q.limit])
+      : await this.q(`SELECT * FROM silences WHERE ends_at > $1 ORDER BY created_at DESC, id DESC LIMIT $2`, [q.now, q.limit]);
+    return rows.map(toSilence);
+  }
+
+  async expireSilence(id: string, now: number): Promise<{ silence: StoredSilence; ended: boolean } | null> {
+    const ended = (await this.q(`UPDATE silences SET ends_at = $1 WHERE id = $2 AND ends_at > $1 RETURNING id`, [now, id])).length > 0;
+    const [row] = await this.q(`SELECT * FROM silences WHERE id = $1`, [id]);
+    return row ? { silence: toSilence(row), ended } : null;
+  }
+
+  async requeueSilenced(ids: string[], now: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    try {
+      const moved = await this.tx(async (c) => {
+        const { rows } = await c.query(
+          `UPDATE deliveries SET status = 'pending', privileged = false, allowed_at = NULL, round_attempts = 0, next_attempt_at = $2,
+             lease_until = NULL, lease_owner = NULL, updated_at = $2, reason = NULL
+           WHERE status = 'silenced' AND id = ANY($1::text[]) RETURNING id`,
+          [ids, now],
+        );
+        if (rows.length > 0) await c.query(`SELECT pg_notify('${DUE_CHANNEL}', '')`);
+        return new Set(rows.map((r) => r.id as string));
+      });
+      return ids.filter((id) => moved.has(id));
+    } catch (err) {
+      throw this.wrap(err);
+    }
   }
 }

@@ -12,6 +12,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { MIGRATIONS } from './migrations.js';
+import type { GroupPlacement, PlannedDelivery } from '../event/model.js';
 import {
   StoreUnavailableError,
   type AdmitResult,
@@ -23,6 +24,11 @@ import {
   type DeliveryStatus,
   type DeliveryUpdate,
   type EventQuery,
+  type FlushedNotification,
+  type GatheredEvent,
+  type NewSilence,
+  type NotificationEvents,
+  type StoredSilence,
   type IngestItem,
   type IngestOutcome,
   type NewDelivery,
@@ -110,6 +116,20 @@ function toDelivery(r: Row): StoredDelivery {
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
     origin: r.origin as StoredDelivery['origin'],
+    eventCount: (r.event_count as number | undefined) ?? 1,
+  };
+}
+
+function toSilence(r: Row): StoredSilence {
+  return {
+    id: r.id as string,
+    rule: r.rule as string | null,
+    destination: r.destination as string | null,
+    matchers: JSON.parse(r.matchers as string) as Record<string, string[]>,
+    comment: r.comment as string,
+    createdBy: r.created_by as string,
+    createdAt: r.created_at as number,
+    endsAt: r.ends_at as number,
   };
 }
 
@@ -240,8 +260,8 @@ export class SqliteStore implements Store {
          RETURNING seq, duplicates`,
       ),
       insertDelivery: db.prepare(
-        `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at, event_count, group_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       // By allowed_at: when policy let it out (at ingest, at send time, or at its retry). One
       // blocked later, at send time, was never sent and no longer counts.
@@ -290,7 +310,12 @@ export class SqliteStore implements Store {
       recentEvents: db.prepare(`SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq`),
       eventsSince: db.prepare(`SELECT * FROM events WHERE received_at >= ? ORDER BY seq LIMIT ?`),
       delivery: db.prepare(`SELECT * FROM deliveries WHERE id = ?`),
-      deliveriesForEvent: db.prepare(`SELECT * FROM deliveries WHERE event_seq = ? ORDER BY created_at, rowid`),
+      // Its own deliveries, and the digests that carried it (through group_events).
+      deliveriesForEvent: db.prepare(
+        `SELECT * FROM deliveries WHERE event_seq = @seq
+           OR id IN (SELECT delivery_id FROM group_events WHERE event_seq = @seq AND delivery_id IS NOT NULL)
+         ORDER BY created_at, rowid`,
+      ),
       attempts: db.prepare(`SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt`),
       requeue: db.prepare(
         `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL, privileged = 0
@@ -306,8 +331,11 @@ export class SqliteStore implements Store {
         `SELECT seq FROM events e WHERE received_at < @before
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq
                            AND (d.status IN ('pending', 'failed') OR d.updated_at >= @before))
+           AND NOT EXISTS (SELECT 1 FROM group_events g LEFT JOIN deliveries d ON d.id = g.delivery_id
+                           WHERE g.event_seq = e.seq AND (g.delivery_id IS NULL OR d.status IN ('pending', 'failed') OR d.updated_at >= @before))
          ORDER BY received_at LIMIT @batch`,
       ),
+      deleteGatheredOfEvent: db.prepare(`DELETE FROM group_events WHERE event_seq = ?`),
       deleteAttemptsOfEvent: db.prepare(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ?)`),
       deleteDeliveriesOfEvent: db.prepare(`DELETE FROM deliveries WHERE event_seq = ?`),
       deleteEvent: db.prepare(`DELETE FROM events WHERE seq = ?`),
@@ -318,36 +346,120 @@ export class SqliteStore implements Store {
     allowedSince: (rule, destination, since) => (this.s.allowedSince.get(rule, destination, since) as { n: number }).n,
   };
 
-  private insertDeliveries(list: NewDelivery[], now: number): void {
-    for (const d of list) {
-      // Time-ordered ids (UUIDv7): stable and unique like any UUID, but new rows land at the end
-      // of the primary-key index instead of all over it.
-      this.s.insertDelivery.run(
-        uuidv7(),
-        d.eventSeq,
-        d.rule,
-        d.destination,
-        d.status,
-        d.reason,
-        d.privileged ? 1 : 0,
-        d.status === 'pending' ? now : null,
-        now,
-        now,
-        d.origin,
-        d.privileged && d.status === 'pending' ? now : null,
-      );
-    }
+  private insertDeliveries(list: (Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status'] })[], now: number): void {
+    for (const d of list) this.insertOne(d, now, 1, null);
+  }
+
+  /** One delivery row; returns its id. */
+  private insertOne(d: Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status'] }, now: number, eventCount: number, groupId: string | null): string {
+    // Time-ordered ids (UUIDv7): stable and unique like any UUID, but new rows land at the end
+    // of the primary-key index instead of all over it.
+    const id = uuidv7();
+    this.s.insertDelivery.run(
+      id,
+      d.eventSeq,
+      d.rule,
+      d.destination,
+      d.status,
+      d.reason,
+      d.privileged ? 1 : 0,
+      d.status === 'pending' ? now : null,
+      now,
+      now,
+      d.origin,
+      d.privileged && d.status === 'pending' ? now : null,
+      eventCount,
+      groupId,
+    );
+    return id;
   }
 
   private ingestOne(item: IngestItem): IngestOutcome {
     const row = this.s.upsertEvent.get(item.event) as { seq: number; duplicates: number };
     if (row.duplicates > 0) return { status: 'duplicate', seq: row.seq };
     const planned = item.plan(this.counts);
-    this.insertDeliveries(
-      planned.map((p) => ({ ...p, eventSeq: row.seq, origin: 'ingest' })),
-      item.event.receivedAt,
-    );
+    const now = item.event.receivedAt;
+    for (const p of planned) {
+      const d = { ...p, eventSeq: row.seq, origin: 'ingest' as const };
+      if (p.group && d.status === 'pending') this.gather({ ...d, status: 'pending' }, p.group, now);
+      else this.insertOne(d, now, 1, null);
+    }
     return { status: 'accepted', seq: row.seq, planned };
+  }
+
+  /**
+   * A grouped delivery joins its group (contract §9). The group is open while events wait for
+   * its flush, or within `interval` of its last notification; then the event is gathered and
+   * the flush is due at the end of that interval. Otherwise the event opens the group: sent at
+   * once with `wait` 0 (a notification of its own), else gathered with the flush due after `wait`.
+   */
+  private gather(d: Omit<NewDelivery, 'status'> & { status: 'pending' }, g: GroupPlacement, now: number): void {
+    const s = this.g;
+    let group = s.group.get(d.rule, d.destination, g.key) as { id: string; last_sent_at: number | null; flush_at: number | null } | undefined;
+    if (!group) {
+      group = { id: uuidv7(), last_sent_at: null, flush_at: null };
+      s.insertGroup.run(group.id, d.rule, d.destination, g.key, JSON.stringify(g.values), now);
+    }
+    const open = group.flush_at !== null || (group.last_sent_at !== null && now < group.last_sent_at + g.intervalMs);
+    if (open) {
+      s.gather.run(group.id, d.eventSeq, now, null);
+      if (group.flush_at === null) s.setFlush.run(group.last_sent_at! + g.intervalMs, group.id);
+      return;
+    }
+    if (g.waitMs === 0) {
+      const id = this.insertOne(d, now, 1, group.id);
+      s.gather.run(group.id, d.eventSeq, now, id);
+      s.reopen.run({ id: group.id, now, last: now, flush: null });
+    } else {
+      s.gather.run(group.id, d.eventSeq, now, null);
+      s.reopen.run({ id: group.id, now, last: null, flush: now + g.waitMs });
+    }
+  }
+
+  private noise: ReturnType<SqliteStore['prepareNoise']> | null = null;
+
+  /** Statements of noise control (groups, gathered events, silences), prepared on first use. */
+  private get g(): ReturnType<SqliteStore['prepareNoise']> {
+    if (this.noise === null) this.noise = this.prepareNoise();
+    return this.noise;
+  }
+
+  private prepareNoise() {
+    const db = this.db;
+    return {
+      group: db.prepare(`SELECT id, last_sent_at, flush_at FROM groups WHERE rule = ? AND destination = ? AND key = ?`),
+      insertGroup: db.prepare(`INSERT INTO groups (id, rule, destination, key, group_values, opened_at) VALUES (?, ?, ?, ?, ?, ?)`),
+      gather: db.prepare(`INSERT OR IGNORE INTO group_events (group_id, event_seq, gathered_at, delivery_id) VALUES (?, ?, ?, ?)`),
+      setFlush: db.prepare(`UPDATE groups SET flush_at = ? WHERE id = ?`),
+      reopen: db.prepare(`UPDATE groups SET opened_at = @now, last_sent_at = @last, flush_at = @flush WHERE id = @id`),
+      anyDue: db.prepare(`SELECT 1 FROM groups INDEXED BY groups_flush WHERE flush_at IS NOT NULL AND flush_at <= ? LIMIT 1`).pluck(),
+      due: db.prepare(`SELECT * FROM groups INDEXED BY groups_flush WHERE flush_at IS NOT NULL AND flush_at <= ? ORDER BY flush_at LIMIT ?`),
+      waiting: db.prepare(`SELECT event_seq FROM group_events WHERE group_id = ? AND delivery_id IS NULL ORDER BY event_seq`).pluck(),
+      link: db.prepare(`UPDATE group_events SET delivery_id = ? WHERE group_id = ? AND delivery_id IS NULL`),
+      sent: db.prepare(`UPDATE groups SET last_sent_at = ?, flush_at = NULL WHERE id = ?`),
+      carried: db.prepare(
+        `SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq WHERE g.delivery_id = ? ORDER BY e.seq LIMIT ?`,
+      ),
+      carriedCount: db.prepare(`SELECT count(*) AS n FROM group_events WHERE delivery_id = ?`).pluck(),
+      groupOfDelivery: db.prepare(`SELECT gr.group_values FROM deliveries d JOIN groups gr ON gr.id = d.group_id WHERE d.id = ?`).pluck(),
+      gatheredFor: db.prepare(
+        `SELECT g.group_id, g.gathered_at, g.delivery_id, gr.rule, gr.destination, gr.group_values, gr.flush_at
+         FROM group_events g JOIN groups gr ON gr.id = g.group_id WHERE g.event_seq = ? ORDER BY g.gathered_at`,
+      ),
+      insertSilence: db.prepare(
+        `INSERT INTO silences (id, rule, destination, matchers, comment, created_by, created_at, ends_at)
+         VALUES (@id, @rule, @destination, @matchers, @comment, @createdBy, @createdAt, @endsAt)`,
+      ),
+      silence: db.prepare(`SELECT * FROM silences WHERE id = ?`),
+      activeSilences: db.prepare(`SELECT * FROM silences WHERE ends_at > ? ORDER BY created_at DESC, id DESC LIMIT ?`),
+      allSilences: db.prepare(`SELECT * FROM silences ORDER BY created_at DESC, id DESC LIMIT ?`),
+      expireSilence: db.prepare(`UPDATE silences SET ends_at = ? WHERE id = ? AND ends_at > ?`),
+      requeueSilenced: db.prepare(
+        `UPDATE deliveries SET status = 'pending', privileged = 0, allowed_at = NULL, round_attempts = 0, next_attempt_at = @now,
+           lease_until = NULL, updated_at = @now, reason = NULL
+         WHERE status = 'silenced' AND id = @id`,
+      ),
+    };
   }
 
   async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
@@ -472,7 +584,7 @@ export class SqliteStore implements Store {
   }
 
   async deliveriesForEvent(seq: number): Promise<StoredDelivery[]> {
-    return (this.s.deliveriesForEvent.all(seq) as Row[]).map(toDelivery);
+    return (this.s.deliveriesForEvent.all({ seq }) as Row[]).map(toDelivery);
   }
 
   async attemptsFor(deliveryId: string): Promise<StoredAttempt[]> {
@@ -524,7 +636,7 @@ export class SqliteStore implements Store {
       return this.db.transaction(() => {
         const added: NewDelivery[] = [];
         for (const e of events) {
-          const existing = (this.s.deliveriesForEvent.all(e.seq) as Row[]).map(toDelivery);
+          const existing = (this.s.deliveriesForEvent.all({ seq: e.seq }) as Row[]).map(toDelivery);
           const list = plan(e, existing, this.counts);
           this.insertDeliveries(list, now);
           added.push(...list);
@@ -551,6 +663,7 @@ export class SqliteStore implements Store {
       for (const { seq } of seqs) {
         this.s.deleteAttemptsOfEvent.run(seq);
         this.s.deleteDeliveriesOfEvent.run(seq);
+        this.s.deleteGatheredOfEvent.run(seq);
         this.s.deleteEvent.run(seq);
       }
       return seqs.length;
@@ -687,5 +800,94 @@ export class SqliteStore implements Store {
 
   async eventPage(q: EventQuery & { beforeSeq?: number }): Promise<StoredEvent[]> {
     return this.filtered('events', [['type = ?', q.type], ['received_at >= ?', q.since], ['seq < ?', q.beforeSeq]], 'seq DESC', q.limit).map(toEvent);
+  }
+
+  // ---- noise control (contract §9) ----
+
+  async flushGroups(now: number, limit: number): Promise<FlushedNotification[]> {
+    try {
+      // A read first, without the write lock: an idle poll never contends with ingest.
+      if (this.g.anyDue.get(now) === undefined) return [];
+      // On the FULL connection: a digest is created rarely, and it must not be made twice.
+      return this.db.transaction(() => {
+        const out: FlushedNotification[] = [];
+        for (const g of this.g.due.all(now, limit) as Row[]) {
+          const id = g.id as string;
+          const seqs = this.g.waiting.all(id) as number[];
+          if (seqs.length > 0) {
+            const rule = g.rule as string;
+            const destination = g.destination as string;
+            const delivery = this.insertOne(
+              { eventSeq: seqs[0]!, rule, destination, privileged: false, status: 'pending', reason: null, origin: 'ingest' },
+              now,
+              seqs.length,
+              id,
+            );
+            this.g.link.run(delivery, id);
+            out.push({ deliveryId: delivery, rule, destination, eventCount: seqs.length });
+          }
+          this.g.sent.run(now, id);
+        }
+        return out;
+      }).immediate();
+    } catch (err) {
+      unavailable(err);
+    }
+  }
+
+  async notificationEvents(deliveryId: string, limit: number): Promise<NotificationEvents | null> {
+    const count = this.g.carriedCount.get(deliveryId) as number;
+    if (count <= 1) return null;
+    const values = this.g.groupOfDelivery.get(deliveryId) as string | undefined;
+    return {
+      count,
+      group: values ? (JSON.parse(values) as Record<string, unknown>) : {},
+      events: (this.g.carried.all(deliveryId, limit) as Row[]).map(toEvent),
+    };
+  }
+
+  async gatheredFor(seq: number): Promise<GatheredEvent[]> {
+    return (this.g.gatheredFor.all(seq) as Row[]).map((r) => ({
+      groupId: r.group_id as string,
+      rule: r.rule as string,
+      destination: r.destination as string,
+      group: JSON.parse(r.group_values as string) as Record<string, unknown>,
+      gatheredAt: r.gathered_at as number,
+      deliveryId: r.delivery_id as string | null,
+      flushAt: r.delivery_id === null ? (r.flush_at as number | null) : null,
+    }));
+  }
+
+  async addSilence(s: NewSilence): Promise<StoredSilence> {
+    const silence: StoredSilence = { ...s, id: uuidv7() };
+    try {
+      this.g.insertSilence.run({ ...silence, matchers: JSON.stringify(silence.matchers) });
+    } catch (err) {
+      unavailable(err);
+    }
+    return silence;
+  }
+
+  async listSilences(q: { now: number; all: boolean; limit: number }): Promise<StoredSilence[]> {
+    const rows = (q.all ? this.g.allSilences.all(q.limit) : this.g.activeSilences.all(q.now, q.limit)) as Row[];
+    return rows.map(toSilence);
+  }
+
+  async expireSilence(id: string, now: number): Promise<{ silence: StoredSilence; ended: boolean } | null> {
+    try {
+      const ended = this.g.expireSilence.run(now, id, now).changes > 0;
+      const row = this.g.silence.get(id) as Row | undefined;
+      return row ? { silence: toSilence(row), ended } : null;
+    } catch (err) {
+      unavailable(err);
+    }
+  }
+
+  async requeueSilenced(ids: string[], now: number): Promise<string[]> {
+    try {
+      return this.db.transaction(() => ids.filter((id) => this.g.requeueSilenced.run({ id, now }).changes > 0)).immediate();
+    } catch (err) {
+      unavailable(err);
+    }
   }
 }

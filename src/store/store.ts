@@ -58,9 +58,17 @@ export interface IngestItem {
    * not listed here throws there. SQLite counts any pair (its write lock covers them all).
    */
   counted?: readonly CountedPair[];
-  /** Its result is stored only for a new event, in the transaction that stores it. With pairs
+  /**
+   * Its result is stored only for a new event, in the transaction that stores it. With pairs
    * `counted`, it is called only then (under their locks); without, an engine may call it
-   * before the transaction, for a duplicate too (the result is dropped): keep it pure. */
+   * before the transaction, for a duplicate too (the result is dropped): keep it pure.
+   * A planned delivery with a `group` (and status pending) is not inserted as it is: it joins its
+   * group (see `flushGroups`). One that opens its group with `wait` 0 is inserted at once (its
+   * notification carries this event alone); otherwise the event is gathered (a group_events row)
+   * and the group's flush time set, in the same transaction, so the group state and the gathered
+   * rows cannot part. Silenced ones are inserted with status `silenced` and their reason, never
+   * gathered.
+   */
   plan(counts: PlanCounts): PlannedDelivery[];
 }
 
@@ -93,6 +101,8 @@ export interface StoredDelivery {
   createdAt: number;
   updatedAt: number;
   origin: DeliveryOrigin;
+  /** How many events this notification carries: 1 for one event, more for a digest (contract §9). */
+  eventCount?: number;
 }
 
 export interface ClaimedDelivery extends StoredDelivery {
@@ -115,7 +125,7 @@ export interface DeliveryUpdate {
   id: string;
   /** null when no send was attempted (e.g. blocked by policy at send time). */
   attempt: AttemptRecord | null;
-  status: 'delivered' | 'failed' | 'dead' | 'blocked';
+  status: 'delivered' | 'failed' | 'dead' | 'blocked' | 'silenced';
   nextAttemptAt: number | null;
   reason: string | null;
 }
@@ -246,6 +256,88 @@ export interface Store {
   ruleMatches(since: number, limit: number): Promise<{ events: number; counts: Record<string, number> }>;
   /** A page of events, newest first; only those older than `beforeSeq` when it is given. */
   eventPage(q: EventQuery & { beforeSeq?: number }): Promise<StoredEvent[]>;
+
+  // ---- Noise control (contract §9): groups and digests (src/dispatch/), silences (src/silence/) ----
+  // deliveriesForEvent also lists the digests that carried the event (through group_events), so
+  // `explain` names them and `replay` sees the pair as taken.
+
+  /**
+   * Turns every group whose flush time has come into one notification, atomically per group: in
+   * ONE transaction, for each due group (at most `limit`), the events gathered and not yet sent
+   * become one delivery (pending, due now; a digest when more than one, carrying `eventCount`,
+   * anchored on the first event), each gathered row is linked to it, and the group's last
+   * notification is stamped `now` with no flush due. A group due with nothing gathered is only
+   * cleared. So a kill -9 leaves either the gathered rows and the due group (flushed again after
+   * the restart) or the delivery with its links (sent like any other): nothing lost, no second digest.
+   *
+   * SQLite: BEGIN IMMEDIATE (the one writer), after a lock-free read that finds nothing due on an
+   * idle poll. PostgreSQL: `SELECT … FROM groups WHERE flush_at <= now ORDER BY flush_at LIMIT n
+   * FOR UPDATE SKIP LOCKED`, then the insert, the links and the group update in the same
+   * transaction: whichever replicas gathered the events, one digest per group per interval, and
+   * two replicas flushing at once take different groups. Ingest locks the group row it joins
+   * (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, or `SELECT … FOR UPDATE`) before deciding
+   * whether the group is open, so a gather and a flush of one group are serialised.
+   */
+  flushGroups(now: number, limit: number): Promise<FlushedNotification[]>;
+  /** The events a notification carries (a digest's gathered events, oldest first, at most `limit`),
+   * with the exact count and the group's `by` values; null when it carries one event of its own. */
+  notificationEvents(deliveryId: string, limit: number): Promise<NotificationEvents | null>;
+  /** The groups an event was gathered into, and the notification that carried it (or none yet). */
+  gatheredFor(seq: number): Promise<GatheredEvent[]>;
+
+  /** Stores a silence (already validated: src/silence/model.ts). Every process reads them. */
+  addSilence(s: NewSilence): Promise<StoredSilence>;
+  /** Active silences (ends_at after `now`), or all with `all`, newest first. */
+  listSilences(q: { now: number; all: boolean; limit: number }): Promise<StoredSilence[]>;
+  /** Ends a silence now. null: no such id; `ended: false`: it had ended already (left as it was). */
+  expireSilence(id: string, now: number): Promise<{ silence: StoredSilence; ended: boolean } | null>;
+  /**
+   * `retry` of silenced deliveries: back to pending, due now, as if never allowed (privileged = 0,
+   * no allowance), so the send-time check decides afresh: the full policy for a privileged
+   * destination (Store.admit, counted then) and the silences again. Returns the ids moved.
+   */
+  requeueSilenced(ids: string[], now: number): Promise<string[]>;
+}
+
+export interface FlushedNotification {
+  deliveryId: string;
+  rule: string;
+  destination: string;
+  eventCount: number;
+}
+
+export interface NotificationEvents {
+  count: number;
+  /** The group's `by` values, by path as written (`data.workflowId`). */
+  group: Record<string, unknown>;
+  events: StoredEvent[];
+}
+
+export interface GatheredEvent {
+  groupId: string;
+  rule: string;
+  destination: string;
+  group: Record<string, unknown>;
+  gatheredAt: number;
+  /** The notification that carried (or carries) it; null while it waits for the group's flush. */
+  deliveryId: string | null;
+  /** When the group's next notification is due (while this event waits), else null. */
+  flushAt: number | null;
+}
+
+export interface NewSilence {
+  rule: string | null;
+  destination: string | null;
+  /** FIELD → values (any of), as `match` reads them (`*` wildcards). */
+  matchers: Record<string, string[]>;
+  endsAt: number;
+  comment: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+export interface StoredSilence extends NewSilence {
+  id: string;
 }
 
 export interface ReplicaInfo {

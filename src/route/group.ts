@@ -1,0 +1,31 @@
+// Grouping (contract §9): which group an event joins. A group is (rule, destination, the values of
+// `by`); the store keeps its state (Store.ingest gathers, Store.flushGroups sends). Also how a
+// group and a duration are shown back to people (`test`, `explain`, the default digest text).
+import type { GroupSettings } from '../event/config.js';
+import type { EventObject, GroupPlacement, Json } from '../event/model.js';
+import { getPath } from '../event/path.js';
+
+export function placement(group: GroupSettings, event: EventObject): GroupPlacement {
+  const values: Record<string, Json> = {};
+  for (const path of group.by) values[path] = getPath(event, path) ?? null;
+  return { key: JSON.stringify(group.by.map((p) => values[p])), values, waitMs: group.waitMs, intervalMs: group.intervalMs };
+}
+
+/** `data.workflowId=wf_payroll, data.error.code=E42`, or `one group for the rule and destination` without `by`. */
+export function describeGroup(values: Record<string, unknown>): string {
+  const entries = Object.entries(values);
+  if (entries.length === 0) return 'one group for the rule and destination';
+  return entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ');
+}
+
+/** 600000 → "10m": how durations are shown back to people. */
+export function showDuration(ms: number): string {
+  const units: [number, string][] = [
+    [86_400_000, 'd'],
+    [3_600_000, 'h'],
+    [60_000, 'm'],
+    [1000, 's'],
+  ];
+  for (const [size, unit] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}

@@ -1,0 +1,228 @@
+// Noise control, silences (contract §9), end to end: the real server, real SQLite, real receivers,
+// the real CLI (`silence add | list | expire`, `retry`, `deliveries`) and the admin endpoints.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli, tempDir, waitFor } from './helpers/cli.js';
+import { startHttpReceiver, type HttpReceiver } from './helpers/receivers.js';
+import { postEvent, readDb, startRouter, type RouterProcess } from './helpers/router.js';
+
+const ev = (id: string, type: string, workflowId: string) => ({ id, type, createdAt: new Date().toISOString(), data: { workflowId, runId: `run_${id}` } });
+
+const RULES = (a: string, b: string, backoff = '50ms') => `version: 1
+destinations:
+  hook-a: { type: webhook, url: ${a}/a, backoff: { initial: ${backoff}, max: ${backoff} } }
+  hook-b: { type: webhook, url: ${b}/b }
+rules:
+  - name: failures
+    match: { type: run.failed }
+    send_to: [hook-a, hook-b]
+  - name: successes
+    match: { type: run.succeeded }
+    send_to: [hook-a]
+`;
+
+interface Row {
+  id: string;
+  event: string;
+  rule: string;
+  destination: string;
+  status: string;
+  reason: string | null;
+}
+
+function deliveries(r: RouterProcess): Row[] {
+  return readDb(r.dbPath, (db) =>
+    db.prepare(`SELECT d.id, e.event_id AS event, d.rule, d.destination, d.status, d.reason FROM deliveries d JOIN events e ON e.seq = d.event_seq ORDER BY e.seq, d.destination`).all(),
+  ) as Row[];
+}
+
+async function cli(r: RouterProcess, ...args: string[]) {
+  return runCli([...args, '--db', r.dbPath, '--rules', r.rulesPath]);
+}
+
+async function silence(r: RouterProcess, ...args: string[]): Promise<string> {
+  const out = await cli(r, 'silence', 'add', ...args);
+  assert.equal(out.code, 0, out.stderr);
+  return out.stdout.trim();
+}
+
+async function setup(t: { after(fn: () => Promise<void>): void }, backoff?: string): Promise<{ r: RouterProcess; a: HttpReceiver; b: HttpReceiver }> {
+  const tmp = tempDir('b3os-silence-');
+  const a = await startHttpReceiver();
+  const b = await startHttpReceiver();
+  const r = await startRouter({ dir: tmp.dir, rules: RULES(a.url, b.url, backoff), env: { ADMIN_TOKEN: 'admin-secret' } });
+  t.after(async () => {
+    await r.stop();
+    await a.close();
+    await b.close();
+    tmp.cleanup();
+  });
+  return { r, a, b };
+}
+
+const settled = (r: RouterProcess, n: number) =>
+  waitFor(() => {
+    const rows = deliveries(r);
+    return rows.length === n && rows.every((d) => d.status !== 'pending' && d.status !== 'failed');
+  }, { what: `${n} deliveries settled` });
+
+test('silences by rule, by destination and by --match stop exactly what they match', { timeout: 60_000 }, async (t) => {
+  const { r, a, b } = await setup(t);
+  const byRule = await silence(r, '--rule', 'successes', '--for', '10m', '--comment', 'deploying', '--by', 'ana');
+  const byDest = await silence(r, '--destination', 'hook-b', '--for', '10m');
+  const byMatch = await silence(r, '--match', 'data.workflowId=wf_maint*', '--match', 'type=run.failed', '--for', '10m', '--comment', 'maintenance');
+  // Every process reads silences within a second; poll with an event the silences do not touch.
+  await postEvent(r.url, ev('warm', 'run.failed', 'wf_x'));
+  await a.waitFor(1);
+
+  for (const e of [ev('e1', 'run.failed', 'wf_x'), ev('e2', 'run.succeeded', 'wf_x'), ev('e3', 'run.failed', 'wf_maint_1'), ev('e4', 'run.succeeded', 'wf_maint_1')]) {
+    assert.equal((await postEvent(r.url, e)).status, 204);
+  }
+  await settled(r, 8);
+  const rows = deliveries(r).filter((d) => d.event !== 'warm');
+  const status = Object.fromEntries(rows.map((d) => [`${d.event}>${d.destination}`, d.status]));
+  assert.deepEqual(status, {
+    'e1>hook-a': 'delivered',
+    'e1>hook-b': 'silenced',
+    'e2>hook-a': 'silenced',
+    'e3>hook-a': 'silenced',
+    'e3>hook-b': 'silenced',
+    'e4>hook-a': 'silenced',
+  });
+  const reason = (key: string) => rows.find((d) => `${d.event}>${d.destination}` === key)!.reason!;
+  assert.match(reason('e2>hook-a'), new RegExp(`silence ${byRule} \\("deploying"\\)`), 'the reason names the silence and its comment');
+  assert.match(reason('e1>hook-b'), new RegExp(`silence ${byDest}`));
+  assert.match(reason('e3>hook-a'), new RegExp(`silence ${byMatch} \\("maintenance"\\)`));
+  assert.deepEqual(a.requests.map((q) => q.json<{ event: { id: string } }>().event.id), ['warm', 'e1']);
+  assert.equal(b.requests.length, 0);
+
+  // Visible: `deliveries --status silenced`, `explain`, /metrics, `silence list`.
+  const listed = await cli(r, 'deliveries', '--status', 'silenced', '--json');
+  assert.equal((JSON.parse(listed.stdout) as { deliveries: unknown[] }).deliveries.length, 6);
+  const explained = await cli(r, 'explain', 'e2');
+  assert.match(explained.stdout, new RegExp(`was not sent: silenced by silence ${byRule} \\("deploying"\\)`));
+  const metrics = await (await fetch(`${r.url}/metrics`)).text();
+  const silenced = metrics.split('\n').filter((l) => l.startsWith('b3os_router_deliveries_total{') && l.includes('status="silenced"'));
+  assert.equal(silenced.reduce((n, l) => n + Number(l.split(' ').pop()), 0), 6);
+  const list = await cli(r, 'silence', 'list', '--json');
+  const silences = (JSON.parse(list.stdout) as { silences: { id: string; matches: string; by: string }[] }).silences;
+  assert.deepEqual(silences.map((s) => s.id).sort(), [byRule, byDest, byMatch].sort());
+  assert.equal(silences.find((s) => s.id === byRule)!.by, 'ana');
+  assert.equal(silences.find((s) => s.id === byMatch)!.matches, 'data.workflowId=wf_maint*, type=run.failed');
+});
+
+test('a silence holds within a second of `silence add` on a running server, and ends at its expiry', { timeout: 60_000 }, async (t) => {
+  const { r, a } = await setup(t);
+  const added = await cli(r, 'silence', 'add', '--rule', 'successes', '--for', '3s', '--json');
+  assert.equal(added.code, 0, added.stderr);
+  const s = JSON.parse(added.stdout) as { id: string; until: string };
+  const addedAt = Date.now();
+  // Post one event every 50 ms until one is silenced: the first must come within a second.
+  let n = 0;
+  let firstSilencedAt = 0;
+  await waitFor(async () => {
+    const id = `hold-${n++}`;
+    const posted = Date.now();
+    await postEvent(r.url, ev(id, 'run.succeeded', 'wf_x'));
+    const row = deliveries(r).find((d) => d.event === id);
+    if (row?.status === 'silenced') firstSilencedAt = posted;
+    return firstSilencedAt > 0;
+  }, { timeoutMs: 5_000, intervalMs: 50, what: 'an event silenced' });
+  assert.ok(firstSilencedAt - addedAt < 1_000, `silenced ${firstSilencedAt - addedAt} ms after silence add`);
+
+  // Ended at its expiry: the next event after `until` is sent.
+  const until = Date.parse(s.until);
+  await waitFor(() => Date.now() > until + 50, { what: 'the silence to end', intervalMs: 50 });
+  await postEvent(r.url, ev('after', 'run.succeeded', 'wf_x'));
+  await a.waitUntil(() => a.requests.some((q) => q.json<{ event: { id: string } }>().event.id === 'after'), 5_000, 'the event after the silence');
+  const list = await cli(r, 'silence', 'list');
+  assert.equal(list.stdout, 'no active silences\n');
+  const all = await cli(r, 'silence', 'list', '--all');
+  assert.match(all.stdout, new RegExp(`${s.id}\\s+ended\\s+rule successes`));
+});
+
+test('a silence stops a delivery waiting for a retry; `retry` sends it again through the silences', { timeout: 60_000 }, async (t) => {
+  // Every attempt fails, and the next one is 3 s away: the silence comes while the retry waits.
+  const { r, a } = await setup(t, '3s');
+  a.setDefault(503);
+  await postEvent(r.url, ev('r1', 'run.succeeded', 'wf_x'));
+  await waitFor(() => deliveries(r)[0]?.status === 'failed', { what: 'the first attempt to fail' });
+  const id = await silence(r, '--destination', 'hook-a', '--for', '10m', '--comment', 'receiver down');
+  await waitFor(() => deliveries(r)[0]?.status === 'silenced', { timeoutMs: 10_000, what: 'the waiting retry to be silenced' });
+  const d = deliveries(r)[0]!;
+  assert.match(d.reason!, new RegExp(`silence ${id} \\("receiver down"\\)`));
+  assert.equal(a.requests.length, 1, 'the retry was not sent');
+
+  // `retry` while the silence holds: back through the silences, silenced again, not sent.
+  const again = await cli(r, 'retry', d.id);
+  assert.equal(again.code, 0, again.stderr);
+  await waitFor(() => {
+    const row = readDb(r.dbPath, (db) => db.prepare(`SELECT status, updated_at FROM deliveries WHERE id = ?`).get(d.id)) as { status: string };
+    return row.status === 'silenced' && deliveries(r)[0]!.reason !== null;
+  }, { what: 'silenced again' });
+  const attempts = () => readDb(r.dbPath, (db) => db.prepare(`SELECT count(*) FROM attempts`).pluck().get());
+  assert.equal(attempts(), 1);
+
+  // Expired, then retried: sent.
+  const expired = await cli(r, 'silence', 'expire', id);
+  assert.equal(expired.code, 0, expired.stderr);
+  assert.equal(expired.stdout, `silence ${id} ended\n`);
+  a.setDefault(200);
+  const retried = await cli(r, 'retry', d.id);
+  assert.equal(retried.code, 0, retried.stderr);
+  await a.waitFor(2, 10_000);
+  await waitFor(() => deliveries(r)[0]?.status === 'delivered', { what: 'delivered after retry' });
+  assert.equal(a.requests[1]!.headers['idempotency-key'], d.id, 'the same delivery, the same Idempotency-Key');
+  assert.equal((await cli(r, 'silence', 'expire', 'no-such-id')).code, 1);
+});
+
+test('silence add refuses what would hold nothing back or never end; the admin endpoints', { timeout: 60_000 }, async (t) => {
+  const { r } = await setup(t);
+  const refused: [string[], RegExp][] = [
+    [['--for', '1h'], /at least one condition/],
+    [['--rule', 'failures'], /needs an end/],
+    [['--rule', 'failures', '--until', '2001-01-01T00:00:00Z'], /in the past/],
+    [['--rule', 'failures', '--for', '0s'], /longer than zero/],
+    [['--rule', 'failures', '--for=-5m'], /--for/],
+    [['--rule', 'failures', '--for', 'soon'], /not a duration/],
+    [['--rule', 'nope', '--for', '1h'], /no rule "nope"/],
+    [['--destination', 'hook-c', '--for', '1h'], /no destination "hook-c"/],
+    [['--match', 'data.workflowId', '--for', '1h'], /FIELD=VALUE/],
+    [['--rule', 'failures', '--for', '1h', '--until', '2999-01-01T00:00:00Z'], /not both/],
+  ];
+  for (const [args, why] of refused) {
+    const out = await cli(r, 'silence', 'add', ...args);
+    assert.equal(out.code, 1, `${args.join(' ')}: ${out.stderr}`);
+    assert.match(out.stderr, why, args.join(' '));
+    assert.doesNotMatch(out.stderr, /\n\s+at /, 'no stack trace');
+  }
+  assert.equal(readDb(r.dbPath, (db) => db.prepare(`SELECT count(*) FROM silences`).pluck().get()), 0);
+
+  const admin = (method: string, path: string, body?: unknown, token = 'admin-secret') =>
+    fetch(`${r.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  assert.equal((await admin('GET', '/admin/silences', undefined, 'wrong')).status, 401);
+  const bad = await admin('POST', '/admin/silences', { rule: 'failures' });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { message: string }).message, /needs an end/);
+  const made = await admin('POST', '/admin/silences', { match: { 'data.workflowId': 'wf_payroll' }, for: '2h', comment: 'maintenance', by: 'ops' });
+  assert.equal(made.status, 201);
+  const { silence: s } = (await made.json()) as { silence: { id: string; matches: string; active: boolean } };
+  assert.equal(s.matches, 'data.workflowId=wf_payroll');
+  const listed = (await (await admin('GET', '/admin/silences')).json()) as { silences: { id: string }[] };
+  assert.deepEqual(listed.silences.map((x) => x.id), [s.id]);
+  // Honoured by the running server like one from the CLI.
+  await waitFor(async () => {
+    const id = `adm-${Date.now()}`;
+    await postEvent(r.url, ev(id, 'run.succeeded', 'wf_payroll'));
+    return deliveries(r).find((d) => d.event === id)?.status === 'silenced';
+  }, { what: 'the admin silence to hold', intervalMs: 100 });
+  const ended = await admin('DELETE', `/admin/silences/${s.id}`);
+  assert.equal(ended.status, 200);
+  assert.equal(((await ended.json()) as { ended: boolean }).ended, true);
+  assert.equal((await admin('DELETE', '/admin/silences/nope')).status, 404);
+  assert.deepEqual(((await (await admin('GET', '/admin/silences')).json()) as { silences: unknown[] }).silences, []);
+});

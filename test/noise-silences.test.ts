@@ -142,13 +142,14 @@ test('a silence holds within a second of `silence add` on a running server, and 
 });
 
 test('a silence stops a delivery waiting for a retry; `retry` sends it again through the silences', { timeout: 60_000 }, async (t) => {
-  // Every attempt fails, and the next one is 3 s away: the silence comes while the retry waits.
+  // Every attempt fails, and the receiver asks for the next one in 8 s: the silence comes while
+  // the retry waits, even when the CLI starts slowly on a busy machine.
   const { r, a } = await setup(t, '3s');
-  a.setDefault(503);
+  a.setDefault({ status: 503, headers: { 'retry-after': '8' } });
   await postEvent(r.url, ev('r1', 'run.succeeded', 'wf_x'));
   await waitFor(() => deliveries(r)[0]?.status === 'failed', { what: 'the first attempt to fail' });
   const id = await silence(r, '--destination', 'hook-a', '--for', '10m', '--comment', 'receiver down');
-  await waitFor(() => deliveries(r)[0]?.status === 'silenced', { timeoutMs: 10_000, what: 'the waiting retry to be silenced' });
+  await waitFor(() => deliveries(r)[0]?.status === 'silenced', { timeoutMs: 20_000, what: 'the waiting retry to be silenced' });
   const d = deliveries(r)[0]!;
   assert.match(d.reason!, new RegExp(`silence ${id} \\("receiver down"\\)`));
   assert.equal(a.requests.length, 1, 'the retry was not sent');

@@ -49,12 +49,16 @@ describe('policy across rules changes', () => {
     assert.equal((await postEvent(r.url, { id: 'q_fresh', type: 'pay.run', createdAt: new Date().toISOString() })).status, 204);
     await money.waitFor(3);
     await reload(rules(money.url, { privileged: true, grant: 'max_event_age: 10m' }));
+    // Retries every 50 ms go on until the reload is in force; one claimed just before it may still
+    // arrive after it (at most one per delivery). Nothing else may reach the receiver for them.
+    const beforePrivileged = sentFor('q_old1') + sentFor('q_old2');
     money.setDefault(200);
     await waitFor(() => forEvent('q_fresh')[0]?.status === 'delivered', { what: 'the fresh event delivered' });
     await waitFor(() => forEvent('q_old1')[0]?.status === 'blocked' && forEvent('q_old2')[0]?.status === 'blocked', { what: 'old events blocked' });
     assert.match(forEvent('q_old1')[0]!.reason ?? '', /at send time: .*older than the max_event_age/);
     assert.equal(forEvent('q_fresh')[0]!.privileged, 1, 'now counted against max_per_hour');
-    assert.equal(sentFor('q_old1') + sentFor('q_old2'), 2, 'only the attempts made before it became privileged');
+    const sent = sentFor('q_old1') + sentFor('q_old2');
+    assert.ok(sent >= beforePrivileged && sent <= beforePrivileged + 2, `only the attempts made before it became privileged (${beforePrivileged} then ${sent})`);
   });
 
   test('replay: a blocked pair needs allow_replay on its grant; then it is sent once', async () => {

@@ -9,10 +9,12 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CONSOLE_DEFAULTS } from '../config/defaults.js';
 import { ASSETS } from './assets.js';
+import { Evaluator } from './evaluate.js';
 import * as pages from './pages.js';
 import { sameSecret, Sessions, type Session } from './session.js';
 
-export type { ConsoleDeps } from './pages.js';
+/** What the router gives the console; the console adds its own evaluation thread. */
+export type ConsoleOptions = Omit<pages.ConsoleDeps, 'evaluator'>;
 
 const COOKIE = 'b3os_console';
 const HTML = 'text/html; charset=utf-8';
@@ -53,9 +55,11 @@ function form(req: FastifyRequest): Form {
   return out;
 }
 
-export function registerConsole(app: FastifyInstance, deps: pages.ConsoleDeps): void {
-  if (deps.token === null) return;
-  const token = deps.token;
+export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): void {
+  if (opts.token === null) return;
+  const token = opts.token;
+  const deps: pages.ConsoleDeps = { ...opts, evaluator: new Evaluator(CONSOLE_DEFAULTS.evaluationBudgetMs, CONSOLE_DEFAULTS.evaluationMemoryMb) };
+  app.addHook('onClose', () => deps.evaluator.close());
   const sessions = new Sessions();
 
   app.register(
@@ -93,6 +97,10 @@ export function registerConsole(app: FastifyInstance, deps: pages.ConsoleDeps): 
         return { csrf: s.csrf, notice };
       };
       const html = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type(HTML).send(body);
+      const answer = (reply: FastifyReply, a: pages.Answer) => {
+        if (a.busy) reply.header('retry-after', '5');
+        return html(reply, a.html, a.busy ? 429 : 200);
+      };
 
       c.addHook('onSend', async (_req, reply, payload) => {
         // Pages show other people's data: never kept by a browser or proxy cache.
@@ -196,13 +204,13 @@ export function registerConsole(app: FastifyInstance, deps: pages.ConsoleDeps): 
         return reply.redirect(f.back ? safeNext(f.back) : '/console/deliveries', 303);
       });
       c.get('/rules', async (req, reply) => html(reply, await pages.rules(deps, chrome(session(req)))));
-      c.get('/try', async (req, reply) => html(reply, await pages.tryPage(deps, chrome(session(req)), { event: pages.qs(req.query as pages.Query, 'event', 1000) })));
+      c.get('/try', async (req, reply) => answer(reply, await pages.tryPage(deps, chrome(session(req)), { event: pages.qs(req.query as pages.Query, 'event', 1000) })));
       c.post('/try', async (req, reply) => {
         const f = form(req);
-        return html(reply, await pages.tryPage(deps, chrome(session(req)), { event: f.event, json: f.json }));
+        return answer(reply, await pages.tryPage(deps, chrome(session(req)), { event: f.event, json: f.json }));
       });
-      c.get('/check', async (req, reply) => html(reply, await pages.checkPage(deps, chrome(session(req)), undefined)));
-      c.post('/check', async (req, reply) => html(reply, await pages.checkPage(deps, chrome(session(req)), form(req).yaml)));
+      c.get('/check', async (req, reply) => answer(reply, await pages.checkPage(deps, chrome(session(req)), undefined)));
+      c.post('/check', async (req, reply) => answer(reply, await pages.checkPage(deps, chrome(session(req)), form(req).yaml)));
     },
     { prefix: '/console' },
   );

@@ -303,6 +303,7 @@ const CHECK = `<h1>Try a rules file</h1>
 <section class="card" id="check-result">
   <h2>What check says</h2>
   <p class="summary {{result.cls}}" id="check-summary">{{result.summary}}</p>
+  {{#result.withheld}}<p class="hint" id="withheld">Set in the router's environment, shown and checked here as written: {{result.withheld}}. The console never shows their values; check on the server validates them.</p>{{/result.withheld}}
   {{#result.problems.length}}<ul class="problems" id="problems">{{#result.problems}}<li class="{{severity}}"><a href="#line-{{line}}">line {{line}}, column {{col}}</a>: {{#warning}}warning: {{/warning}}{{message}}</li>{{/result.problems}}</ul>{{/result.problems.length}}
   <ol class="source" id="source">
     {{#result.lines}}<li id="line-{{n}}" class="{{cls}}"><span class="n">{{n}}</span><code>{{text}}</code>{{#notes}}<span class="note {{severity}}">{{message}}</span>{{/notes}}</li>{{/result.lines}}

@@ -8,7 +8,7 @@ import { LAYOUT, PAGES, PARTIALS } from '../src/console/templates.js';
 import { safeNext } from '../src/console/index.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from './helpers/cli.js';
+import { tempDir, waitFor } from './helpers/cli.js';
 import { postEvent, startRouter, type RouterProcess } from './helpers/router.js';
 
 const TOKEN = 'console-security-token-77';
@@ -347,5 +347,42 @@ ${examples}
     // And the next one is served again.
     const after = await check('version: 1\n');
     assert.match(after.html, /Valid: 0 rules/);
+  });
+});
+
+describe('console rules page', () => {
+  const tmp = tempDir();
+  let router: RouterProcess;
+  let cookie: string;
+  const rules = (extra = '') => `version: 1
+destinations:
+  hook: { type: webhook, url: "http://127.0.0.1:9/x" }
+rules:
+  - name: counted
+    match: { type: run.failed }
+    send_to: [hook]
+${extra}`;
+  before(async () => {
+    router = await startRouter({ dir: tmp.dir, rules: rules(), env: { ADMIN_TOKEN: TOKEN } });
+    cookie = cookieOf(await signIn(router.url, TOKEN))!;
+  });
+  after(async () => {
+    await router?.stop();
+    tmp.cleanup();
+  });
+  const matched = async () => {
+    const html = await (await fetch(`${router.url}/console/rules`, { headers: { cookie } })).text();
+    return /<dd class="matched">(\d+) time/.exec(html)?.[1];
+  };
+
+  test('match counts are kept for a minute per rules version, counted again when the rules change', async () => {
+    assert.ok((await postEvent(router.url, { id: 'evt_count_1', type: 'run.failed' })).status < 300);
+    assert.equal(await matched(), '1');
+    assert.ok((await postEvent(router.url, { id: 'evt_count_2', type: 'run.failed' })).status < 300);
+    assert.equal(await matched(), '1', 'the second view within a minute uses the kept count');
+    // A new version of the rules file: counted again.
+    writeFileSync(router.rulesPath, rules('  - name: other\n    match: { type: run.succeeded }\n    send_to: [hook]\n'));
+    router.child.kill('SIGHUP');
+    await waitFor(async () => (await matched()) === '2', { timeoutMs: 10_000, what: 'the count after a reload' });
   });
 });

@@ -13,6 +13,8 @@ import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { retryDead, type RetryResult } from '../ops/retry.js';
 import type { Store, StoredDelivery, StoredEvent, TypeCount } from '../store/store.js';
 
+type RuleMatchCounts = Awaited<ReturnType<Store['ruleMatches']>>;
+
 export type { DiffReport, ExplainReport, RetryResult, TestDelivery, TestReport };
 
 export function explain(store: Store, config: RouterConfig, idOrKey: string): Promise<ExplainReport | null> {
@@ -105,4 +107,29 @@ export function retry(store: Store, rules: () => RouterConfig, dead: StoredDeliv
 export async function recentTypes(store: Store, config: RouterConfig, now = Date.now()): Promise<{ types: TypeCount[]; unseen: string[] }> {
   const types = await receivedTypes(store, now);
   return { types, unseen: unseenTypeWarnings(config, types, '1d').map((p) => p.message) };
+}
+
+/**
+ * The rules page's match counts, kept for a while per rules version: counting scans up to
+ * matchScanLimit stored events in one synchronous query, which must not run on every page view.
+ * Concurrent views share one count. The store's ruleMatches stays the one way to count.
+ */
+export class MatchCounts {
+  private kept: { hash: string; at: number; counts: Promise<RuleMatchCounts> } | null = null;
+
+  constructor(private readonly ttlMs: number) {}
+
+  get(store: Store, hash: string, window: number, limit: number, now = Date.now()): Promise<RuleMatchCounts & { countedAt: number }> {
+    const k = this.kept;
+    if (k === null || k.hash !== hash || now - k.at >= this.ttlMs) {
+      const counts = store.ruleMatches(now - window, limit);
+      this.kept = { hash, at: now, counts };
+      // A failed count is not kept: the next view tries again.
+      counts.catch(() => {
+        if (this.kept?.counts === counts) this.kept = null;
+      });
+    }
+    const kept = this.kept!;
+    return kept.counts.then((c) => ({ ...c, countedAt: kept.at }));
+  }
 }

@@ -9,12 +9,13 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CONSOLE_DEFAULTS } from '../config/defaults.js';
 import { ASSETS } from './assets.js';
+import { MatchCounts } from './data.js';
 import { Evaluator } from './evaluate.js';
 import * as pages from './pages.js';
 import { sameSecret, Sessions, type Session } from './session.js';
 
 /** What the router gives the console; the console adds its own evaluation thread. */
-export type ConsoleOptions = Omit<pages.ConsoleDeps, 'evaluator'>;
+export type ConsoleOptions = Omit<pages.ConsoleDeps, 'evaluator' | 'matchCounts'>;
 
 const COOKIE = 'b3os_console';
 const HTML = 'text/html; charset=utf-8';
@@ -58,7 +59,11 @@ function form(req: FastifyRequest): Form {
 export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): void {
   if (opts.token === null) return;
   const token = opts.token;
-  const deps: pages.ConsoleDeps = { ...opts, evaluator: new Evaluator(CONSOLE_DEFAULTS.evaluationBudgetMs, CONSOLE_DEFAULTS.evaluationMemoryMb) };
+  const deps: pages.ConsoleDeps = {
+    ...opts,
+    evaluator: new Evaluator(CONSOLE_DEFAULTS.evaluationBudgetMs, CONSOLE_DEFAULTS.evaluationMemoryMb),
+    matchCounts: new MatchCounts(CONSOLE_DEFAULTS.matchCountsKeptMs),
+  };
   app.addHook('onClose', () => deps.evaluator.close());
   const sessions = new Sessions();
 

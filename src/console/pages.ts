@@ -21,6 +21,8 @@ export interface ConsoleDeps {
   secure: boolean;
   /** Where pasted rules and events are evaluated (a thread with a time budget). */
   evaluator: Evaluator;
+  /** The rules page's match counts, kept for a minute per rules version. */
+  matchCounts: data.MatchCounts;
 }
 
 /** A page, or a refusal because another evaluation is running (429). */
@@ -296,11 +298,11 @@ export async function retryOne(deps: ConsoleDeps, id: string): Promise<{ text: s
 export async function rules(deps: ConsoleDeps, chrome: Chrome): Promise<string> {
   const config = deps.rules.current;
   const written = writtenRules(config);
-  const matches = await deps.store.ruleMatches(Date.now() - DAY, CONSOLE_DEFAULTS.matchScanLimit);
+  const matches = await deps.matchCounts.get(deps.store, config.hash, DAY, CONSOLE_DEFAULTS.matchScanLimit);
   const view = {
     file: config.file,
     shortHash: config.hash.slice(0, 12),
-    window: matches.events >= CONSOLE_DEFAULTS.matchScanLimit ? `the newest ${matches.events} events of the last 24 hours` : `the ${matches.events} events of the last 24 hours`,
+    window: `${matches.events >= CONSOLE_DEFAULTS.matchScanLimit ? `the newest ${matches.events} events of the last 24 hours` : `the ${matches.events} events of the last 24 hours`}, counted at ${hhmm(matches.countedAt)} UTC (counted again after a minute, or when the rules change)`,
     rules: config.rules.map((r) => {
       const ex = r.examples;
       const failing = ex.filter((x) => r.test(x.event).matched !== x.matches).length;

@@ -135,7 +135,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
   registerAdmin(app, { store, rules: () => rules.current, token: opts.adminToken });
-  registerConsole(app, { store, rules, token: opts.adminToken, secure: opts.tls !== null });
+  registerConsole(app, { store, rules, token: opts.adminToken, secure: opts.tls !== null, secureCookie: opts.consoleSecureCookie });
 
   const retention = startRetention(store, () => rules.current, log.child({ component: 'retention' }));
   let heartbeat: NodeJS.Timeout | undefined;

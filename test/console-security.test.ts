@@ -386,3 +386,26 @@ ${extra}`;
     await waitFor(async () => (await matched()) === '2', { timeoutMs: 10_000, what: 'the count after a reload' });
   });
 });
+
+describe('console behind a TLS-terminating proxy', () => {
+  const tmp = tempDir();
+  after(() => tmp.cleanup());
+
+  test('CONSOLE_SECURE_COOKIE=1 marks the session cookie Secure without the router serving TLS', async () => {
+    const router = await startRouter({ dir: tmp.dir, env: { ADMIN_TOKEN: TOKEN, CONSOLE_SECURE_COOKIE: '1' } });
+    try {
+      const res = await signIn(router.url, TOKEN);
+      assert.equal(res.status, 303);
+      assert.match(res.headers.get('set-cookie') ?? '', /;\s*Secure/i);
+    } finally {
+      await router.stop();
+    }
+  });
+
+  test('a CONSOLE_SECURE_COOKIE that is neither 1 nor 0 is refused at start', async () => {
+    const { serveOptions, OptionError } = await import('../src/config/options.js');
+    assert.throws(() => serveOptions({}, { B3OS_WEBHOOK_SECRET: 's', CONSOLE_SECURE_COOKIE: 'sometimes' }), (e: unknown) => e instanceof OptionError && /CONSOLE_SECURE_COOKIE "sometimes" is neither 1 nor 0/.test(e.message));
+    assert.equal(serveOptions({}, { B3OS_WEBHOOK_SECRET: 's' }).consoleSecureCookie, false);
+    assert.equal(serveOptions({}, { B3OS_WEBHOOK_SECRET: 's', CONSOLE_SECURE_COOKIE: 'true' }).consoleSecureCookie, true);
+  });
+});

@@ -176,14 +176,14 @@ export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): voi
           return html(reply, pages.signIn(next, 'That is not the admin token.'), 401);
         }
         const s = sessions.create();
-        reply.setCookie(COOKIE, s.id, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secure, maxAge: Math.floor(CONSOLE_DEFAULTS.sessionMs / 1000) });
+        reply.setCookie(COOKIE, s.id, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secureCookie, maxAge: Math.floor(CONSOLE_DEFAULTS.sessionMs / 1000) });
         req.log.info({ ip: req.ip }, 'console sign-in');
         return reply.redirect(next, 303);
       });
 
       c.post('/sign-out', async (req, reply) => {
         sessions.destroy(req.consoleSession!.id);
-        reply.clearCookie(COOKIE, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secure });
+        reply.clearCookie(COOKIE, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secureCookie });
         return reply.redirect('/console/sign-in', 303);
       });
 

@@ -17,8 +17,10 @@ export interface ConsoleDeps {
   rules: { readonly current: RouterConfig; readonly loadedAt: number; readonly lastReload: { at: number; ok: boolean } | null };
   /** ADMIN_TOKEN; the console is off (404) when null. */
   token: string | null;
-  /** Served over TLS: the session cookie is marked Secure. */
+  /** Served over TLS (Strict-Transport-Security). */
   secure: boolean;
+  /** The session cookie is marked Secure (TLS here, or at a proxy in front: CONSOLE_SECURE_COOKIE). */
+  secureCookie: boolean;
   /** Where pasted rules and events are evaluated (a thread with a time budget). */
   evaluator: Evaluator;
   /** The rules page's match counts, kept for a minute per rules version. */

@@ -409,3 +409,53 @@ describe('console behind a TLS-terminating proxy', () => {
     assert.equal(serveOptions({}, { B3OS_WEBHOOK_SECRET: 's', CONSOLE_SECURE_COOKIE: 'true' }).consoleSecureCookie, true);
   });
 });
+
+describe('console links and errors', () => {
+  const tmp = tempDir();
+  let router: RouterProcess;
+  let cookie: string;
+  const ODD = 'a&b#c+d x';
+  before(async () => {
+    router = await startRouter({ dir: tmp.dir, env: { ADMIN_TOKEN: TOKEN } });
+    cookie = cookieOf(await signIn(router.url, TOKEN))!;
+    assert.ok((await postEvent(router.url, { id: `evt_${ODD}`, type: `run.${ODD}` })).status < 300);
+  });
+  after(async () => {
+    await router?.stop();
+    tmp.cleanup();
+  });
+  const get = async (path: string) => (await fetch(router.url + path, { headers: { cookie } })).text();
+  const hrefs = (html: string) => [...html.matchAll(/href="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&').replace(/&#x2F;/g, '/').replace(/&#x3D;/g, '='));
+
+  test('overview type links and the event page try link carry a type or id with & # + intact', async () => {
+    const overview = hrefs(await get('/console'));
+    const typeLink = overview.find((h) => h.startsWith('/console/events?type='));
+    assert.ok(typeLink, `no type link in ${overview.join(' ')}`);
+    const u = new URL(typeLink, router.url);
+    assert.equal(u.searchParams.get('type'), `run.${ODD}`);
+    assert.equal(u.searchParams.get('since'), '24h', 'a value the events page takes');
+    // Followed, it lists the event and says the filter is "in the last 24 hours".
+    const events = await get(u.pathname + u.search);
+    assert.match(events, /<option value="24h" selected>/);
+    assert.ok(events.includes(`evt_${ODD}`.replace(/&/g, '&amp;')), 'the event is listed');
+
+    const page = hrefs(await get(`/console/events/${encodeURIComponent(`evt_${ODD}`)}`));
+    const tryLink = page.find((h) => h.startsWith('/console/try?'));
+    assert.ok(tryLink);
+    assert.equal(new URL(tryLink, router.url).searchParams.get('event'), `evt_${ODD}`);
+  });
+
+  test('a malformed address answers with the console page and its headers', async () => {
+    const res = await fetch(`${router.url}/console/events/%ZZ`, { headers: { cookie } });
+    assert.equal(res.status, 400);
+    assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.match(await res.text(), /is not a valid address/);
+    // Elsewhere, the router's own JSON error.
+    const other = await fetch(`${router.url}/admin/events/%ZZ`);
+    assert.equal(other.status, 400);
+    assert.match(other.headers.get('content-type') ?? '', /application\/json/);
+    assert.equal(other.headers.get('content-security-policy'), null);
+  });
+});

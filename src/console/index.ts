@@ -45,6 +45,38 @@ export function safeNext(v: unknown): string {
   }
 }
 
+const CSP = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'"],
+  connectSrc: ["'self'"],
+  fontSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'none'"],
+  frameAncestors: ["'none'"],
+  formAction: ["'self'"],
+};
+
+/**
+ * The router's `frameworkErrors`: an address fastify cannot even route (`/console/events/%ZZ`)
+ * gets, under /console, the console's own page and headers (no route, so no helmet hook runs);
+ * elsewhere the answer fastify gives by default. Returns false when it is not the console's.
+ */
+export function consoleFrameworkError(on: boolean, err: FastifyError, req: FastifyRequest, reply: FastifyReply): boolean {
+  const path = req.url.split('?')[0] ?? '';
+  if (!on || (path !== '/console' && !path.startsWith('/console/'))) return false;
+  const csp = Object.entries(CSP)
+    .map(([k, v]) => `${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${v.join(' ')}`)
+    .join(';');
+  void reply
+    .code(err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400)
+    .headers({ 'content-security-policy': csp, 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin', 'cache-control': 'no-store' })
+    .type(HTML)
+    .send(pages.message({ csrf: null, notice: null }, 'Not accepted', 'This is not a valid address (a % in it is not followed by two hex digits); check the link.'));
+  return true;
+}
+
 type Form = Record<string, string | undefined>;
 
 /** The form's fields; a repeated field or anything but text counts as absent. */
@@ -73,21 +105,7 @@ export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): voi
       await c.register(formbody);
       await c.register(helmet, {
         global: true,
-        contentSecurityPolicy: {
-          useDefaults: false,
-          directives: {
-            defaultSrc: ["'self'"],
-            scriptSrc: ["'self'"],
-            styleSrc: ["'self'"],
-            imgSrc: ["'self'"],
-            connectSrc: ["'self'"],
-            fontSrc: ["'self'"],
-            objectSrc: ["'none'"],
-            baseUri: ["'none'"],
-            frameAncestors: ["'none'"],
-            formAction: ["'self'"],
-          },
-        },
+        contentSecurityPolicy: { useDefaults: false, directives: CSP },
         strictTransportSecurity: deps.secure ? { maxAge: 180 * 24 * 3600, includeSubDomains: false } : false,
         referrerPolicy: { policy: 'same-origin' },
         xFrameOptions: { action: 'deny' },

@@ -99,7 +99,7 @@ export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<strin
       loadedAt: when(deps.rules.loadedAt),
       lastReload: last === null ? 'none since the router started' : `${when(last.at)}: ${last.ok ? 'rules reloaded' : 'reload refused (the rules above keep running; see the log or try the file on the check page)'}`,
     },
-    types: received.types.map((t) => ({ type: t.type ?? '(no type)', typeParam: t.type ?? '', count: t.count, last: when(t.lastReceivedAt) })),
+    types: received.types.map((t) => ({ type: t.type ?? '(no type)', href: href('/console/events', { type: t.type ?? undefined, since: '24h' }), count: t.count, last: when(t.lastReceivedAt) })),
     unseen: received.unseen,
     servers: 'One server (SQLite).',
   };
@@ -228,6 +228,7 @@ export async function event(deps: ConsoleDeps, chrome: Chrome, id: string, back:
   });
   const view = {
     id: e.eventId ?? e.key,
+    tryHref: href('/console/try', { event: e.eventId ?? e.key }),
     // Indented sentences (each rule, each attempt) are shown in the tables below.
     sentences: report.sentences.filter((s) => !/^\s/.test(s)),
     rulesChanged: report.rulesChanged,

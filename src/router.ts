@@ -2,7 +2,7 @@
 // plus health, metrics, admin, retention and reload. `serve` runs one; tests may run several.
 //
 //   http → verify → store(event + deliveries, one transaction) → worker → channel
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { ServeOptions } from './config/options.js';
 import type { RouterConfig } from './config/types.js';
@@ -10,7 +10,7 @@ import { DeliveryThread } from './delivery/thread-client.js';
 import type { WorkerOptions } from './delivery/worker.js';
 import { registerIngest } from './ingest/http.js';
 import { RejectLog, type RejectLogOptions } from './ingest/log-sampler.js';
-import { registerConsole } from './console/index.js';
+import { consoleFrameworkError, registerConsole } from './console/index.js';
 import { registerAdmin } from './ops/admin.js';
 import { LOG_REDACT } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
@@ -94,6 +94,13 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     forceCloseConnections: 'idle',
     requestTimeout: opts.requestTimeoutMs,
     return503OnClosing: true,
+    // Addresses fastify cannot route (a bad %-escape): the console answers its own with its page
+    // and headers; anything else gets fastify's default answer.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      if (consoleFrameworkError(opts.adminToken !== null, err, req, reply)) return;
+      const status = err.statusCode ?? 400;
+      void reply.code(status).send({ error: 'Bad Request', code: err.code, message: err.message, statusCode: status });
+    },
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, ...timeouts } } : { http: timeouts }),
   }) as unknown as FastifyInstance;
   // Connections past the cap are closed on arrival; with the body limit this bounds what is held
@@ -144,7 +151,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
   registerAdmin(app, { store, rules: () => rules.current, token: opts.adminToken });
-  registerConsole(app, { store, rules, token: opts.adminToken, secure: opts.tls !== null });
+  registerConsole(app, { store, rules, token: opts.adminToken, secure: opts.tls !== null, secureCookie: opts.consoleSecureCookie });
 
   const retention = startRetention(store, () => rules.current, log.child({ component: 'retention' }));
   let closed: Promise<void> | null = null;

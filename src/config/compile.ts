@@ -240,6 +240,8 @@ class Compiler {
   }
 
   duration(text: string, path: Path): number | null {
+    // A stand-in for a variable (the console): the real value is not known, so not checked.
+    if (this.problems.unchecked(path)) return null;
     const d = parseDuration(text);
     if (d.ok) return d.ms;
     const names = this.problems.envNames(path);
@@ -263,7 +265,7 @@ class Compiler {
     const base = DEFAULT_SERVER.signature;
     const header = (value: string | undefined, path: Path): string | null => {
       if (value === undefined) return null;
-      if (!HEADER_NAME.test(value)) {
+      if (!HEADER_NAME.test(value) && !this.problems.unchecked(path)) {
         this.problems.error(path, `${this.name(path)} is ${this.problems.showAt(path, value)}, which is not an HTTP header name; write one such as x-b3os-signature`);
         return null;
       }
@@ -318,6 +320,7 @@ class Compiler {
   }
 
   private url(text: string, path: Path, what: string): string | null {
+    if (this.problems.unchecked(path)) return text;
     const host = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(text)?.[1] ?? '';
     if (host.includes('{{')) {
       this.problems.error(path, `${this.name(path)} has a template in its host; the host must be written out in full (a template there could send events anywhere)`);
@@ -363,6 +366,7 @@ class Compiler {
       if (typeof a !== 'string') return; // already reported by the schema
       if (!EMAIL.test(a.trim()) && !NAMED_EMAIL.test(a.trim())) {
         const at = single ? path : [...path, j];
+        if (this.problems.unchecked(at)) return;
         this.problems.error(at, `${this.name(at)} is ${this.problems.showAt(at, a)}, which is not an email address; write one such as oncall@example.com`);
       }
     });
@@ -406,7 +410,7 @@ class Compiler {
         const from = raw.from === undefined ? '' : this.addresses([raw.from], at('from'), true)[0]!;
         const subject = raw.subject === undefined ? null : this.template(raw.subject, at('subject'));
         let smtpUrl: string | null = raw.smtp_url ? raw.smtp_url : null;
-        if (smtpUrl !== null) {
+        if (smtpUrl !== null && !this.problems.unchecked(at('smtp_url'))) {
           let ok = false;
           try {
             ok = ['smtp:', 'smtps:'].includes(new URL(smtpUrl).protocol);
@@ -468,7 +472,7 @@ class Compiler {
       if (!this.written(path, 'secret')) {
         this.problems.error(at('signing'), `destination "${name}" signs with standard-webhooks but has no secret; add secret: with ${WHSEC_HINT}`);
       }
-    } else if (standardWebhooksKey(raw.secret) === null) {
+    } else if (standardWebhooksKey(raw.secret) === null && !this.problems.unchecked(at('secret'))) {
       this.problems.error(at('secret'), `the secret of destination "${name}" (${this.problems.envNames(at('secret')) ? 'from the environment, ' : ''}not shown) is not a Standard Webhooks secret, which signing: standard-webhooks needs; write ${WHSEC_HINT}`);
     }
     return signing;

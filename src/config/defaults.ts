@@ -135,6 +135,12 @@ export const CONSOLE_DEFAULTS = {
   diffEvents: 1000,
   /** The rules page counts matches over at most this many events of the last 24 hours. */
   matchScanLimit: 100_000,
+  /** The rules page's match counts are kept this long per rules version (the count scans the store). */
+  matchCountsKeptMs: 60_000,
+  /** Checking a pasted rules file (with its diff) or trying an event stops after this long. */
+  evaluationBudgetMs: 5_000,
+  /** Memory for the thread that does it (pasted text is bounded by server.max_body_bytes). */
+  evaluationMemoryMb: 256,
 } as const;
 
 /** The PostgreSQL engine's bounds live beside it (the store stands below config in the layout);

@@ -4,7 +4,7 @@
 // refuse exactly the same files.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import type { EventObject, Problem, RouterConfig } from './types.js';
 import { compileConfig, type EventFileResult, type RawFile } from './compile.js';
@@ -53,10 +53,16 @@ export interface LoadOptions {
    */
   examples?: boolean;
   /**
-   * Example event files are read only from under this folder (the console checks pasted text:
-   * it must not become a way to read any file the router can).
+   * The event files that may be used, by absolute path, with their events; nothing is read from
+   * disk. The console checks pasted text with the files the rules in force already use: pasted
+   * text must not become a way to read any file the router can.
    */
-  eventFileRoot?: string;
+  eventFiles?: ReadonlyMap<string, EventObject>;
+  /**
+   * `env` holds stand-ins, not the real environment (the console): a value from a variable is a
+   * placeholder, so its content (a URL, a duration, a secret) is not checked.
+   */
+  standIns?: boolean;
 }
 
 export function loadRulesText(text: string, file: string, env: Env = process.env, opts: LoadOptions = {}): LoadResult {
@@ -64,6 +70,7 @@ export function loadRulesText(text: string, file: string, env: Env = process.env
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true });
   const problems = new Problems(shownPath(abs), yamlLocator(doc, lines));
+  problems.standIns = opts.standIns ?? false;
   const at = (e: YAMLError): { line: number; col: number } => lines.linePos(e.pos[0]);
 
   for (const e of doc.errors) problems.add('error', at(e), yamlMessage(e));
@@ -82,9 +89,9 @@ export function loadRulesText(text: string, file: string, env: Env = process.env
     problems.error([], `the file cannot be read as data: ${(err as Error).message}`);
     return done(null, problems);
   }
-  const skip = [...validateSchema(data, problems, tainted), ...tainted];
+  const skip = [...validateSchema(data, problems, [...tainted, ...problems.uncheckedPaths()]), ...tainted];
   try {
-    return finish(text, abs, data, skip, problems, opts.examples ?? true, opts.eventFileRoot);
+    return finish(text, abs, data, skip, problems, opts.examples ?? true, opts.eventFiles);
   } catch (err) {
     // A bug of ours, not of the file: still one readable line, never a stack trace.
     problems.add('error', { line: 1, col: 1 }, `b3os-router could not finish checking this file (${(err as Error).message}); this is a bug in b3os-router, please report it`);
@@ -92,13 +99,16 @@ export function loadRulesText(text: string, file: string, env: Env = process.env
   }
 }
 
-function finish(text: string, abs: string, data: unknown, skip: Path[], problems: Problems, examples: boolean, root?: string): LoadResult {
+function finish(text: string, abs: string, data: unknown, skip: Path[], problems: Problems, examples: boolean, allowed?: ReadonlyMap<string, EventObject>): LoadResult {
   const read = (path: string): EventFileResult => {
     const file = resolve(dirname(abs), path);
-    if (root !== undefined && !file.startsWith(resolve(root) + sep)) {
-      return { ok: false, message: `the event file "${path}" is outside ${resolve(root)}; only files next to the rules file can be read here` };
-    }
-    return readEventFile(file, path);
+    if (allowed === undefined) return readEventFile(file, path);
+    const event = allowed.get(file);
+    if (event !== undefined) return { ok: true, event: structuredClone(event) };
+    return {
+      ok: false,
+      message: `the event file "${path}" is not one the rules in force use, and the console reads no other file; write the example's event inline (event: {type: run.failed, data: {...}}), or run check on the server`,
+    };
   };
   const config = compileConfig({
     data: data as RawFile,
@@ -150,6 +160,21 @@ function yamlMessage(e: YAMLError): string {
   }
 }
 
+/**
+ * "is not valid JSON at line L, column C": where, never what. Node's own message quotes the start
+ * of the text, and the text may be any file (a .env next to the rules file).
+ */
+export function jsonError(text: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  const pos = /at position (\d+)/.exec(message)?.[1];
+  if (pos === undefined && /Unexpected end/.test(message)) return 'is not valid JSON: it ends too early (a missing } or ] at the end?)';
+  if (pos === undefined) return 'is not valid JSON (check it with a JSON validator)';
+  const before = text.slice(0, Number(pos));
+  const line = before.split('\n').length;
+  const col = Number(pos) - (before.lastIndexOf('\n') + 1) + 1;
+  return `is not valid JSON at line ${line}, column ${col}`;
+}
+
 export function readEventFile(abs: string, written: string): EventFileResult {
   let text: string;
   try {
@@ -168,7 +193,7 @@ export function readEventFile(abs: string, written: string): EventFileResult {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return { ok: false, message: `the event file "${written}" is not valid JSON: ${(err as Error).message}` };
+    return { ok: false, message: `the event file "${written}" ${jsonError(text, err)}` };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { ok: false, message: `the event file "${written}" holds ${Array.isArray(value) ? 'a list' : 'a single value'}, not a JSON object like {"type": "run.failed", ...}` };

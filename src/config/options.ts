@@ -77,6 +77,8 @@ export interface ServeOptions {
   dbPoolMax: number;
   /** LEASE_MARGIN_MS: over a send's timeout, before another replica may take a claimed delivery. */
   leaseMarginMs: number;
+  /** CONSOLE_SECURE_COOKIE: the console's session cookie is Secure (default: when serving TLS). */
+  consoleSecureCookie: boolean;
 }
 
 export class OptionError extends Error {
@@ -103,6 +105,7 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
   const maxConnections = positiveInt(env, 'MAX_CONNECTIONS', HTTP_DEFAULTS.maxConnections);
   const bufferMb = nonEmpty(env.INGEST_BUFFER_MB);
   if (bufferMb !== null && !(Number(bufferMb) > 0)) throw new OptionError(`INGEST_BUFFER_MB "${bufferMb}" is not a positive number`);
+  const tls = certFile && keyFile ? { cert: readTlsFile('TLS_CERT_FILE', certFile), key: readTlsFile('TLS_KEY_FILE', keyFile) } : null;
   return {
     rulesFile: rulesPath(flags.rules, env),
     dbPath: dbPath(flags.db, env),
@@ -111,7 +114,7 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
     secrets: previous ? [secret, previous] : [secret],
     logLevel: nonEmpty(env.LOG_LEVEL) ?? DEFAULT_OPTIONS.logLevel,
     adminToken: nonEmpty(env.ADMIN_TOKEN),
-    tls: certFile && keyFile ? { cert: readTlsFile('TLS_CERT_FILE', certFile), key: readTlsFile('TLS_KEY_FILE', keyFile) } : null,
+    tls,
     channelEnv: channelEnv(env),
     dbMaxBytes: maxMb === null ? null : Math.floor(Number(maxMb) * 1024 * 1024),
     requestTimeoutMs,
@@ -119,7 +122,17 @@ export function serveOptions(flags: { rules?: string; db?: string; port?: string
     ingestBufferBytes: bufferMb === null ? HTTP_DEFAULTS.ingestBufferBytes : Math.floor(Number(bufferMb) * 1024 * 1024),
     dbPoolMax: positiveInt(env, 'DB_POOL_MAX', PG_DEFAULTS.poolMax),
     leaseMarginMs: positiveInt(env, 'LEASE_MARGIN_MS', WORKER_DEFAULTS.leaseMarginMs),
+    consoleSecureCookie: flag(env, 'CONSOLE_SECURE_COOKIE', tls !== null),
   };
+}
+
+/** 1/true/yes or 0/false/no; unset or empty: the default. */
+function flag(env: Env, variable: string, dflt: boolean): boolean {
+  const text = nonEmpty(env[variable]?.trim().toLowerCase());
+  if (text === null) return dflt;
+  if (['1', 'true', 'yes'].includes(text)) return true;
+  if (['0', 'false', 'no'].includes(text)) return false;
+  throw new OptionError(`${variable} "${env[variable]}" is neither 1 nor 0`);
 }
 
 function positiveInt(env: Env, variable: string, dflt: number): number {

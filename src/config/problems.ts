@@ -36,7 +36,13 @@ const REDACT_MIN_LENGTH = 6;
 export class Problems {
   readonly list: Problem[] = [];
   private readonly env = new Map<string, EnvValue[]>();
+  private readonly envPaths: Path[] = [];
   private readonly secrets: EnvValue[] = [];
+  /**
+   * Set when the file was read with stand-ins for the environment (the console): every value
+   * from a variable is a placeholder, so its content is not checked (see unchecked).
+   */
+  standIns = false;
 
   constructor(
     readonly file: string,
@@ -53,6 +59,7 @@ export class Problems {
 
   /** Records that the value at `path` holds values from the environment. */
   fromEnvironment(path: Path, used: readonly EnvValue[]): void {
+    if (!this.env.has(key(path))) this.envPaths.push([...path]);
     this.env.set(key(path), [...used]);
     for (const u of used) if (u.value.length >= REDACT_MIN_LENGTH) this.secrets.push(u);
     // Longest first, so a value that contains another is replaced whole.
@@ -63,6 +70,16 @@ export class Problems {
   envNames(path: Path): string[] | null {
     const used = this.env.get(key(path));
     return used ? [...new Set(used.map((u) => u.name))] : null;
+  }
+
+  /** With stand-ins: the value at `path` came from a variable that is set; it is not checked. */
+  unchecked(path: Path): boolean {
+    return this.standIns && this.env.has(key(path));
+  }
+
+  /** With stand-ins: the values that came from the environment (the schema leaves them alone). */
+  uncheckedPaths(): Path[] {
+    return this.standIns ? [...this.envPaths] : [];
   }
 
   /**

@@ -1,8 +1,9 @@
 // The console's one door to what the operating commands compute: explain, test's dry run,
 // check, diff and retry. Pages call only these, so that when the event path is refactored
 // (route and compose in one place) re-pointing the console is this file alone.
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { loadRulesText } from '../config/load.js';
+import type { Env } from '../config/interpolate.js';
 import type { EventObject, Problem, RouterConfig } from '../config/types.js';
 import { loadDigest } from '../dispatch/digest.js';
 import { eventType } from '../event/accessors.js';
@@ -11,7 +12,9 @@ import { dryRun, renderFor, type TestDelivery, type TestReport } from '../delive
 import { explainEvent, type ExplainReport } from '../ops/explain.js';
 import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { retryDead, type RetryResult } from '../ops/retry.js';
-import type { Store, StoredDelivery, TypeCount } from '../store/store.js';
+import type { Store, StoredDelivery, StoredEvent, TypeCount } from '../store/store.js';
+
+type RuleMatchCounts = Awaited<ReturnType<Store['ruleMatches']>>;
 
 export type { DiffReport, ExplainReport, RetryResult, TestDelivery, TestReport };
 
@@ -37,23 +40,64 @@ export async function sentText(store: Store, config: RouterConfig, d: StoredDeli
   return { rule: d.rule, destination: d.destination, type: dest.type, privileged: d.privileged, allowed: d.status !== 'blocked', reason: d.reason ?? '', rendered, notes };
 }
 
+/** A rules file in force, as the evaluation thread gets it: its text, recompiled there. */
+export interface RulesText {
+  source: string;
+  file: string;
+  hash: string;
+}
+
+export const rulesText = (c: RouterConfig): RulesText => ({ source: c.source, file: c.file, hash: c.hash });
+
+/**
+ * The environment as the console shows it: every variable that is set (and not empty) stands in
+ * as the text `${NAME}`, so no value can reach a page; a variable that is not set is still
+ * reported as missing. With `standIns`, check does not validate what came from them.
+ */
+export function standInEnv(env: Env = process.env): Env {
+  const out: Env = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) out[name] = value === '' ? '' : `\${${name}}`;
+  return out;
+}
+
+/** The example event files the rules in force use, by absolute path (already read at load). */
+export function eventFilesOf(c: RouterConfig): [string, EventObject][] {
+  const folder = dirname(c.file);
+  return c.rules.flatMap((r) => r.examples.filter((x) => x.source !== 'inline').map((x): [string, EventObject] => [resolve(folder, x.source), x.event]));
+}
+
+/** The variables (set ones) that the text uses: their values are not shown, nor checked. */
+export function withheldNames(text: string, env: Env): string[] {
+  const names = [...text.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!);
+  return [...new Set(names)].filter((n) => env[n] !== undefined && env[n] !== '').sort();
+}
+
 export interface CheckResult {
-  config: RouterConfig | null;
   problems: Problem[];
+  /** Set when the file is valid. */
+  counts: { rules: number; destinations: number } | null;
+  diff: DiffReport | null;
+  withheld: string[];
 }
 
 /**
- * `check` on pasted text, as if it were a file next to the rules in force (example event files
- * are read from that folder only, never from anywhere else on the server).
+ * `check` on pasted text, as if it were a file next to the rules in force, and `diff` against
+ * them over `events`. Both files are read with the same stand-in environment, so the diff
+ * compares like with like. Runs in the evaluation thread (evaluate.ts): it may take long.
  */
-export function checkText(current: RouterConfig, text: string): CheckResult {
-  const folder = dirname(current.file);
-  const { config, problems } = loadRulesText(text, join(folder, 'pasted-rules.yaml'), process.env, { eventFileRoot: folder });
-  return { config, problems };
+export function checkText(current: RulesText, text: string, env: Env, eventFiles: ReadonlyMap<string, EventObject>, events: StoredEvent[], now: number): CheckResult {
+  const file = join(dirname(current.file), 'pasted-rules.yaml');
+  const { config, problems } = loadRulesText(text, file, env, { eventFiles, standIns: true });
+  const withheld = withheldNames(text, env);
+  if (!config) return { problems, counts: null, diff: null, withheld };
+  const counts = { rules: config.rules.length, destinations: config.destinations.size };
+  const before = loadRulesText(current.source, current.file, env, { examples: false, standIns: true }).config;
+  return { problems, counts, diff: before ? diffRules(before, config, events, now) : null, withheld };
 }
 
-export async function diffAgainst(store: Store, current: RouterConfig, next: RouterConfig, last: number): Promise<DiffReport> {
-  return diffRules(current, next, await store.recentEvents(last));
+/** The rules in force compiled from their text (the evaluation thread has no RouterConfig). */
+export function compileRules(current: RulesText, env: Env): RouterConfig | null {
+  return loadRulesText(current.source, current.file, env, { examples: false }).config;
 }
 
 export function retry(store: Store, rules: () => RouterConfig, dead: StoredDelivery): Promise<RetryResult> {
@@ -65,4 +109,29 @@ export function retry(store: Store, rules: () => RouterConfig, dead: StoredDeliv
 export async function recentTypes(store: Store, config: RouterConfig, now = Date.now()): Promise<{ types: TypeCount[]; unseen: string[] }> {
   const types = await receivedTypes(store, now);
   return { types, unseen: unseenTypeWarnings(config, types, '1d').map((p) => p.message) };
+}
+
+/**
+ * The rules page's match counts, kept for a while per rules version: counting scans up to
+ * matchScanLimit stored events in one synchronous query, which must not run on every page view.
+ * Concurrent views share one count. The store's ruleMatches stays the one way to count.
+ */
+export class MatchCounts {
+  private kept: { hash: string; at: number; counts: Promise<RuleMatchCounts> } | null = null;
+
+  constructor(private readonly ttlMs: number) {}
+
+  get(store: Store, hash: string, window: number, limit: number, now = Date.now()): Promise<RuleMatchCounts & { countedAt: number }> {
+    const k = this.kept;
+    if (k === null || k.hash !== hash || now - k.at >= this.ttlMs) {
+      const counts = store.ruleMatches(now - window, limit);
+      this.kept = { hash, at: now, counts };
+      // A failed count is not kept: the next view tries again.
+      counts.catch(() => {
+        if (this.kept?.counts === counts) this.kept = null;
+      });
+    }
+    const kept = this.kept!;
+    return kept.counts.then((c) => ({ ...c, countedAt: kept.at }));
+  }
 }

@@ -9,10 +9,13 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CONSOLE_DEFAULTS } from '../config/defaults.js';
 import { ASSETS } from './assets.js';
+import { MatchCounts } from './data.js';
+import { Evaluator } from './evaluate.js';
 import * as pages from './pages.js';
 import { sameSecret, Sessions, type Session } from './session.js';
 
-export type { ConsoleDeps } from './pages.js';
+/** What the router gives the console; the console adds its own evaluation thread. */
+export type ConsoleOptions = Omit<pages.ConsoleDeps, 'evaluator' | 'matchCounts'>;
 
 const COOKIE = 'b3os_console';
 const HTML = 'text/html; charset=utf-8';
@@ -42,6 +45,38 @@ export function safeNext(v: unknown): string {
   }
 }
 
+const CSP = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'"],
+  connectSrc: ["'self'"],
+  fontSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'none'"],
+  frameAncestors: ["'none'"],
+  formAction: ["'self'"],
+};
+
+/**
+ * The router's `frameworkErrors`: an address fastify cannot even route (`/console/events/%ZZ`)
+ * gets, under /console, the console's own page and headers (no route, so no helmet hook runs);
+ * elsewhere the answer fastify gives by default. Returns false when it is not the console's.
+ */
+export function consoleFrameworkError(on: boolean, err: FastifyError, req: FastifyRequest, reply: FastifyReply): boolean {
+  const path = req.url.split('?')[0] ?? '';
+  if (!on || (path !== '/console' && !path.startsWith('/console/'))) return false;
+  const csp = Object.entries(CSP)
+    .map(([k, v]) => `${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${v.join(' ')}`)
+    .join(';');
+  void reply
+    .code(err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400)
+    .headers({ 'content-security-policy': csp, 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin', 'cache-control': 'no-store' })
+    .type(HTML)
+    .send(pages.message({ csrf: null, notice: null }, 'Not accepted', 'This is not a valid address (a % in it is not followed by two hex digits); check the link.'));
+  return true;
+}
+
 type Form = Record<string, string | undefined>;
 
 /** The form's fields; a repeated field or anything but text counts as absent. */
@@ -53,9 +88,15 @@ function form(req: FastifyRequest): Form {
   return out;
 }
 
-export function registerConsole(app: FastifyInstance, deps: pages.ConsoleDeps): void {
-  if (deps.token === null) return;
-  const token = deps.token;
+export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): void {
+  if (opts.token === null) return;
+  const token = opts.token;
+  const deps: pages.ConsoleDeps = {
+    ...opts,
+    evaluator: new Evaluator(CONSOLE_DEFAULTS.evaluationBudgetMs, CONSOLE_DEFAULTS.evaluationMemoryMb),
+    matchCounts: new MatchCounts(CONSOLE_DEFAULTS.matchCountsKeptMs),
+  };
+  app.addHook('onClose', () => deps.evaluator.close());
   const sessions = new Sessions();
 
   app.register(
@@ -64,21 +105,7 @@ export function registerConsole(app: FastifyInstance, deps: pages.ConsoleDeps): 
       await c.register(formbody);
       await c.register(helmet, {
         global: true,
-        contentSecurityPolicy: {
-          useDefaults: false,
-          directives: {
-            defaultSrc: ["'self'"],
-            scriptSrc: ["'self'"],
-            styleSrc: ["'self'"],
-            imgSrc: ["'self'"],
-            connectSrc: ["'self'"],
-            fontSrc: ["'self'"],
-            objectSrc: ["'none'"],
-            baseUri: ["'none'"],
-            frameAncestors: ["'none'"],
-            formAction: ["'self'"],
-          },
-        },
+        contentSecurityPolicy: { useDefaults: false, directives: CSP },
         strictTransportSecurity: deps.secure ? { maxAge: 180 * 24 * 3600, includeSubDomains: false } : false,
         referrerPolicy: { policy: 'same-origin' },
         xFrameOptions: { action: 'deny' },
@@ -93,6 +120,10 @@ export function registerConsole(app: FastifyInstance, deps: pages.ConsoleDeps): 
         return { csrf: s.csrf, notice };
       };
       const html = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type(HTML).send(body);
+      const answer = (reply: FastifyReply, a: pages.Answer) => {
+        if (a.busy) reply.header('retry-after', '5');
+        return html(reply, a.html, a.busy ? 429 : 200);
+      };
 
       c.addHook('onSend', async (_req, reply, payload) => {
         // Pages show other people's data: never kept by a browser or proxy cache.
@@ -163,14 +194,14 @@ export function registerConsole(app: FastifyInstance, deps: pages.ConsoleDeps): 
           return html(reply, pages.signIn(next, 'That is not the admin token.'), 401);
         }
         const s = sessions.create();
-        reply.setCookie(COOKIE, s.id, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secure, maxAge: Math.floor(CONSOLE_DEFAULTS.sessionMs / 1000) });
+        reply.setCookie(COOKIE, s.id, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secureCookie, maxAge: Math.floor(CONSOLE_DEFAULTS.sessionMs / 1000) });
         req.log.info({ ip: req.ip }, 'console sign-in');
         return reply.redirect(next, 303);
       });
 
       c.post('/sign-out', async (req, reply) => {
         sessions.destroy(req.consoleSession!.id);
-        reply.clearCookie(COOKIE, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secure });
+        reply.clearCookie(COOKIE, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secureCookie });
         return reply.redirect('/console/sign-in', 303);
       });
 
@@ -196,13 +227,13 @@ export function registerConsole(app: FastifyInstance, deps: pages.ConsoleDeps): 
         return reply.redirect(f.back ? safeNext(f.back) : '/console/deliveries', 303);
       });
       c.get('/rules', async (req, reply) => html(reply, await pages.rules(deps, chrome(session(req)))));
-      c.get('/try', async (req, reply) => html(reply, await pages.tryPage(deps, chrome(session(req)), { event: pages.qs(req.query as pages.Query, 'event', 1000) })));
+      c.get('/try', async (req, reply) => answer(reply, await pages.tryPage(deps, chrome(session(req)), { event: pages.qs(req.query as pages.Query, 'event', 1000) })));
       c.post('/try', async (req, reply) => {
         const f = form(req);
-        return html(reply, await pages.tryPage(deps, chrome(session(req)), { event: f.event, json: f.json }));
+        return answer(reply, await pages.tryPage(deps, chrome(session(req)), { event: f.event, json: f.json }));
       });
-      c.get('/check', async (req, reply) => html(reply, await pages.checkPage(deps, chrome(session(req)), undefined)));
-      c.post('/check', async (req, reply) => html(reply, await pages.checkPage(deps, chrome(session(req)), form(req).yaml)));
+      c.get('/check', async (req, reply) => answer(reply, await pages.checkPage(deps, chrome(session(req)), undefined)));
+      c.post('/check', async (req, reply) => answer(reply, await pages.checkPage(deps, chrome(session(req)), form(req).yaml)));
     },
     { prefix: '/console' },
   );

@@ -2,10 +2,12 @@
 // store and the rules in force, and html.ts renders it with escaping. Nothing here writes, except
 // retry (through ops/retry.ts and the policy).
 import { CONSOLE_DEFAULTS } from '../config/defaults.js';
+import { jsonError } from '../config/load.js';
 import type { EventObject, Json, RouterConfig } from '../config/types.js';
 import { DELIVERY_STATUSES, type DeliveryStatus, type Store, type StoredDelivery, type StoredEvent } from '../store/store.js';
 import { chart } from './chart.js';
 import * as data from './data.js';
+import type { Evaluator } from './evaluate.js';
 import { page, type Layout } from './html.js';
 import { ruleSentence, writtenRules } from './words.js';
 
@@ -15,9 +17,22 @@ export interface ConsoleDeps {
   rules: { readonly current: RouterConfig; readonly loadedAt: number; readonly lastReload: { at: number; ok: boolean } | null };
   /** ADMIN_TOKEN; the console is off (404) when null. */
   token: string | null;
-  /** Served over TLS: the session cookie is marked Secure. */
+  /** Served over TLS (Strict-Transport-Security). */
   secure: boolean;
+  /** The session cookie is marked Secure (TLS here, or at a proxy in front: CONSOLE_SECURE_COOKIE). */
+  secureCookie: boolean;
+  /** Where pasted rules and events are evaluated (a thread with a time budget). */
+  evaluator: Evaluator;
+  /** The rules page's match counts, kept for a minute per rules version. */
+  matchCounts: data.MatchCounts;
 }
+
+/** A page, or a refusal because another evaluation is running (429). */
+export type Answer = { html: string; busy?: false } | { html: string; busy: true };
+
+const BUSY = 'Another rules file or event is being tried on this router right now; try again in a few seconds.';
+const TOO_LONG = `This takes too long to evaluate (more than ${CONSOLE_DEFAULTS.evaluationBudgetMs / 1000} seconds), so it was stopped. A "when" condition with nested some, all or none over long lists is the usual cause; the router would take as long for every event.`;
+const FAILED = 'This could not be evaluated; the router\'s log has the details.';
 
 export type Query = Record<string, string | undefined>;
 export type Chrome = Omit<Layout, 'title' | 'section'>;
@@ -84,7 +99,7 @@ export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<strin
       loadedAt: when(deps.rules.loadedAt),
       lastReload: last === null ? 'none since the router started' : `${when(last.at)}: ${last.ok ? 'rules reloaded' : 'reload refused (the rules above keep running; see the log or try the file on the check page)'}`,
     },
-    types: received.types.map((t) => ({ type: t.type ?? '(no type)', typeParam: t.type ?? '', count: t.count, last: when(t.lastReceivedAt) })),
+    types: received.types.map((t) => ({ type: t.type ?? '(no type)', href: href('/console/events', { type: t.type ?? undefined, since: '24h' }), count: t.count, last: when(t.lastReceivedAt) })),
     unseen: received.unseen,
     servers: 'One server (SQLite).',
   };
@@ -220,6 +235,7 @@ export async function event(deps: ConsoleDeps, chrome: Chrome, id: string, back:
   }));
   const view = {
     id: e.eventId ?? e.key,
+    tryHref: href('/console/try', { event: e.eventId ?? e.key }),
     // Indented sentences (each rule, each attempt) are shown in the tables below.
     sentences: report.sentences.filter((s) => !/^\s/.test(s)),
     rulesChanged: report.rulesChanged,
@@ -292,11 +308,11 @@ export async function retryOne(deps: ConsoleDeps, id: string): Promise<{ text: s
 export async function rules(deps: ConsoleDeps, chrome: Chrome): Promise<string> {
   const config = deps.rules.current;
   const written = writtenRules(config);
-  const matches = await deps.store.ruleMatches(Date.now() - DAY, CONSOLE_DEFAULTS.matchScanLimit);
+  const matches = await deps.matchCounts.get(deps.store, config.hash, DAY, CONSOLE_DEFAULTS.matchScanLimit);
   const view = {
     file: config.file,
     shortHash: config.hash.slice(0, 12),
-    window: matches.events >= CONSOLE_DEFAULTS.matchScanLimit ? `the newest ${matches.events} events of the last 24 hours` : `the ${matches.events} events of the last 24 hours`,
+    window: `${matches.events >= CONSOLE_DEFAULTS.matchScanLimit ? `the newest ${matches.events} events of the last 24 hours` : `the ${matches.events} events of the last 24 hours`}, counted at ${hhmm(matches.countedAt)} UTC (counted again after a minute, or when the rules change)`,
     rules: config.rules.map((r) => {
       const ex = r.examples;
       const failing = ex.filter((x) => r.test(x.event).matched !== x.matches).length;
@@ -342,7 +358,7 @@ function reportView(r: data.TestReport) {
   };
 }
 
-export async function tryPage(deps: ConsoleDeps, chrome: Chrome, input: { event?: string; json?: string }): Promise<string> {
+export async function tryPage(deps: ConsoleDeps, chrome: Chrome, input: { event?: string; json?: string }): Promise<Answer> {
   const config = deps.rules.current;
   const recent = (await deps.store.eventPage({ limit: 20 })).map((e) => ({ value: eventName(e), label: `${e.type ?? '(no type)'} · ${when(e.receivedAt)}` }));
   let error: string | false = false;
@@ -368,38 +384,54 @@ export async function tryPage(deps: ConsoleDeps, chrome: Chrome, input: { event?
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      error = `This is not valid JSON: ${(err as Error).message}`;
+      error = `This ${jsonError(raw, err)}.`;
     }
     if (error === false) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) error = 'An event is a JSON object, like {"type": "run.failed", "data": {...}}.';
-      else report = reportView(data.tryEvent(config, value as EventObject, raw, id || 'pasted'));
+      else {
+        const job = { kind: 'try' as const, current: data.rulesText(config), env: process.env, event: value as EventObject, raw, label: id || 'pasted', now: Date.now() };
+        const out = await deps.evaluator.run<data.TestReport>(() => job);
+        if (out.ok) report = reportView(out.value);
+        else if (out.reason === 'busy') return { busy: true, html: message(chrome, 'Busy', BUSY) };
+        else error = out.reason === 'timeout' ? TOO_LONG : FAILED;
+      }
     }
   }
   const view = { eventId: id, json: shown, recent, error, report };
-  return page('try', { ...chrome, title: 'Try an event', section: 'try' }, view);
+  return { html: page('try', { ...chrome, title: 'Try an event', section: 'try' }, view) };
 }
 
 // ------------------------------------------------------------------------------------------
 // Try a rules file
 
-export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string | undefined): Promise<string> {
+export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string | undefined): Promise<Answer> {
   const last = CONSOLE_DEFAULTS.diffEvents;
-  let result: object | false = false;
-  if (yaml !== undefined && yaml.trim() !== '') {
-    const current = deps.rules.current;
-    const { config, problems } = data.checkText(current, yaml);
-    const errors = problems.filter((p) => p.severity === 'error').length;
-    const warnings = problems.length - errors;
-    const byLine = new Map<number, { severity: string; message: string }[]>();
-    for (const p of problems) byLine.set(p.line, [...(byLine.get(p.line) ?? []), { severity: p.severity, message: `column ${p.col}: ${p.message}` }]);
-    const lines = yaml.split(/\r?\n/).map((text, i) => {
+  const show = (result: object | false) => ({ html: page('check', { ...chrome, title: 'Try a rules file', section: 'check' }, { last, yaml: yaml ?? '', result }) });
+  if (yaml === undefined || yaml.trim() === '') return show(false);
+  const current = deps.rules.current;
+  const out = await deps.evaluator.run<data.CheckResult>(async () => ({
+    kind: 'check' as const,
+    current: data.rulesText(current),
+    text: yaml,
+    env: data.standInEnv(),
+    eventFiles: data.eventFilesOf(current),
+    events: await deps.store.recentEvents(last),
+    now: Date.now(),
+  }));
+  if (!out.ok && out.reason === 'busy') return { busy: true, html: message(chrome, 'Busy', BUSY) };
+  const lines = (byLine: Map<number, { severity: string; message: string }[]>) =>
+    yaml.split(/\r?\n/).map((text, i) => {
       const notes = byLine.get(i + 1) ?? [];
       return { n: i + 1, text, notes, cls: notes.some((x) => x.severity === 'error') ? 'error' : notes.length ? 'warning' : '' };
     });
-    let diff: object | false = false;
-    if (config) {
-      const d = await data.diffAgainst(deps.store, current, config, last);
-      diff = {
+  if (!out.ok) return show({ cls: 'bad', summary: out.reason === 'timeout' ? TOO_LONG : FAILED, problems: [], lines: lines(new Map()), diff: false, withheld: false });
+  const { problems, counts, diff: d, withheld } = out.value;
+  const errors = problems.filter((p) => p.severity === 'error').length;
+  const warnings = problems.length - errors;
+  const byLine = new Map<number, { severity: string; message: string }[]>();
+  for (const p of problems) byLine.set(p.line, [...(byLine.get(p.line) ?? []), { severity: p.severity, message: `column ${p.col}: ${p.message}` }]);
+  const diff = d
+    ? {
         events: d.events,
         sentences: d.sentences,
         samples: d.samples.map((s) => ({
@@ -407,20 +439,19 @@ export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string 
           event: s.event,
           change: [s.added.length ? `would now also go to ${s.added.join(', ')}` : '', s.removed.length ? `would no longer go to ${s.removed.join(', ')}` : ''].filter(Boolean).join('; '),
         })),
-      };
-    }
-    const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
-    result = {
-      cls: config ? 'ok' : 'bad',
-      summary: config
-        ? `Valid: ${plural(config.rules.length, 'rule')}, ${plural(config.destinations.size, 'destination')}${warnings ? `, with ${plural(warnings, 'warning')}` : ''}.`
-        : `${plural(errors, 'error')}${warnings ? ` and ${plural(warnings, 'warning')}` : ''}: the router would refuse this file until they are fixed.`,
-      problems: problems.map((p) => ({ line: p.line, col: p.col, severity: p.severity, warning: p.severity === 'warning', message: p.message })),
-      lines,
-      diff,
-    };
-  }
-  return page('check', { ...chrome, title: 'Try a rules file', section: 'check' }, { last, yaml: yaml ?? '', result });
+      }
+    : false;
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  return show({
+    cls: counts ? 'ok' : 'bad',
+    summary: counts
+      ? `Valid: ${plural(counts.rules, 'rule')}, ${plural(counts.destinations, 'destination')}${warnings ? `, with ${plural(warnings, 'warning')}` : ''}.`
+      : `${plural(errors, 'error')}${warnings ? ` and ${plural(warnings, 'warning')}` : ''}: the router would refuse this file until they are fixed.`,
+    problems: problems.map((p) => ({ line: p.line, col: p.col, severity: p.severity, warning: p.severity === 'warning', message: p.message })),
+    lines: lines(byLine),
+    diff,
+    withheld: withheld.length ? withheld.map((n) => `\${${n}}`).join(', ') : false,
+  });
 }
 
 export function message(chrome: Chrome, heading: string, text: string): string {

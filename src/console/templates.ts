@@ -93,7 +93,7 @@ Deliveries, by their status now, when they last changed: <span class="swatch del
   {{#types.length}}
   <table class="list">
     <thead><tr><th>Type</th><th>Events</th><th>Last received</th></tr></thead>
-    <tbody>{{#types}}<tr><td><a href="/console/events?type={{typeParam}}&amp;since=1d"><code>{{type}}</code></a></td><td>{{count}}</td><td>{{last}}</td></tr>{{/types}}</tbody>
+    <tbody>{{#types}}<tr><td><a href="{{href}}"><code>{{type}}</code></a></td><td>{{count}}</td><td>{{last}}</td></tr>{{/types}}</tbody>
   </table>
   {{/types.length}}
   {{^types.length}}<p>No events in the last day. Is B3OS sending to this router? <code>b3os-router subscription</code> prints what to register.</p>{{/types.length}}
@@ -186,7 +186,7 @@ const EVENT = `<h1>Event <code>{{id}}</code></h1>
   <h2>The event as received</h2>
   <dl class="facts">{{#facts}}<dt>{{k}}</dt><dd>{{v}}</dd>{{/facts}}</dl>
   <pre class="payload">{{payload}}</pre>
-  <p><a href="/console/try?event={{id}}">Try this event against the rules in force</a></p>
+  <p><a href="{{tryHref}}">Try this event against the rules in force</a></p>
 </section>
 `;
 
@@ -303,6 +303,7 @@ const CHECK = `<h1>Try a rules file</h1>
 <section class="card" id="check-result">
   <h2>What check says</h2>
   <p class="summary {{result.cls}}" id="check-summary">{{result.summary}}</p>
+  {{#result.withheld}}<p class="hint" id="withheld">Set in the router's environment, shown and checked here as written: {{result.withheld}}. The console never shows their values; check on the server validates them.</p>{{/result.withheld}}
   {{#result.problems.length}}<ul class="problems" id="problems">{{#result.problems}}<li class="{{severity}}"><a href="#line-{{line}}">line {{line}}, column {{col}}</a>: {{#warning}}warning: {{/warning}}{{message}}</li>{{/result.problems}}</ul>{{/result.problems.length}}
   <ol class="source" id="source">
     {{#result.lines}}<li id="line-{{n}}" class="{{cls}}"><span class="n">{{n}}</span><code>{{text}}</code>{{#notes}}<span class="note {{severity}}">{{message}}</span>{{/notes}}</li>{{/result.lines}}

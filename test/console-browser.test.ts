@@ -274,6 +274,9 @@ rules:
 
     // Expire it from the page: gone from the active list, shown as ended with the toggle.
     await go('/console/silences');
+    const out = join(fileURLToPath(new URL('.', import.meta.url)), 'output');
+    mkdirSync(out, { recursive: true });
+    await page.screenshot({ path: join(out, 'console-silences.png'), fullPage: true });
     await submit(`#silence-${id} button.expire`);
     assert.match(await text('.notice'), new RegExp(`Silence ${id} ended`));
     assert.equal(await page.$(`#silence-${id}`), null);

@@ -1,8 +1,9 @@
 // The console in a real browser (issue 14), against a real router process and local receivers:
 // sign in, see posted events, read why a rule did not match, retry a dead delivery until a
-// receiver gets it, check a rules file with a typo, try an event and read its Slack text, and
-// hostile event text that must stay text. Writes a screenshot of the overview under dist/test/
-// output (and to docs/console.png when UPDATE_SCREENSHOT=1).
+// receiver gets it, check a rules file with a typo, try an event and read its Slack text,
+// hostile event text that must stay text, and a silence added, seen silencing a delivery and
+// expired. Writes a screenshot of the overview under dist/test/output (and to docs/console.png
+// when UPDATE_SCREENSHOT=1).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { launchBrowser, type TestBrowser } from './helpers/browser.js';
-import { tempDir, waitFor } from './helpers/cli.js';
+import { runCli, tempDir, waitFor } from './helpers/cli.js';
 import { startFakeSlackWebhook, startHttpReceiver, type FakeSlackWebhook, type HttpReceiver } from './helpers/receivers.js';
 import { ROOT, postEvent, readDb, startRouter, type RouterProcess } from './helpers/router.js';
 
@@ -203,6 +204,87 @@ rules:
     const rule = await text('#rule-0');
     assert.match(rule, /When the type is run\.failed and the workflow is wf_payroll, tell ops-slack\./);
     assert.match(rule, /Matched in the last 24 hours\s+1 time/);
+  });
+
+  test('a silence added in the browser silences a matching delivery; expired, it leaves the active list', async () => {
+    await go('/console');
+    await submit('nav a[href="/console/silences"]');
+    assert.equal(new URL(page.url()).pathname, '/console/silences');
+    assert.match(await text('#silences-list'), /No active silences/);
+
+    // Refused as `silence add` refuses it, with its sentence; what was chosen stays chosen.
+    await page.select('#silence-rule', 'payroll-failed');
+    await page.type('#silence-comment', `payroll migration ${HOSTILE}`);
+    await submit('#add-silence button[type=submit]');
+    assert.match(await text('.notice.bad'), /a silence needs an end: --for DURATION/);
+    assert.equal(await page.$eval('#silence-rule', (el) => (el as HTMLSelectElement).value), 'payroll-failed');
+    await page.type('#silence-for', '-5m');
+    await submit('#add-silence button[type=submit]');
+    const refusal = (await text('.notice.bad')).replace(/^The silence was not added: /, '');
+    const cli = await runCli(['silence', 'add', '--rule', 'payroll-failed', '--for=-5m', '--db', router.dbPath, '--rules', router.rulesPath]);
+    assert.equal(cli.code, 1);
+    assert.ok(cli.stderr.includes(refusal), `the console says what \`silence add\` says: ${JSON.stringify(refusal)} in ${JSON.stringify(cli.stderr)}`);
+    assert.match(refusal, /-5m/);
+
+    await page.$eval('#silence-for', (el) => ((el as HTMLInputElement).value = '2h'));
+    await submit('#add-silence button[type=submit]');
+    assert.equal(new URL(page.url()).pathname, '/console/silences');
+    assert.match(await text('.notice'), /^Silence \S+ added \(rule payroll-failed\) until .*within a second/);
+    const rows = await page.$$('#silences tbody tr');
+    assert.equal(rows.length, 1);
+    const id = (await page.$eval('#silences tbody tr', (tr) => tr.id)).replace(/^silence-/, '');
+    const row = await text(`#silence-${id}`);
+    assert.match(row, /rule payroll-failed/);
+    assert.match(row, /console/, 'made by "console"');
+    assert.ok(row.includes(`payroll migration ${HOSTILE}`), `the comment is shown as text: ${row}`);
+    assert.equal(await page.$$eval('img', (imgs) => imgs.length), 0);
+
+    // The router honours a silence within a second: post payroll events until one is silenced.
+    let n = 0;
+    let silenced = '';
+    await waitFor(
+      async () => {
+        const evt = `evt_sil_${n++}`;
+        assert.ok((await postEvent(router.url, event(evt, 'wf_payroll', 'Payroll'))).status < 300);
+        const status = await waitFor(() => readDb(router.dbPath, (db) => db.prepare(`SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? AND d.status IN ('silenced', 'delivered')`).pluck().get(evt)) as string | undefined, { what: `${evt} to settle` });
+        if (status === 'silenced') silenced = evt;
+        return status === 'silenced';
+      },
+      { timeoutMs: 10_000, what: 'a payroll delivery to be silenced', intervalMs: 50 },
+    );
+
+    // The deliveries page shows it silenced, with the reason naming the silence and a link to it.
+    await waitFor(
+      async () => {
+        await go('/console/deliveries?status=silenced');
+        return (await page.$('#deliveries')) !== null && (await text('#deliveries')).includes(silenced);
+      },
+      { what: 'the silenced delivery on the deliveries page', intervalMs: 100 },
+    );
+    const reason = await page.$eval('#deliveries tbody tr td.reason', (td) => (td as HTMLElement).innerText);
+    assert.match(reason, new RegExp(`silenced by silence ${id} \\("payroll migration `));
+    assert.match(await text('#deliveries tbody tr td[data-label=Status]'), /silenced/);
+
+    // The event page says why it was not sent, naming the silence.
+    await go(`/console/events/${silenced}`);
+    const delivery = await text('.delivery');
+    assert.match(delivery, new RegExp(`Not sent: silenced by silence ${id}`));
+    await submit('.delivery a.silence-link');
+    assert.equal(new URL(page.url()).hash, `#silence-${id}`);
+
+    // Expire it from the page: gone from the active list, shown as ended with the toggle.
+    await go('/console/silences');
+    const out = join(fileURLToPath(new URL('.', import.meta.url)), 'output');
+    mkdirSync(out, { recursive: true });
+    await page.screenshot({ path: join(out, 'console-silences.png'), fullPage: true });
+    await submit(`#silence-${id} button.expire`);
+    assert.match(await text('.notice'), new RegExp(`Silence ${id} ended`));
+    assert.equal(await page.$(`#silence-${id}`), null);
+    assert.match(await text('#silences-list'), /No active silences/);
+    await submit('#silences-toggle');
+    assert.match(await text(`#silence-${id}`), /ended/);
+    assert.equal(await page.$(`#silence-${id} button.expire`), null, 'an ended silence has no Expire button');
+    assert.deepEqual(dialogs, []);
   });
 
   test('the overview, with a screenshot; the token was never in a URL', async () => {

@@ -9,7 +9,7 @@ import { safeNext } from '../src/console/index.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, waitFor } from './helpers/cli.js';
-import { postEvent, startRouter, type RouterProcess } from './helpers/router.js';
+import { postEvent, readDb, startRouter, type RouterProcess } from './helpers/router.js';
 
 const TOKEN = 'console-security-token-77';
 
@@ -50,7 +50,9 @@ describe('console guards', () => {
   let router: RouterProcess;
   let cookie: string;
   before(async () => {
-    router = await startRouter({ dir: tmp.dir, env: { ADMIN_TOKEN: TOKEN } });
+    // One destination (never sent to: no rule) for the silences a test adds.
+    const rules = 'version: 1\ndestinations:\n  ops-hook: { type: webhook, url: "http://127.0.0.1:9/never" }\nrules: []\n';
+    router = await startRouter({ dir: tmp.dir, rules, env: { ADMIN_TOKEN: TOKEN } });
     const res = await signIn(router.url, TOKEN);
     assert.equal(res.status, 303);
     cookie = cookieOf(res)!;
@@ -91,6 +93,39 @@ describe('console guards', () => {
     assert.ok(csrf);
     const ok = await fetch(`${router.url}/console/try`, { method: 'POST', headers, body: new URLSearchParams({ _csrf: csrf, json: '{"type":"run.failed"}' }).toString() });
     assert.equal(ok.status, 200);
+  });
+
+  test('silence add and expire without the CSRF token, or with a wrong one, are refused with 403 and change nothing', async () => {
+    const headers = { cookie, 'content-type': 'application/x-www-form-urlencoded' };
+    const page = await (await fetch(`${router.url}/console/silences`, { headers: { cookie } })).text();
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
+    assert.ok(csrf);
+    const add = { destination: 'ops-hook', for: '1h', comment: 'csrf test' };
+    for (const extra of [{}, { _csrf: 'wrong' }] as Record<string, string>[]) {
+      const res = await fetch(`${router.url}/console/silences`, { method: 'POST', headers, body: new URLSearchParams({ ...add, ...extra }).toString(), redirect: 'manual' });
+      assert.equal(res.status, 403, JSON.stringify(extra));
+    }
+    assert.equal(readDb(router.dbPath, (db) => db.prepare('SELECT count(*) FROM silences').pluck().get()), 0, 'no silence was added');
+
+    // With the token: added (303 back to the page); a refused one answers 400 with the sentence.
+    const ok = await fetch(`${router.url}/console/silences`, { method: 'POST', headers, body: new URLSearchParams({ ...add, _csrf: csrf }).toString(), redirect: 'manual' });
+    assert.equal(ok.status, 303);
+    assert.equal(ok.headers.get('location'), '/console/silences');
+    const bad = await fetch(`${router.url}/console/silences`, { method: 'POST', headers, body: new URLSearchParams({ rule: 'no-such-rule', for: '1h', _csrf: csrf }).toString(), redirect: 'manual' });
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /the rules file has no rule &quot;no-such-rule&quot;/);
+    const id = readDb(router.dbPath, (db) => db.prepare('SELECT id FROM silences').pluck().get()) as string;
+    assert.ok(id);
+
+    for (const extra of [{}, { _csrf: 'wrong' }] as Record<string, string>[]) {
+      const res = await fetch(`${router.url}/console/silences/${id}/expire`, { method: 'POST', headers, body: new URLSearchParams(extra).toString(), redirect: 'manual' });
+      assert.equal(res.status, 403, JSON.stringify(extra));
+    }
+    const endsAt = () => readDb(router.dbPath, (db) => db.prepare('SELECT ends_at FROM silences WHERE id = ?').pluck().get(id)) as number;
+    assert.ok(endsAt() > Date.now(), 'the silence is still active');
+    const expired = await fetch(`${router.url}/console/silences/${id}/expire`, { method: 'POST', headers, body: new URLSearchParams({ _csrf: csrf }).toString(), redirect: 'manual' });
+    assert.equal(expired.status, 303);
+    assert.ok(endsAt() <= Date.now(), 'ended with the token');
   });
 
   test('after sign-in, next leads only to console pages', async () => {

@@ -15,7 +15,6 @@ pre{white-space:pre-wrap;word-break:break-word;margin:.25rem 0;background:#f1f3f
 .brand{font-weight:600}.brand span{font-weight:400;opacity:.7}
 .top nav ul{display:flex;flex-wrap:wrap;gap:.25rem .75rem;list-style:none;margin:0;padding:0}
 .top nav a[aria-current=page]{text-decoration:underline;text-underline-offset:4px}
-.top .soon{opacity:.55}.top .soon small{font-size:11px;border:1px solid #fff8;border-radius:3px;padding:0 3px}
 .signout{margin-left:auto}
 .signout button{background:transparent;color:#fff;border:1px solid #fff6}
 main{max-width:1100px;margin:0 auto;padding:1rem}
@@ -60,6 +59,8 @@ table.list{width:100%;border-collapse:collapse;background:var(--card);border:1px
 .pill.dead,.pill.bad{background:#fbe7e4;color:var(--bad)}
 .pill.failed,.pill.pending{background:#e6f0fa;color:var(--pending)}
 .pill.blocked{background:#eceef1;color:var(--grey)}
+.pill.silenced,.pill.ended{background:#f4efe3;color:var(--grey)}
+ul.conditions{margin:0;padding-left:1rem}
 .notice{padding:.5rem .75rem;border-radius:4px;background:#e6f0fa}.notice.bad{background:#fbe7e4;color:var(--bad)}
 .empty{color:var(--muted)}
 .field .k{font-size:12px;color:var(--muted)}

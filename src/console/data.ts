@@ -1,6 +1,7 @@
 // The console's one door to what the operating commands compute: explain, test's dry run,
-// check, diff and retry. Pages call only these, so that when the event path is refactored
-// (route and compose in one place) re-pointing the console is this file alone.
+// check, diff, retry and silence add / list / expire. Pages call only these, so that when the
+// event path is refactored (route and compose in one place) re-pointing the console is this file
+// alone.
 import { dirname, join, resolve } from 'node:path';
 import { loadRulesText } from '../config/load.js';
 import type { Env } from '../config/interpolate.js';
@@ -12,7 +13,9 @@ import { dryRun, renderFor, type TestDelivery, type TestReport } from '../delive
 import { explainEvent, type ExplainReport } from '../ops/explain.js';
 import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { retryDead, type RetryResult } from '../ops/retry.js';
-import type { Store, StoredDelivery, StoredEvent, TypeCount } from '../store/store.js';
+import { NOISE_DEFAULTS } from '../config/defaults.js';
+import { checkSilence, describeSilence, silenceOfReason, type SilenceRequest } from '../silence/model.js';
+import type { Store, StoredDelivery, StoredEvent, StoredSilence, TypeCount } from '../store/store.js';
 
 type RuleMatchCounts = Awaited<ReturnType<Store['ruleMatches']>>;
 
@@ -135,3 +138,26 @@ export class MatchCounts {
     return kept.counts.then((c) => ({ ...c, countedAt: kept.at }));
   }
 }
+
+// ---- Silences (contract §9): the same checks and sentences as `silence add`, `list` and `expire`.
+
+export type { SilenceRequest, StoredSilence };
+
+/** The active silences (with `all`, ended ones too), newest first. */
+export function silences(store: Store, all: boolean, now = Date.now()): Promise<StoredSilence[]> {
+  return store.listSilences({ now, all, limit: NOISE_DEFAULTS.silenceList });
+}
+
+/** `silence add`: refused with the sentence the command prints, or stored. */
+export async function addSilence(store: Store, config: RouterConfig, req: SilenceRequest, now = Date.now()): Promise<{ ok: true; silence: StoredSilence } | { ok: false; message: string }> {
+  const checked = checkSilence(req, config, now);
+  if (!checked.ok) return checked;
+  return { ok: true, silence: await store.addSilence(checked.silence) };
+}
+
+/** `silence expire ID`: null when there is no such silence; `ended: false` when it had ended already. */
+export function expireSilence(store: Store, id: string, now = Date.now()): Promise<{ silence: StoredSilence; ended: boolean } | null> {
+  return store.expireSilence(id, now);
+}
+
+export { describeSilence, silenceOfReason };

@@ -16,7 +16,7 @@ export function escapeHtml(value: unknown): string {
 export interface Layout {
   title: string;
   /** Which navigation entry is current. */
-  section: 'overview' | 'events' | 'deliveries' | 'rules' | 'try' | 'check' | 'sign-in' | 'none';
+  section: 'overview' | 'events' | 'deliveries' | 'rules' | 'try' | 'check' | 'silences' | 'sign-in' | 'none';
   /** The session's CSRF token; null when signed out (no navigation, no sign-out button). */
   csrf: string | null;
   /** A one-time message from the previous action. */
@@ -30,8 +30,7 @@ const NAV: { section: Layout['section']; href: string; label: string }[] = [
   { section: 'rules', href: '/console/rules', label: 'Rules' },
   { section: 'try', href: '/console/try', label: 'Try an event' },
   { section: 'check', href: '/console/check', label: 'Try a rules file' },
-  // SILENCES: "/console/silences" goes here once "Noise control" lands (templates.ts LAYOUT
-  // shows a placeholder until then).
+  { section: 'silences', href: '/console/silences', label: 'Silences' },
 ];
 
 export function page(name: PageName, layout: Layout, view: object): string {

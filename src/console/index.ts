@@ -226,6 +226,25 @@ export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): voi
         const f = form(req);
         return reply.redirect(f.back ? safeNext(f.back) : '/console/deliveries', 303);
       });
+      c.get('/silences', async (req, reply) => html(reply, await pages.silencesPage(deps, chrome(session(req)), req.query as pages.Query, back(req))));
+      c.post('/silences', async (req, reply) => {
+        const f = form(req);
+        const input: pages.SilenceForm = { rule: f.rule, destination: f.destination, match: f.match, for: f.for, until: f.until, comment: f.comment };
+        const notice = await pages.addSilence(deps, input);
+        req.log.info({ ok: !notice.bad }, 'console silence add');
+        session(req).notice = notice;
+        // Refused: the form again with what was typed, so one wrong field costs no retyping.
+        if (notice.bad) return html(reply, await pages.silencesPage(deps, chrome(session(req)), {}, '/console/silences', input), 400);
+        return reply.redirect('/console/silences', 303);
+      });
+      c.post('/silences/:id/expire', async (req, reply) => {
+        const { id } = req.params as { id: string };
+        const notice = await pages.expireSilence(deps, id);
+        session(req).notice = notice;
+        req.log.info({ silence: id, ok: !notice.bad }, 'console silence expire');
+        const f = form(req);
+        return reply.redirect(f.back ? safeNext(f.back) : '/console/silences', 303);
+      });
       c.get('/rules', async (req, reply) => html(reply, await pages.rules(deps, chrome(session(req)))));
       c.get('/try', async (req, reply) => answer(reply, await pages.tryPage(deps, chrome(session(req)), { event: pages.qs(req.query as pages.Query, 'event', 1000) })));
       c.post('/try', async (req, reply) => {

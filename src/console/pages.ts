@@ -58,6 +58,13 @@ function href(path: string, params: Record<string, string | number | undefined>)
 }
 
 export const eventHref = (idOrKey: string) => `/console/events/${encodeURIComponent(idOrKey)}`;
+const silenceHref = (id: string) => `/console/silences?all=1#silence-${encodeURIComponent(id)}`;
+
+/** The silence a silenced delivery's reason names, to link to; false otherwise. */
+function silenceLink(d: StoredDelivery): { id: string; href: string } | false {
+  const id = d.status === 'silenced' ? data.silenceOfReason(d.reason) : null;
+  return id === null ? false : { id, href: silenceHref(id) };
+}
 const eventName = (e: StoredEvent) => e.eventId ?? e.key;
 
 function parsePayload(e: StoredEvent): EventObject | null {
@@ -210,6 +217,7 @@ export async function event(deps: ConsoleDeps, chrome: Chrome, id: string, back:
       status: d.status,
       privileged: d.privileged,
       summary: deliverySummary(d),
+      silence: silenceLink(d),
       attempts: d.attemptsMade.map((a) => ({
         n: a.attempt,
         at: when(a.startedAt),
@@ -277,6 +285,7 @@ export async function deliveries(deps: ConsoleDeps, chrome: Chrome, q: Query, ba
       eventLabel: e ? eventName(e) : '(event removed)',
       attempts: d.attempts,
       reason: d.reason ?? '',
+      silence: silenceLink(d),
       dead: d.status === 'dead',
       back,
     };
@@ -452,6 +461,65 @@ export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string 
     diff,
     withheld: withheld.length ? withheld.map((n) => `\${${n}}`).join(', ') : false,
   });
+}
+
+// ------------------------------------------------------------------------------------------
+// Silences
+
+/** What the add form holds: the text a person typed, kept when the silence is refused. */
+export type SilenceForm = Partial<Record<'rule' | 'destination' | 'match' | 'for' | 'until' | 'comment', string>>;
+
+const option = (value: string, label: string, chosen: string | undefined) => ({ value, label, selected: value === (chosen ?? '') });
+
+export async function silencesPage(deps: ConsoleDeps, chrome: Chrome, q: Query, back: string, input: SilenceForm = {}): Promise<string> {
+  const config = deps.rules.current;
+  const all = q.all === '1' || q.all === 'true';
+  const now = Date.now();
+  const list = await data.silences(deps.store, all, now);
+  const rows = list.map((x) => {
+    const active = x.endsAt > now;
+    const conditions = [
+      ...(x.rule !== null ? [{ k: 'rule', v: x.rule }] : []),
+      ...(x.destination !== null ? [{ k: 'destination', v: x.destination }] : []),
+      ...Object.entries(x.matchers).map(([f, vs]) => ({ k: f, v: vs.join(' or ') })),
+    ];
+    return { id: x.id, active, state: active ? 'active' : 'ended', cls: active ? 'silenced' : 'ended', conditions, until: when(x.endsAt), comment: x.comment, by: x.createdBy, back };
+  });
+  const form = {
+    rules: [option('', 'any rule', input.rule), ...config.rules.map((r) => option(r.name, r.name, input.rule))],
+    destinations: [option('', 'any destination', input.destination), ...[...config.destinations.keys()].sort().map((n) => option(n, n, input.destination))],
+    match: input.match ?? '',
+    for: input.for ?? '',
+    until: input.until ?? '',
+    comment: input.comment ?? '',
+  };
+  const toggle = all ? { href: '/console/silences', label: 'Show active silences only' } : { href: '/console/silences?all=1', label: 'Show ended silences too' };
+  return page('silences', { ...chrome, title: 'Silences', section: 'silences' }, { all, rows, toggle, form });
+}
+
+const given = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
+
+/** `silence add` from the form, by "console": the notice on success, or the sentence it refuses with. */
+export async function addSilence(deps: ConsoleDeps, input: SilenceForm): Promise<{ text: string; bad: boolean }> {
+  const match = (input.match ?? '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const r = await data.addSilence(deps.store, deps.rules.current, {
+    rule: given(input.rule),
+    destination: given(input.destination),
+    match,
+    for: given(input.for),
+    until: given(input.until),
+    comment: input.comment,
+    by: 'console',
+  });
+  if (!r.ok) return { text: `The silence was not added: ${r.message}`, bad: true };
+  return { text: `Silence ${r.silence.id} added (${data.describeSilence(r.silence)}) until ${when(r.silence.endsAt)}; the router honours it within a second.`, bad: false };
+}
+
+/** `silence expire ID`; the notice says what happened. */
+export async function expireSilence(deps: ConsoleDeps, id: string): Promise<{ text: string; bad: boolean }> {
+  const r = await data.expireSilence(deps.store, id);
+  if (r === null) return { text: `There is no silence ${id}.`, bad: true };
+  return r.ended ? { text: `Silence ${id} ended; deliveries it matches are sent again from now on (the ones it silenced stay silenced).`, bad: false } : { text: `Silence ${id} had already ended at ${when(r.silence.endsAt)}.`, bad: false };
 }
 
 export function message(chrome: Chrome, heading: string, text: string): string {

@@ -20,8 +20,6 @@ export const LAYOUT = `<!doctype html>
   <nav aria-label="Console">
     <ul>
       {{#layout.nav}}<li><a href="{{href}}"{{#current}} aria-current="page"{{/current}}>{{label}}</a></li>{{/layout.nav}}
-      {{! SILENCES: replace this placeholder with a link to /console/silences once "Noise control" lands. }}
-      <li class="soon" title="Silences arrive with Noise control"><span>Silences</span> <small>soon</small></li>
     </ul>
   </nav>
   <form method="post" action="/console/sign-out" class="signout">
@@ -141,6 +139,7 @@ const EVENTS = `<h1>Events</h1>
 const DELIVERY = `<article class="card delivery" id="delivery-{{id}}">
   <h3><span class="pill {{status}}">{{status}}</span> {{rule}} → {{destination}}{{#privileged}} <span class="pill blocked">privileged</span>{{/privileged}}</h3>
   <p>{{summary}}</p>
+  {{#silence}}<p><a class="silence-link" href="{{silence.href}}">See silence {{silence.id}}</a></p>{{/silence}}
   {{#attempts.length}}
   <table class="list attempts">
     <thead><tr><th>#</th><th>Started</th><th>Outcome</th><th>Detail</th><th>Took</th></tr></thead>
@@ -221,7 +220,7 @@ const DELIVERIES = `<h1>Deliveries</h1>
     <td data-label="Rule → destination">{{rule}} → {{destination}}</td>
     <td data-label="Event"><a href="{{eventHref}}">{{eventLabel}}</a></td>
     <td data-label="Attempts">{{attempts}}</td>
-    <td data-label="Reason" class="reason">{{reason}}</td>
+    <td data-label="Reason" class="reason">{{reason}}{{#silence}} <a class="silence-link" href="{{silence.href}}">see the silence</a>{{/silence}}</td>
     <td>{{#dead}}<form method="post" action="/console/deliveries/{{id}}/retry" class="inline">
       <input type="hidden" name="_csrf" value="{{layout.csrf}}">
       <input type="hidden" name="back" value="{{back}}">
@@ -323,6 +322,59 @@ const CHECK = `<h1>Try a rules file</h1>
 {{/result}}
 `;
 
+const SILENCES = `<h1>Silences</h1>
+<p>A silence stops notifications for a while without editing the rules file: while it is active, every delivery it matches is recorded as <span class="pill silenced">silenced</span> and not sent. The router honours a new silence within a second.</p>
+<section class="card" id="silences-list">
+  <h2>{{#all}}All silences{{/all}}{{^all}}Active silences{{/all}}</h2>
+  <p><a id="silences-toggle" href="{{toggle.href}}">{{toggle.label}}</a></p>
+  {{#rows.length}}
+  <table class="list" id="silences">
+    <thead><tr><th>Silence</th><th>Matches</th><th>Until</th><th>Comment</th><th>By</th><th></th></tr></thead>
+    <tbody>
+    {{#rows}}
+    <tr id="silence-{{id}}" class="{{state}}">
+      <td data-label="Silence"><code>{{id}}</code> <span class="pill {{cls}}">{{state}}</span></td>
+      <td data-label="Matches"><ul class="conditions">{{#conditions}}<li>{{k}} <code>{{v}}</code></li>{{/conditions}}</ul></td>
+      <td data-label="Until">{{until}}</td>
+      <td data-label="Comment" class="reason">{{comment}}</td>
+      <td data-label="By">{{by}}</td>
+      <td>{{#active}}<form method="post" action="/console/silences/{{id}}/expire" class="inline">
+        <input type="hidden" name="_csrf" value="{{layout.csrf}}">
+        <input type="hidden" name="back" value="{{back}}">
+        <button type="submit" class="expire">Expire</button></form>{{/active}}</td>
+    </tr>
+    {{/rows}}
+    </tbody>
+  </table>
+  {{/rows.length}}
+  {{^rows.length}}<p class="empty">{{#all}}No silences yet.{{/all}}{{^all}}No active silences.{{/all}}</p>{{/rows.length}}
+</section>
+<section class="card" id="add-silence">
+  <h2>Add a silence</h2>
+  <p class="hint">Give at least one condition (a rule, a destination or a field); every condition you give must hold. It is recorded as made by "console".</p>
+  <form method="post" action="/console/silences" class="stack">
+    <input type="hidden" name="_csrf" value="{{layout.csrf}}">
+    <label for="silence-rule">Rule</label>
+    <select id="silence-rule" name="rule">
+      {{#form.rules}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/form.rules}}
+    </select>
+    <label for="silence-destination">Destination</label>
+    <select id="silence-destination" name="destination">
+      {{#form.destinations}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/form.destinations}}
+    </select>
+    <label for="silence-match">Fields, one FIELD=VALUE a line (* is a wildcard; the same field twice: any of its values)</label>
+    <textarea id="silence-match" name="match" rows="3" spellcheck="false" placeholder="data.workflowId=wf_payroll">{{form.match}}</textarea>
+    <label for="silence-for">For (a duration such as 30m, 2h or 1d)…</label>
+    <input id="silence-for" name="for" value="{{form.for}}" placeholder="2h">
+    <label for="silence-until">…or until (an ISO-8601 time such as 2025-06-01T18:00:00Z)</label>
+    <input id="silence-until" name="until" value="{{form.until}}" placeholder="2025-06-01T18:00:00Z">
+    <label for="silence-comment">Comment (why, for the people who read it later)</label>
+    <input id="silence-comment" name="comment" value="{{form.comment}}" maxlength="1000">
+    <button type="submit">Add the silence</button>
+  </form>
+</section>
+`;
+
 export const PAGES = {
   'sign-in': SIGN_IN,
   overview: OVERVIEW,
@@ -332,6 +384,7 @@ export const PAGES = {
   rules: RULES,
   try: TRY,
   check: CHECK,
+  silences: SILENCES,
   message: NOT_FOUND,
 } as const;
 

@@ -125,10 +125,19 @@ export function describeSilence(s: Pick<StoredSilence, 'rule' | 'destination' | 
   return parts.join(', ');
 }
 
+const REASON_PREFIX = 'silenced by silence ';
+
 /** The reason a silenced delivery carries: it names the silence and its comment. */
 export function silencedReason(s: StoredSilence): string {
   const until = new Date(s.endsAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return `silenced by silence ${s.id}${s.comment ? ` ("${s.comment}")` : ''}, until ${until}`;
+  return `${REASON_PREFIX}${s.id}${s.comment ? ` ("${s.comment}")` : ''}, until ${until}`;
+}
+
+/** The id of the silence a silenced delivery's reason names (silencedReason), or null. */
+export function silenceOfReason(reason: string | null): string | null {
+  if (reason === null || !reason.startsWith(REASON_PREFIX)) return null;
+  const id = /^[0-9A-Za-z-]{1,64}/.exec(reason.slice(REASON_PREFIX.length));
+  return id ? id[0] : null;
 }
 
 const isoTime = (t: number) => new Date(t).toISOString();

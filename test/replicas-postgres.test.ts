@@ -115,15 +115,29 @@ describe('several replicas on PostgreSQL', () => {
     assert.ok(!status.stdout.includes(server.password) && !status.stderr.includes(server.password));
   });
 
-  test('a replica whose rules file differs says so in its log, and keeps working', { timeout: 60_000 }, async () => {
+  test('a replica whose rules file differs says so in its log and on the console, and keeps working', { timeout: 60_000 }, async () => {
     const db = await server.createDatabase();
     const hooks = await receiver();
-    const [a] = await replicas(1, db, rules(hooks));
+    const [a] = await replicas(1, db, rules(hooks), { ADMIN_TOKEN: 'console-token' });
     const [b] = await replicas(1, db, rules(hooks, '# another file\n'));
     await waitFor(() => b!.logs.some((l) => /different rules file/.test(String(l.msg))), { timeoutMs: 15_000, what: 'the warning of the second replica' });
     assert.equal((await postEvent(b!.url, { id: 'diff-1', type: 'run.failed' })).status, 204);
     await waitFor(() => receivedIds(hooks).has('diff-1'), { timeoutMs: 15_000, what: 'the delivery' });
     assert.equal((await fetch(`${a!.url}/readyz`)).status, 200);
+
+    // The console's overview on one replica lists both, and marks the one whose rules differ.
+    const signIn = await fetch(`${a!.url}/console/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: 'console-token', next: '/console' }).toString(),
+      redirect: 'manual',
+    });
+    const cookie = /b3os_console=[^;]+/.exec(signIn.headers.get('set-cookie') ?? '')?.[0];
+    assert.ok(cookie, `signed in (${signIn.status})`);
+    const page = await (await fetch(`${a!.url}/console`, { headers: { cookie } })).text();
+    assert.match(page, /2 live replicas on one PostgreSQL database/);
+    for (const r of [a!, b!]) assert.ok(page.includes(`<td>${r.child.pid}</td>`), `replica ${r.child.pid} listed`);
+    assert.equal(page.match(/differs from the rules in force here/g)?.length, 1, 'the other replica marked');
   });
 
   test('the same event posted to two replicas at once: one 204, one duplicate, one set of deliveries', { timeout: 60_000 }, async () => {

@@ -13,7 +13,7 @@ import { dryRun, renderFor, type TestDelivery, type TestReport } from '../delive
 import { explainEvent, type ExplainReport } from '../ops/explain.js';
 import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { retryDead, type RetryResult } from '../ops/retry.js';
-import { NOISE_DEFAULTS } from '../config/defaults.js';
+import { NOISE_DEFAULTS, REPLICA_DEFAULTS } from '../config/defaults.js';
 import { checkSilence, describeSilence, silenceOfReason, type SilenceRequest } from '../silence/model.js';
 import type { Store, StoredDelivery, StoredEvent, StoredSilence, TypeCount } from '../store/store.js';
 
@@ -161,3 +161,24 @@ export function expireSilence(store: Store, id: string, now = Date.now()): Promi
 }
 
 export { describeSilence, silenceOfReason };
+
+/** The servers on this database whose heartbeat is live (contract §8: under 30 s old): one on
+ * SQLite, the replicas on PostgreSQL, each with its rules version (a differing one is marked). */
+export async function liveServers(store: Store, hash: string, now = Date.now()) {
+  const live = (await store.replicas()).filter((r) => now - r.lastSeenAt < REPLICA_DEFAULTS.liveMs);
+  const replicas = live.map((r) => ({
+    host: r.host,
+    pid: r.pid,
+    version: r.version,
+    rulesHash: r.rulesHash,
+    shortHash: r.rulesHash.slice(0, 12),
+    differs: r.rulesHash !== '' && r.rulesHash !== hash,
+    lastSeen: `${Math.max(0, Math.round((now - r.lastSeenAt) / 1000))} s ago`,
+  }));
+  const engine = store.engine === 'postgres' ? 'PostgreSQL' : 'SQLite';
+  const sentence =
+    store.engine === 'postgres'
+      ? `${live.length} live ${live.length === 1 ? 'replica' : 'replicas'} on one ${engine} database.`
+      : `One server (${engine}).`;
+  return { sentence, replicas };
+}

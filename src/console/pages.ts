@@ -92,6 +92,7 @@ export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<strin
   const hourStart = Math.floor(now / (5 * 60_000)) * 5 * 60_000 - 11 * 5 * 60_000;
   const dayStart = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
   const [hour, day, received] = await Promise.all([deps.store.activity(hourStart, 5 * 60_000), deps.store.activity(dayStart, HOUR), data.recentTypes(deps.store, config, now)]);
+  const servers = await data.liveServers(deps.store, config.hash, now);
   const last = deps.rules.lastReload;
   const view = {
     dead: { n: day.dead, any: day.dead > 0, href: '/console/deliveries?status=dead' },
@@ -108,7 +109,8 @@ export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<strin
     },
     types: received.types.map((t) => ({ type: t.type ?? '(no type)', href: href('/console/events', { type: t.type ?? undefined, since: '24h' }), count: t.count, last: when(t.lastReceivedAt) })),
     unseen: received.unseen,
-    servers: 'One server (SQLite).',
+    servers: servers.sentence,
+    replicas: servers.replicas,
   };
   return page('overview', { ...chrome, title: 'Overview', section: 'overview' }, view);
 }

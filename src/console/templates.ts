@@ -99,8 +99,13 @@ Deliveries, by their status now, when they last changed: <span class="swatch del
 </section>
 <section class="card">
   <h2>Servers</h2>
-  {{! REPLICAS: on PostgreSQL, list each replica here (name, last heartbeat). }}
   <p id="servers">{{servers}}</p>
+  {{#replicas.length}}
+  <table class="list" id="replicas">
+    <thead><tr><th>Host</th><th>Process</th><th>Version</th><th>Rules</th><th>Last seen</th></tr></thead>
+    <tbody>{{#replicas}}<tr><td>{{host}}</td><td>{{pid}}</td><td>{{version}}</td><td><code title="{{rulesHash}}">{{shortHash}}</code>{{#differs}} <strong class="warn">differs from the rules in force here</strong>{{/differs}}</td><td>{{lastSeen}}</td></tr>{{/replicas}}</tbody>
+  </table>
+  {{/replicas.length}}
 </section>
 `;
 

@@ -80,4 +80,14 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX deliveries_grant_use;
   CREATE INDEX deliveries_allowed ON deliveries(rule, destination, allowed_at) WHERE allowed_at IS NOT NULL;
   `,
+  // 6: the queue's length kept as a counter, so /metrics reads one row instead of counting the
+  // queue on every scrape. SqliteStore adds each transaction's change to it in that transaction
+  // (every write to deliveries.status is in store/sqlite.ts); triggers measured 9 µs per event.
+  `
+  CREATE TABLE queue_depth (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n  INTEGER NOT NULL
+  );
+  INSERT INTO queue_depth (id, n) SELECT 1, count(*) FROM deliveries WHERE status IN ('pending', 'failed');
+  `,
 ];

@@ -96,7 +96,7 @@ test('a database that already had a queue gets the counter at its length when it
   );
   insert.run();
   const delivery = db.prepare(`INSERT INTO deliveries (id, event_seq, rule, destination, status, next_attempt_at, created_at, updated_at) VALUES (?, 1, 'r', 'd', ?, 1, 1, 1)`);
-  ['pending', 'pending', 'failed', 'delivered', 'dead', 'blocked'].forEach((status, i) => delivery.run(`d${i}`, status));
+  for (const [i, status] of ['pending', 'pending', 'failed', 'delivered', 'dead', 'blocked'].entries()) delivery.run(`d${i}`, status);
   db.close();
   const store = new SqliteStore(path);
   try {

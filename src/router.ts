@@ -69,7 +69,14 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     metrics,
     log.child({ component: 'worker' }),
   );
-  const rules = new RulesHolder(config, (next) => deliveries.reload(next.source));
+  // Each version's text is kept before any event is routed by it, so explain can re-evaluate the
+  // rules that did not match (stored decisions list only those that did).
+  const saved = store.saveRulesVersion(config.hash, config.source, Date.now());
+  saved.catch(() => undefined); // awaited by listen()
+  const rules = new RulesHolder(config, async (next) => {
+    await store.saveRulesVersion(next.hash, next.source, Date.now());
+    await deliveries.reload(next.source);
+  });
   metrics.rulesLoaded.set(config.rules.length);
   metrics.reloadSuccess.set(1);
   metrics.reloadTimestamp.set(Date.now() / 1000);
@@ -149,6 +156,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     deliveries,
     log,
     async listen() {
+      await saved;
       const lock = await store.acquireServerLock(process.pid, hostname(), Date.now());
       if (!lock.ok) throw new ServerLockError(`another b3os-router is serving ${opts.dbPath} (${lock.holder}); one server per database`);
       heartbeat = setInterval(

@@ -90,7 +90,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
     const parsed = parseEvent(body);
     if (!('event' in parsed)) return reject(req, reply, parsed);
     const event = parsed.event;
-    const routing = routeEvent(config, event, { now, replay: false, skipIgnored: true });
+    const routing = routeEvent(config, event, { now, replay: false, skipIgnored: true, matchedOnly: true });
     const { type } = routing;
 
     if (!routing.accepted) {

@@ -90,4 +90,13 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO queue_depth (id, n) SELECT 1, count(*) FROM deliveries WHERE status IN ('pending', 'failed');
   `,
+  // 7: each rules file version's text, once, by its hash: an event's stored decision names the
+  // version and the rules that matched, and explain re-evaluates the others from this text.
+  `
+  CREATE TABLE rules_versions (
+    hash     TEXT    PRIMARY KEY,
+    text     TEXT    NOT NULL,
+    saved_at INTEGER NOT NULL
+  );
+  `,
 ];

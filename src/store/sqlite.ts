@@ -589,6 +589,19 @@ export class SqliteStore implements Store {
     return this.counts.allowedSince(rule, destination, since);
   }
 
+  async saveRulesVersion(hash: string, text: string, now: number): Promise<void> {
+    try {
+      this.db.prepare(`INSERT INTO rules_versions (hash, text, saved_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`).run(hash, text, now);
+    } catch (err) {
+      unavailable(err);
+    }
+  }
+
+  async rulesVersion(hash: string): Promise<string | null> {
+    const text = this.db.prepare(`SELECT text FROM rules_versions WHERE hash = ?`).pluck().get(hash) as string | undefined;
+    return text ?? null;
+  }
+
   async stats(now: number): Promise<{ queueDepth: number; oldestDueAgeSeconds: number }> {
     const n = (this.s.depth.get() as number | undefined) ?? 0;
     const earliest = n === 0 ? null : (this.s.earliestDue.get() as number | null);

@@ -102,6 +102,15 @@ library.apply = function chargedApply(logic: unknown, data: unknown): unknown {
 };
 
 const eventSizes = new WeakMap<object, number>();
+
+/**
+ * Ingest already knows the event's size: the length of the body it was parsed from (whitespace
+ * included, so still linear in what the sender sent). Saves a JSON.stringify per event.
+ */
+export function knownEventSize(event: EventObject, size: number): void {
+  eventSizes.set(event, size);
+}
+
 function eventSize(event: EventObject): number {
   let size = eventSizes.get(event);
   if (size === undefined) {

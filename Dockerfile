@@ -40,6 +40,7 @@ VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# Exec form: node is PID 1's child-free process and receives SIGTERM directly.
-ENTRYPOINT ["node", "bin/b3os-router.js"]
+# Exec form: node is PID 1's child-free process and receives SIGTERM directly. A 4 MB semi-space:
+# 25 MB less peak RSS under load at the same CPU (README "Performance").
+ENTRYPOINT ["node", "--max-semi-space-size=4", "bin/b3os-router.js"]
 CMD ["serve"]

@@ -71,7 +71,14 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     metrics,
     log.child({ component: 'worker' }),
   );
-  const rules = new RulesHolder(config, (next) => deliveries.reload(next.source));
+  // Each version's text is kept before any event is routed by it, so explain can re-evaluate the
+  // rules that did not match (stored decisions list only those that did).
+  const saved = store.saveRulesVersion(config.hash, config.source, Date.now());
+  saved.catch(() => undefined); // awaited by listen()
+  const rules = new RulesHolder(config, async (next) => {
+    await store.saveRulesVersion(next.hash, next.source, Date.now());
+    await deliveries.reload(next.source);
+  });
   const presence = new ReplicaPresence(store, () => rules.current.hash, metrics.registry, log.child({ component: 'replicas' }));
   metrics.rulesLoaded.set(config.rules.length);
   metrics.reloadSuccess.set(1);
@@ -164,6 +171,7 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
     deliveries,
     log,
     async listen() {
+      await saved;
       const lock = await presence.claim();
       if (!lock.ok) throw new ServerLockError(`another b3os-router is serving ${opts.dbPath} (${lock.holder}); one server per database`);
       presence.start();

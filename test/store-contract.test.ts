@@ -540,6 +540,34 @@ for (const engine of engines) {
       assert.deepEqual(await store.requeueSilenced([], now), []);
     });
 
+    withDb('rules versions: a text kept once under its hash, read by any process; an unknown hash is null', async ({ store, another }) => {
+      const now = Date.now();
+      assert.equal(await store.rulesVersion('h1'), null);
+      await store.saveRulesVersion('h1', 'version: 1\nrules: []\n', now);
+      await store.saveRulesVersion('h1', 'something else', now + 1); // a version already kept is not replaced
+      await store.saveRulesVersion('h2', 'version: 1\n# two\n', now + 2);
+      const other = another();
+      assert.equal(await other.rulesVersion('h1'), 'version: 1\nrules: []\n');
+      assert.equal(await other.rulesVersion('h2'), 'version: 1\n# two\n');
+      assert.equal(await other.rulesVersion('h3'), null);
+    });
+
+    withDb('ruleMatches counts the matched rules of decisions that list only those (matchedOnly) and of older full ones', async ({ store }) => {
+      const now = Date.now();
+      const decided = (i: number, routing: object): IngestItem => {
+        const e = event(i, now);
+        return { ...e, event: { ...e.event, routing: JSON.stringify(routing) } };
+      };
+      const matched = (rule: string) => ({ rule, matched: true, reason: 'type is run.failed' });
+      await store.ingest([
+        decided(1, { rules: 'h1', outcomes: [matched('a'), matched('b')], skipped: 0, stoppedBy: null, matchedOnly: true }),
+        decided(2, { rules: 'h1', outcomes: [matched('a')], skipped: 0, stoppedBy: null, matchedOnly: true }),
+        decided(3, { rules: 'h0', outcomes: [matched('b'), { rule: 'c', matched: false, reason: 'type does not match' }], skipped: 0, stoppedBy: null }),
+        decided(4, { rules: 'h1', outcomes: [], skipped: 0, stoppedBy: null, matchedOnly: true }),
+      ]);
+      assert.deepEqual(await store.ruleMatches(now - DAY, 100), { events: 4, counts: { a: 2, b: 2 } });
+    });
+
     withDb('writable, stats and the server heartbeat', async ({ store }) => {
       const now = Date.now();
       assert.equal(await store.writable(), true);

@@ -26,7 +26,7 @@ import { didYouMean, listWords, type Path, type PathSeg, type Problems } from '.
 import { place, subject } from './schema.js';
 import { eventType } from '../event/accessors.js';
 import { compileMatch, type MatchSpec } from '../rules/match.js';
-import { checkLogic, compileLogic } from '../rules/logic.js';
+import { checkLogic, compileLogic, logicKeys } from '../rules/logic.js';
 import { compileTemplate, TemplateError } from '../rules/template.js';
 import { compileGrouping, type RawGroup } from './group.js';
 
@@ -605,6 +605,7 @@ class Compiler {
       }
       return m ?? { matched: true, reason: 'the rule has no match or when, so it matches every event' };
     };
+    const matches = (event: EventObject): boolean => (match === null || match.matches(event)) && (when === null || when(event).value);
 
     return {
       name: raw.name ?? `rule ${i + 1}`,
@@ -618,6 +619,9 @@ class Compiler {
       types: match ? match.types : null,
       typePatterns: raw.match?.type === undefined ? null : [raw.match.type].flat().filter((t): t is string => typeof t === 'string'),
       test,
+      matches,
+      admitsType: match ? match.admitsType : () => true,
+      keys: [...(match ? match.keys : []), ...(when && raw.when !== undefined ? logicKeys(raw.when) : [])],
       examples,
       ...grouping,
     };

@@ -159,8 +159,13 @@ export class DeliveryWorker {
       .finally(() => {
         this.held.delete(c.id);
         this.inFlight.delete(p);
-        this.perDestination.set(c.destination, (this.perDestination.get(c.destination) ?? 1) - 1);
-        this.wake();
+        const busy = (this.perDestination.get(c.destination) ?? 1) - 1;
+        this.perDestination.set(c.destination, busy);
+        // A claim is a write transaction: rather than one per finished send, claim once a quarter
+        // of the destination's slots is free, or when it has nothing left in flight. (Ingest wakes
+        // the worker at once, and the poll timer still runs.)
+        const concurrency = config.destinations.get(c.destination)?.delivery.concurrency ?? 1;
+        if (busy === 0 || concurrency - busy >= Math.ceil(concurrency / 4)) this.wake();
       });
     this.inFlight.add(p);
   }

@@ -90,6 +90,21 @@ export interface RuleExample {
   destinations: string[] | null;
 }
 
+/**
+ * An equality that must hold for a rule to match (`data.workflowId: [a, b]` in `match`, or
+ * `{"==": [{"var": "x"}, "a"]}` inside a `when`'s top-level `and`): the rule index files the rule
+ * under its values, so an event only tests the rules that can match it.
+ */
+export interface IndexKey {
+  /** Keys with the same id read the same field the same way, and share one lookup. */
+  id: string;
+  /** The strings an event offers for this key; the rule can match only if one is in `values`. */
+  lookup(event: EventObject): string[];
+  values: string[];
+  /** The values are prefixes (wildcards `wf_1*`): the rule can match only a text that starts with one. */
+  prefix?: boolean;
+}
+
 export interface CompiledRule {
   name: string;
   description: string;
@@ -109,6 +124,12 @@ export interface CompiledRule {
   typePatterns?: string[] | null;
   /** The rule's own condition: `match` AND `when`. Pure; never throws. */
   test(event: EventObject): MatchResult;
+  /** test(event).matched without building the reason (ingest stores only the rules that matched). */
+  matches?(event: EventObject): boolean;
+  /** Whether `match.type` (wildcards included) admits an event of this type; absent: any type. */
+  admitsType?(type: string | null): boolean;
+  /** Equalities the rule needs (see IndexKey); absent or empty: the index cannot skip it. */
+  keys?: IndexKey[];
   examples: RuleExample[];
   /** Noise control (contract §9): `group`, null/absent when the rule sends each event alone. */
   group?: GroupSettings | null;

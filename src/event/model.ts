@@ -58,10 +58,18 @@ export interface RuleOutcome {
 
 /** Stored with the event so `explain` can say later why it was routed as it was. */
 export interface RoutingDecision {
-  /** Hash of the rules file that decided. */
+  /** Hash of the rules file that decided (its text is kept by version: Store.rulesVersion). */
   rules: string;
-  /** Every rule evaluated, in file order (rules skipped by the type index are not listed). */
+  /**
+   * Every rule evaluated, in file order (rules skipped by the type index are not listed); with
+   * `matchedOnly`, only the rules that matched.
+   */
   outcomes: RuleOutcome[];
+  /**
+   * Ingest's form: the stored decision does not grow with the rules that did not match. `explain`
+   * re-evaluates the others, against this event, with the rules version `rules`.
+   */
+  matchedOnly?: true;
   /** How many rules the type index skipped ("type does not match"). */
   skipped: number;
   /** The rule whose `stop: true` ended evaluation, if any. */

@@ -6,6 +6,7 @@ import { idempotencyKey } from '../event/key.js';
 import type { EventObject } from '../event/model.js';
 import type { Metrics } from '../ops/metrics.js';
 import { routeEvent } from '../route/route.js';
+import { knownEventSize } from '../rules/logic.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { StoreUnavailableError, type IngestItem, type IngestOutcome } from '../store/store.js';
 import { verify } from './signature.js';
@@ -78,6 +79,17 @@ function exceedsDepth(text: string, max: number): boolean {
 
 export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: string): void {
   const { metrics } = deps;
+  // Label sets resolved once, not hashed on every event.
+  const acceptedCount = metrics.eventsReceived.labels('accepted', '');
+  const created = new Map<string, { inc(): void }>();
+  const createdFor = (destination: string) => {
+    let c = created.get(destination);
+    if (!c) {
+      c = metrics.deliveriesCreated.labels(destination, 'ingest');
+      created.set(destination, c);
+    }
+    return c;
+  };
 
   const reject = (req: FastifyRequest, reply: FastifyReply, r: Rejection) => {
     metrics.eventsReceived.inc({ outcome: 'rejected', reason: r.reason });
@@ -118,11 +130,13 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
     const parsed = parseEvent(body);
     if (!('event' in parsed)) return reject(req, reply, parsed);
     const event = parsed.event;
+    knownEventSize(event, parsed.text.length);
     const silences = deps.silences ?? null;
     const routing = routeEvent(config, event, {
       now,
       replay: false,
       skipIgnored: true,
+      matchedOnly: true,
       silenced: silences
         ? (p) => {
             const s = silences.find(event, p.rule, p.destination, now);
@@ -175,12 +189,12 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
       req.log.debug({ key: key.key }, 'duplicate event; not routed again');
       return reply.code(200).send({ duplicate: true, key: key.key });
     }
-    metrics.eventsReceived.inc({ outcome: 'accepted', reason: '' });
+    acceptedCount.inc();
     let pending = 0;
     for (const d of outcome.planned) {
       if (d.status === 'pending') {
         pending++;
-        metrics.deliveriesCreated.inc({ destination: d.destination, origin: 'ingest' });
+        createdFor(d.destination).inc();
         continue;
       }
       // Noise control: held back by a silence, counted, never sent.

@@ -1,11 +1,45 @@
 // `explain EVENT`: the event, which rules matched and which did not and why, each policy decision,
 // every delivery and each of its attempts. The routing decision stored at ingest is the source of
-// truth; rules the type index skipped are listed from the current rules file. Noise control
-// (contract §9): the groups the event was gathered into, and the notification that carried it.
-import type { RouterConfig, RoutingDecision } from '../config/types.js';
+// truth. Ingest stores only the rules that matched and the version of the rules file that decided;
+// the others' reasons are evaluated again here, against the event, with that version's text (kept
+// by the store), so explain tells why by the rules in force when the event arrived. Decisions stored
+// before that listed every rule evaluated; rules the type index skipped are listed from the current
+// rules file. Noise control (contract §9): the groups the event was gathered into, and the
+// notification that carried it.
+import { loadRulesText } from '../config/load.js';
+import type { EventObject, RouterConfig, RoutingDecision } from '../config/types.js';
 import { describeGroup } from '../route/group.js';
-import { explainRules } from '../route/route.js';
+import { explainRules, explainStored } from '../route/route.js';
+import type { RuleOutcome } from '../route/route.js';
 import type { GatheredEvent, Store, StoredAttempt, StoredDelivery, StoredEvent } from '../store/store.js';
+
+/** Compiled past versions, by hash: explaining a page of events compiles each version once. */
+const versions = new Map<string, RouterConfig | null>();
+const MAX_VERSIONS = 8;
+
+async function versionOf(store: Store, current: RouterConfig, hash: string): Promise<RouterConfig | null> {
+  if (hash === current.hash) return current;
+  if (versions.has(hash)) return versions.get(hash)!;
+  const text = await store.rulesVersion(hash);
+  // Compiled as the router compiled it (examples aside, which decide nothing).
+  const version = text === null ? null : loadRulesText(text, current.file, process.env, { examples: false }).config;
+  if (versions.size >= MAX_VERSIONS) versions.delete(versions.keys().next().value!);
+  versions.set(hash, version);
+  return version;
+}
+
+async function ruleOutcomes(store: Store, config: RouterConfig, decision: RoutingDecision | null, payload: unknown, type: string | null): Promise<RuleOutcome[]> {
+  if (decision === null || !decision.matchedOnly) return explainRules(config, decision ?? { outcomes: [], stoppedBy: null }, type);
+  const version = await versionOf(store, config, decision.rules);
+  const event = payload !== null && typeof payload === 'object' && !Array.isArray(payload) ? (payload as EventObject) : null;
+  if (version === null || event === null) {
+    // The version's text is not in this database (or no longer compiles): what was stored.
+    const why = version === null ? 'not recorded: the rules file version that decided is not in this database' : 'not recorded';
+    const matched = new Set(decision.outcomes.map((o) => o.rule));
+    return [...decision.outcomes, ...config.rules.filter((r) => !matched.has(r.name)).map((r) => ({ rule: r.name, matched: false, reason: `did not match (${why})` }))];
+  }
+  return explainStored(version, decision, event, type);
+}
 
 export interface ExplainReport {
   event: Omit<StoredEvent, 'payload' | 'routing'> & { payload: unknown };
@@ -23,7 +57,6 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
   const ev = await store.findEvent(idOrKey);
   if (!ev) return null;
   const decision: RoutingDecision | null = ev.routing ? (JSON.parse(ev.routing) as RoutingDecision) : null;
-  const rules = explainRules(config, decision ?? { outcomes: [], stoppedBy: null }, ev.type);
 
   const deliveries = await Promise.all(
     (await store.deliveriesForEvent(ev.seq)).map(async (d) => ({ ...d, attemptsMade: await store.attemptsFor(d.id) })),
@@ -35,6 +68,7 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
   } catch {
     parsed = payload;
   }
+  const rules = await ruleOutcomes(store, config, decision, parsed, ev.type);
   const rulesChanged = decision !== null && decision.rules !== config.hash;
   const gathered = await store.gatheredFor(ev.seq);
   return {

@@ -5,7 +5,7 @@
 // §9) is part of the plan: a pair a silence holds is `silenced` (before policy), and a pending
 // delivery of a grouped rule says which group it joins (route/group.ts).
 import { eventTime, eventType } from '../event/accessors.js';
-import type { CompiledRule, RouterConfig } from '../event/config.js';
+import type { CompiledRule, IndexKey, RouterConfig } from '../event/config.js';
 import type { EventObject, RoutedDelivery, RoutePair, RoutingDecision, RuleOutcome } from '../event/model.js';
 import { allowedInWindow, decide, type RateCounts } from '../policy/policy.js';
 import { typeFilter } from './accept-types.js';
@@ -32,6 +32,11 @@ export interface RouteContext {
    * Without it (dry runs, replay) nothing is silenced here; the send-time gate checks again.
    */
   silenced?: (pair: RoutePair) => string | null;
+  /**
+   * Ingest: only the rules that can match are tested (the rule index), and the decision lists
+   * only those that matched (RoutingDecision.matchedOnly); `explain` recomputes the others.
+   */
+  matchedOnly?: boolean;
 }
 
 export interface Routing {
@@ -58,7 +63,9 @@ export function routeEvent(config: RouterConfig, event: EventObject, ctx: RouteC
   const { decision, pairs: all } =
     !accepted && ctx.skipIgnored
       ? { decision: { rules: config.hash, outcomes: [], skipped: config.rules.length, stoppedBy: null }, pairs: [] }
-      : evaluate(config, event, type);
+      : ctx.matchedOnly
+        ? evaluateIndexed(config, event, type)
+        : evaluate(config, event, type);
   const pairs = ctx.only ? all.filter(ctx.only) : all;
   return {
     type,
@@ -207,6 +214,117 @@ function evaluate(
   };
 }
 
+// The rule index (ingest). Per event type, once: the enabled rules whose `match.type` admits it
+// (wildcards included), split into those the index cannot skip and, for the others, a lookup by
+// one equality each needs (IndexKey). An event then tests only the rules filed under the values
+// it carries, plus the unskippable ones, in file order.
+
+interface TypeBucket {
+  always: CompiledRule[];
+  /** One per IndexKey id. Prefix keys: `lengths` are the prefixes' lengths, longest first. */
+  groups: { lookup: IndexKey['lookup']; byValue: Map<string, CompiledRule[]>; lengths: number[] | null }[];
+}
+
+/** Types remembered per rules version; an event of yet another type is bucketed on the spot. */
+const MAX_BUCKETS = 1024;
+const buckets = new WeakMap<RouterConfig, Map<string | null, TypeBucket>>();
+
+function bucketFor(config: RouterConfig, type: string | null): TypeBucket {
+  let byType = buckets.get(config);
+  if (!byType) {
+    byType = new Map();
+    buckets.set(config, byType);
+  }
+  const known = byType.get(type);
+  if (known) return known;
+  const b: TypeBucket = { always: [], groups: [] };
+  const groups = new Map<string, TypeBucket['groups'][number]>();
+  for (const rule of config.rules) {
+    if (!rule.enabled || (rule.admitsType && !rule.admitsType(type))) continue;
+    const key = rule.keys?.[0];
+    if (!key) {
+      b.always.push(rule);
+      continue;
+    }
+    let g = groups.get(key.id);
+    if (!g) {
+      g = { lookup: key.lookup, byValue: new Map(), lengths: key.prefix ? [] : null };
+      groups.set(key.id, g);
+    }
+    for (const v of new Set(key.values)) {
+      if (g.lengths && !g.lengths.includes(v.length)) g.lengths.push(v.length);
+      const list = g.byValue.get(v);
+      if (list) list.push(rule);
+      else g.byValue.set(v, [rule]);
+    }
+  }
+  b.groups = [...groups.values()];
+  if (byType.size < MAX_BUCKETS) byType.set(type, b);
+  return b;
+}
+
+/** The rules an event of this type can match, in file order (what ingest tests). */
+export function indexedCandidates(config: RouterConfig, event: EventObject, type: string | null): CompiledRule[] {
+  const b = bucketFor(config, type);
+  if (b.groups.length === 0) return b.always;
+  const found = new Set<CompiledRule>();
+  const add = (list: CompiledRule[] | undefined) => {
+    if (list) for (const r of list) found.add(r);
+  };
+  for (const g of b.groups) {
+    for (const v of g.lookup(event)) {
+      if (g.lengths === null) add(g.byValue.get(v));
+      else for (const n of g.lengths) if (n <= v.length) add(g.byValue.get(v.slice(0, n)));
+    }
+  }
+  if (found.size === 0) return b.always;
+  return [...b.always, ...found].sort((x, y) => x.index - y.index);
+}
+
+function evaluateIndexed(config: RouterConfig, event: EventObject, type: string | null): { decision: RoutingDecision; pairs: RoutePair[] } {
+  const outcomes: RuleOutcome[] = [];
+  const pairs: RoutePair[] = [];
+  let stoppedBy: string | null = null;
+  for (const rule of indexedCandidates(config, event, type)) {
+    if (!(rule.matches ? rule.matches(event) : rule.test(event).matched)) continue;
+    outcomes.push({ rule: rule.name, matched: true, reason: rule.test(event).reason });
+    for (const name of rule.sendTo) {
+      const dest = config.destinations.get(name);
+      if (dest?.enabled) pairs.push({ rule: rule.name, destination: name });
+    }
+    if (rule.stop) {
+      stoppedBy = rule.name;
+      break;
+    }
+  }
+  return { decision: { rules: config.hash, outcomes, skipped: 0, stoppedBy, matchedOnly: true }, pairs };
+}
+
+/**
+ * Why each rule of the version that decided (`version`, whose hash is decision.rules) did or did
+ * not match a stored event, in file order: the matched ones as stored, the others evaluated
+ * again, against the same event with the same rules. What `explain` shows for a matchedOnly
+ * decision.
+ */
+export function explainStored(version: RouterConfig, decision: Pick<RoutingDecision, 'outcomes' | 'stoppedBy'>, event: EventObject, type: string | null): RuleOutcome[] {
+  const decided = new Map(decision.outcomes.map((o) => [o.rule, o]));
+  const stopAt = decision.stoppedBy === null ? Number.POSITIVE_INFINITY : (version.rules.find((r) => r.name === decision.stoppedBy)?.index ?? Number.POSITIVE_INFINITY);
+  const out = version.rules.map((rule): RuleOutcome => {
+    const o = decided.get(rule.name);
+    if (o) return o;
+    if (rule.index > stopAt) return { rule: rule.name, matched: false, reason: `not evaluated: rule "${decision.stoppedBy}" above has stop: true` };
+    if (!rule.enabled) return { rule: rule.name, matched: false, reason: 'the rule is disabled (enabled: false)' };
+    if (rule.types !== null && (type === null || !rule.types.includes(type))) return { rule: rule.name, matched: false, reason: typeMismatch(rule, type) };
+    const r = rule.test(event);
+    return { rule: rule.name, matched: false, reason: r.matched ? 'it did not match when the event arrived' : r.reason };
+  });
+  const inVersion = new Set(version.rules.map((r) => r.name));
+  for (const o of decision.outcomes) if (!inVersion.has(o.rule)) out.push(o);
+  return out;
+}
+
+const typeMismatch = (rule: CompiledRule, type: string | null) => `type does not match: the rule takes ${(rule.types ?? []).join(', ')}, and this event is ${type ?? 'of no type'}`;
+
 /**
  * Why each rule did or did not match, in file order, the rules the type index skipped included:
  * what `test`, `explain` and the console show. `decision` is the one just made or the one stored
@@ -220,7 +338,7 @@ export function explainRules(config: RouterConfig, decision: Pick<RoutingDecisio
     const o = decided.get(rule.name);
     if (o) return o;
     let reason: string;
-    if (!tested.has(rule.name)) reason = `type does not match: the rule takes ${(rule.types ?? []).join(', ')}, and this event is ${type ?? 'of no type'}`;
+    if (!tested.has(rule.name)) reason = typeMismatch(rule, type);
     else if (decision.stoppedBy !== null) reason = `not evaluated: rule "${decision.stoppedBy}" above has stop: true`;
     else reason = 'not evaluated: the rule was not in the rules file when the event arrived';
     return { rule: rule.name, matched: false, reason };

@@ -7,6 +7,7 @@
 //  - Each evaluation has a work budget linear in the event's size (see WORK below), so no
 //    condition can cost more than linear time in what the sender controls.
 import jsonLogic from 'json-logic-js';
+import type { IndexKey } from '../event/config.js';
 import type { EventObject, Json } from '../event/model.js';
 import { closest } from './spelling.js';
 import { compilePath, readPath } from '../event/path.js';
@@ -101,6 +102,15 @@ library.apply = function chargedApply(logic: unknown, data: unknown): unknown {
 };
 
 const eventSizes = new WeakMap<object, number>();
+
+/**
+ * Ingest already knows the event's size: the length of the body it was parsed from (whitespace
+ * included, so still linear in what the sender sent). Saves a JSON.stringify per event.
+ */
+export function knownEventSize(event: EventObject, size: number): void {
+  eventSizes.set(event, size);
+}
+
 function eventSize(event: EventObject): number {
   let size = eventSizes.get(event);
   if (size === undefined) {
@@ -185,4 +195,67 @@ export function compileLogic(logic: Json): (event: EventObject) => LogicOutcome 
       remaining = outer;
     }
   };
+}
+
+/**
+ * Equalities a condition needs, for the rule index: `{"==": [{"var": "x"}, "a"]}` (either order)
+ * at the top of the condition or inside its top-level `and`s. Only texts that are not numbers
+ * (Number(text) is NaN): such a text is `==` only to the same text, or to a list or object whose
+ * text form is that text (JavaScript's loose equality), so the lookup below offers exactly those.
+ * `===` is the same text only.
+ */
+export function logicKeys(logic: Json): IndexKey[] {
+  const keys: IndexKey[] = [];
+  const walk = (node: Json): void => {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return;
+    const ops = Object.keys(node);
+    if (ops.length !== 1) return;
+    const op = ops[0]!;
+    const args = node[op]!;
+    if (op === 'and' && Array.isArray(args)) {
+      for (const a of args) walk(a);
+      return;
+    }
+    if ((op !== '==' && op !== '===') || !Array.isArray(args) || args.length !== 2) return;
+    const [a, b] = args as [Json, Json];
+    const path = varPath(a) ?? varPath(b);
+    const value = typeof b === 'string' && varPath(a) !== null ? b : typeof a === 'string' && varPath(b) !== null ? a : null;
+    if (path === null || value === null || !Number.isNaN(Number(value))) return;
+    const parts = compilePath(path);
+    if (parts === null) return;
+    const read = (e: EventObject) => readPath(e, parts);
+    keys.push(
+      op === '==='
+        ? { id: `logic===:${path}`, lookup: (e) => strictKeys(read(e)), values: [value] }
+        : { id: `logic==:${path}`, lookup: (e) => looseKeys(read(e)), values: [value] },
+    );
+  };
+  walk(logic);
+  return keys;
+}
+
+/** `{"var": "a.b"}` or `{"var": ["a.b"]}` (no default: a default could equal the value). */
+function varPath(node: Json): string | null {
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) return null;
+  const ops = Object.keys(node);
+  if (ops.length !== 1 || ops[0] !== 'var') return null;
+  const arg = node.var;
+  const p = Array.isArray(arg) ? (arg.length === 1 ? arg[0] : undefined) : arg;
+  return typeof p === 'string' && p !== '' ? p : null;
+}
+
+function strictKeys(v: Json | undefined): string[] {
+  return typeof v === 'string' ? [v] : [];
+}
+
+function looseKeys(v: Json | undefined): string[] {
+  if (typeof v === 'string') return [v];
+  if (v === null || typeof v !== 'object') return [];
+  try {
+    // What == compares a list or object with a text by (its text form); a payload whose
+    // toString is not a function makes == throw, and the condition count as false.
+    return [String(v)];
+  } catch {
+    return [];
+  }
 }

@@ -7,6 +7,7 @@
 // path reader. When the field holds a list, the key holds if any element does. The key `type` is
 // the event's type wherever the event carries it (server.fields.type), so it agrees with the type
 // index used by routing.
+import type { IndexKey } from '../event/config.js';
 import type { EventObject, Json, MatchResult } from '../event/model.js';
 import { compilePath, readPath } from '../event/path.js';
 
@@ -16,6 +17,12 @@ export type MatchSpec = Record<string, MatchScalar | MatchScalar[]>;
 export interface CompiledMatch {
   /** All conditions hold; the reason names each condition (or the first that failed). */
   test(event: EventObject): MatchResult;
+  /** test(event).matched, without the reason. */
+  matches(event: EventObject): boolean;
+  /** Whether the `type` condition holds for an event of this type (true without one). */
+  admitsType(type: string | null): boolean;
+  /** Conditions other than `type` whose values are all plain text: the rule index's keys. */
+  keys: IndexKey[];
   /** Literal types from `type`, for the type index; null when any type could match. */
   types: string[] | null;
 }
@@ -142,6 +149,24 @@ export function compileMatch(
     conditions.push({ key, read: (e) => readPath(e, parts), alternatives });
   }
 
+  const typeCondition = conditions.find((c) => c.key === 'type');
+  const keys: IndexKey[] = [];
+  for (const [key, raw] of Object.entries(spec)) {
+    const values = Array.isArray(raw) ? raw : [raw];
+    const c = conditions.find((x) => x.key === key);
+    if (key === 'type' || !c || values.length === 0 || !values.every((v) => typeof v === 'string')) continue;
+    const texts = values as string[];
+    if (!texts.some(isWildcard)) {
+      keys.push({ id: `match:${key}`, lookup: (e) => textKeys(c.read(e), false), values: texts });
+      continue;
+    }
+    // With wildcards: a text can match only if it starts with an alternative's part before its
+    // first `*` (a plain alternative is its own prefix). Booleans count as text for wildcards.
+    const prefixes = texts.map((t) => t.split('*')[0]!);
+    if (prefixes.some((p) => p === '')) continue;
+    keys.push({ id: `match-prefix:${key}`, lookup: (e) => textKeys(c.read(e), true), values: prefixes, prefix: true });
+  }
+
   const test = (event: EventObject): MatchResult => {
     const held: string[] = [];
     for (const c of conditions) {
@@ -152,7 +177,28 @@ export function compileMatch(
     }
     return { matched: true, reason: held.join(' and ') };
   };
-  return { match: { test, types }, issues };
+  const matches = (event: EventObject): boolean => {
+    for (const c of conditions) if (!holds(c.read(event), c.alternatives)) return false;
+    return true;
+  };
+  const admitsType = (type: string | null): boolean => !typeCondition || holds(type ?? undefined, typeCondition.alternatives);
+  return { match: { test, matches, admitsType, keys, types }, issues };
+}
+
+/**
+ * The texts a field offers to plain-text alternatives: a text itself, a number as text (a text
+ * alternative equals the same number), each item of a list; nothing else can equal a text.
+ */
+function textKeys(v: Json | undefined, booleans: boolean): string[] {
+  if (typeof v === 'string') return [v];
+  if (typeof v === 'number' || (booleans && typeof v === 'boolean')) return [String(v)];
+  if (!Array.isArray(v)) return [];
+  const out: string[] = [];
+  for (const item of v) {
+    if (typeof item === 'string') out.push(item);
+    else if (typeof item === 'number' || (booleans && typeof item === 'boolean')) out.push(String(item));
+  }
+  return out;
 }
 
 function holds(actual: Json | undefined, alternatives: Alternative[]): boolean {

@@ -127,4 +127,23 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN event_count INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE deliveries ADD COLUMN group_id TEXT;
   `,
+  // 8: the queue's length kept as a counter, so /metrics reads one row instead of counting the
+  // queue on every scrape. SqliteStore adds each transaction's change to it in that transaction
+  // (every write to deliveries.status is in store/sqlite.ts); triggers measured 9 µs per event.
+  `
+  CREATE TABLE queue_depth (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n  INTEGER NOT NULL
+  );
+  INSERT INTO queue_depth (id, n) SELECT 1, count(*) FROM deliveries WHERE status IN ('pending', 'failed');
+  `,
+  // 9: each rules file version's text, once, by its hash: an event's stored decision names the
+  // version and the rules that matched, and explain re-evaluates the others from this text.
+  `
+  CREATE TABLE rules_versions (
+    hash     TEXT    PRIMARY KEY,
+    text     TEXT    NOT NULL,
+    saved_at INTEGER NOT NULL
+  );
+  `,
 ];

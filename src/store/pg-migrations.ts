@@ -112,4 +112,13 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN event_count integer NOT NULL DEFAULT 1;
   ALTER TABLE deliveries ADD COLUMN group_id text;
   `,
+  // 3: each rules file version's text, once, by its hash, as SQLite's migration 9: a stored
+  // decision names its version and the rules that matched; explain re-evaluates the others.
+  `
+  CREATE TABLE rules_versions (
+    hash     text    PRIMARY KEY,
+    text     text    NOT NULL,
+    saved_at bigint  NOT NULL
+  );
+  `,
 ];

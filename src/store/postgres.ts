@@ -886,6 +886,17 @@ export class PostgresStore implements Store {
     return r!.n as number;
   }
 
+  async saveRulesVersion(hash: string, text: string, now: number): Promise<void> {
+    await this.q(`INSERT INTO rules_versions (hash, text, saved_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING`, [hash, text, now]);
+  }
+
+  async rulesVersion(hash: string): Promise<string | null> {
+    const [r] = await this.q(`SELECT text FROM rules_versions WHERE hash = $1`, [hash]);
+    return r ? (r.text as string) : null;
+  }
+
+  // Counts the queue (its partial index) on every call: a counter row, as SQLite keeps, would be
+  // one row every replica's ingest and delivery transactions lock in turn.
   async stats(now: number): Promise<{ queueDepth: number; oldestDueAgeSeconds: number }> {
     const [r] = await this.q(
       `SELECT count(*) AS n, min(CASE WHEN next_attempt_at <= $1 THEN next_attempt_at END) AS oldest FROM deliveries WHERE status IN ('pending', 'failed')`,

@@ -157,6 +157,13 @@ function unavailable(err: unknown): never {
   throw new StoreUnavailableError(`database unavailable (${code})`, err);
 }
 
+/** The destinations with deliveries queued: a skip-scan of the index, one seek per destination. */
+const QUEUED_DESTINATIONS = `WITH RECURSIVE dests(d) AS (
+    SELECT (SELECT min(destination) FROM deliveries INDEXED BY deliveries_due_destination WHERE status IN ('pending', 'failed'))
+    UNION ALL
+    SELECT (SELECT min(destination) FROM deliveries INDEXED BY deliveries_due_destination WHERE status IN ('pending', 'failed') AND destination > d)
+    FROM dests WHERE d IS NOT NULL)`;
+
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   readonly db: Database.Database;
@@ -285,15 +292,18 @@ export class SqliteStore implements Store {
       // The destinations that have deliveries waiting: a skip-scan of the index, one seek per destination.
       dueDestinations: bk
         .prepare(
-          `WITH RECURSIVE dests(d) AS (
-             SELECT (SELECT min(destination) FROM deliveries INDEXED BY deliveries_due_destination WHERE status IN ('pending', 'failed'))
-             UNION ALL
-             SELECT (SELECT min(destination) FROM deliveries INDEXED BY deliveries_due_destination WHERE status IN ('pending', 'failed') AND destination > d)
-             FROM dests WHERE d IS NOT NULL)
+          `${QUEUED_DESTINATIONS}
            SELECT d FROM dests WHERE d IS NOT NULL`,
         )
         .pluck(),
       lease: bk.prepare(`UPDATE deliveries SET lease_until = ? WHERE id = ?`),
+      // Two forms, so the queue counter knows what a finished delivery was: the first updates
+      // only a queued one (nearly always, it was claimed), the second anything else.
+      finishQueued: bk.prepare(
+        `UPDATE deliveries SET status = @status, reason = @reason, attempts = attempts + @counted,
+           round_attempts = round_attempts + @counted, next_attempt_at = @nextAttemptAt, lease_until = NULL, updated_at = @now
+         WHERE id = @id AND status IN ('pending', 'failed')`,
+      ),
       finish: bk.prepare(
         `UPDATE deliveries SET status = @status, reason = @reason, attempts = attempts + @counted,
            round_attempts = round_attempts + @counted, next_attempt_at = @nextAttemptAt, lease_until = NULL, updated_at = @now
@@ -321,10 +331,19 @@ export class SqliteStore implements Store {
         `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL, privileged = 0
          WHERE status = 'dead' AND id = ?`,
       ),
-      depth: db.prepare(
-        `SELECT count(*) AS n, min(CASE WHEN next_attempt_at <= @now THEN next_attempt_at END) AS oldest
-         FROM deliveries WHERE status IN ('pending', 'failed')`,
-      ),
+      // O(1) in the queue's length: the counter of migration 8 (kept by `queuedTx`), and the earliest
+      // due time as one index seek per destination (the skip-scan claims use).
+      depth: db.prepare(`SELECT n FROM queue_depth WHERE id = 1`).pluck(),
+      queuedOnDb: db.prepare(`UPDATE queue_depth SET n = n + ? WHERE id = 1`),
+      queuedOnBk: bk.prepare(`UPDATE queue_depth SET n = n + ? WHERE id = 1`),
+      earliestDue: db
+        .prepare(
+          `${QUEUED_DESTINATIONS}
+           SELECT min((SELECT min(next_attempt_at) FROM deliveries INDEXED BY deliveries_due_destination
+                        WHERE destination = dests.d AND status IN ('pending', 'failed')))
+           FROM dests WHERE d IS NOT NULL`,
+        )
+        .pluck(),
       // Old events whose deliveries are all finished, and finished before the cut-off too (a
       // delivery retried yesterday on an old event stays visible for a full retention period).
       prunable: db.prepare(
@@ -346,6 +365,27 @@ export class SqliteStore implements Store {
     allowedSince: (rule, destination, since) => (this.s.allowedSince.get(rule, destination, since) as { n: number }).n,
   };
 
+  /**
+   * The change the open transaction makes to the queue's length (deliveries pending or failed),
+   * added to queue_depth in that same transaction by `queuedTx`. Every statement that changes
+   * deliveries.status is in this file and counts here.
+   */
+  private queued = 0;
+
+  /** An IMMEDIATE transaction on `conn` that also records its change to the queue's length. */
+  private queuedTx<T>(conn: Database.Database, body: () => T): T {
+    this.queued = 0;
+    try {
+      return conn.transaction(() => {
+        const result = body();
+        if (this.queued !== 0) (conn === this.db ? this.s.queuedOnDb : this.s.queuedOnBk).run(this.queued);
+        return result;
+      }).immediate();
+    } finally {
+      this.queued = 0;
+    }
+  }
+
   private insertDeliveries(list: (Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status'] })[], now: number): void {
     for (const d of list) this.insertOne(d, now, 1, null);
   }
@@ -355,6 +395,7 @@ export class SqliteStore implements Store {
     // Time-ordered ids (UUIDv7): stable and unique like any UUID, but new rows land at the end
     // of the primary-key index instead of all over it.
     const id = uuidv7();
+    if (d.status === 'pending') this.queued++;
     this.s.insertDelivery.run(
       id,
       d.eventSeq,
@@ -465,7 +506,7 @@ export class SqliteStore implements Store {
   async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
     try {
       if (this.cap) this.limitPages();
-      return this.db.transaction(() => items.map((item) => this.ingestOne(item))).immediate();
+      return this.queuedTx(this.db, () => items.map((item) => this.ingestOne(item)));
     } catch (err) {
       if (items.length === 1 || WHOLE_DB_ERRORS.test((err as { code?: string }).code ?? '')) return items.map(() => ({ status: 'failed', error: storeError(err) }));
     }
@@ -473,15 +514,17 @@ export class SqliteStore implements Store {
     // that cannot be stored (say, too large for what is left under DB_MAX_MB) fails alone and the
     // rest still commit. The fast path above pays for no savepoints.
     try {
-      return this.db.transaction(() =>
+      return this.queuedTx(this.db, () =>
         items.map((item): IngestOutcome => {
+          const before = this.queued;
           try {
             return this.db.transaction(() => this.ingestOne(item))();
           } catch (err) {
+            this.queued = before; // its savepoint was rolled back
             return { status: 'failed', error: storeError(err) };
           }
         }),
-      ).immediate();
+      );
     } catch (err) {
       unavailable(err);
     }
@@ -519,12 +562,15 @@ export class SqliteStore implements Store {
   async finish(updates: DeliveryUpdate[]): Promise<void> {
     const now = Date.now();
     const write = (withAttempts: boolean) =>
-      this.bk.transaction(() => {
+      this.queuedTx(this.bk, () => {
         for (const u of updates) {
           if (u.attempt && withAttempts) this.s.insertAttempt.run({ ...u.attempt, error: u.attempt.error?.slice(0, 2000) ?? null });
-          this.s.finish.run({ id: u.id, status: u.status, reason: u.reason?.slice(0, 2000) ?? null, nextAttemptAt: u.nextAttemptAt, counted: u.attempt ? 1 : 0, now });
+          const p = { id: u.id, status: u.status, reason: u.reason?.slice(0, 2000) ?? null, nextAttemptAt: u.nextAttemptAt, counted: u.attempt ? 1 : 0, now };
+          const wasQueued = this.s.finishQueued.run(p).changes > 0;
+          if (!wasQueued) this.s.finish.run(p);
+          this.queued += (u.status === 'failed' ? 1 : 0) - (wasQueued ? 1 : 0);
         }
-      }).immediate();
+      });
     try {
       write(true);
     } catch (err) {
@@ -593,7 +639,11 @@ export class SqliteStore implements Store {
 
   async requeueDead(ids: string[], now: number): Promise<string[]> {
     try {
-      return this.db.transaction(() => ids.filter((id) => this.s.requeue.run(now, now, id).changes > 0)).immediate();
+      return this.queuedTx(this.db, () => {
+        const requeued = ids.filter((id) => this.s.requeue.run(now, now, id).changes > 0);
+        this.queued += requeued.length;
+        return requeued;
+      });
     } catch (err) {
       unavailable(err);
     }
@@ -605,7 +655,7 @@ export class SqliteStore implements Store {
       // IMMEDIATE: the write lock is taken before the first count, so no other connection (the
       // server's ingest, the delivery thread, a CLI retry or replay) can count between this
       // count and this stamp.
-      return this.db.transaction(() =>
+      return this.queuedTx(this.db, () =>
         ids.map((id): AdmitResult => {
           const row = this.s.delivery.get(id) as Row | undefined;
           const d = row ? toDelivery(row) : null;
@@ -618,10 +668,11 @@ export class SqliteStore implements Store {
           };
           const verdict = decide(d, counts);
           if (!verdict.allowed) return { id, outcome: 'refused', reason: verdict.reason };
-          (opts.requeueDead ? this.s.admittedDead : this.s.admitted).run({ id, now: opts.now });
+          // A dead one requeued joins the queue; one already waiting is only stamped.
+          if ((opts.requeueDead ? this.s.admittedDead : this.s.admitted).run({ id, now: opts.now }).changes > 0 && opts.requeueDead) this.queued++;
           return { id, outcome: 'admitted', reason: null };
         }),
-      ).immediate();
+      );
     } catch (err) {
       unavailable(err);
     }
@@ -633,7 +684,7 @@ export class SqliteStore implements Store {
     now: number,
   ): Promise<NewDelivery[]> {
     try {
-      return this.db.transaction(() => {
+      return this.queuedTx(this.db, () => {
         const added: NewDelivery[] = [];
         for (const e of events) {
           const existing = (this.s.deliveriesForEvent.all({ seq: e.seq }) as Row[]).map(toDelivery);
@@ -642,7 +693,7 @@ export class SqliteStore implements Store {
           added.push(...list);
         }
         return added;
-      }).immediate();
+      });
     } catch (err) {
       unavailable(err);
     }
@@ -652,9 +703,23 @@ export class SqliteStore implements Store {
     return this.counts.allowedSince(rule, destination, since);
   }
 
+  async saveRulesVersion(hash: string, text: string, now: number): Promise<void> {
+    try {
+      this.db.prepare(`INSERT INTO rules_versions (hash, text, saved_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`).run(hash, text, now);
+    } catch (err) {
+      unavailable(err);
+    }
+  }
+
+  async rulesVersion(hash: string): Promise<string | null> {
+    const text = this.db.prepare(`SELECT text FROM rules_versions WHERE hash = ?`).pluck().get(hash) as string | undefined;
+    return text ?? null;
+  }
+
   async stats(now: number): Promise<{ queueDepth: number; oldestDueAgeSeconds: number }> {
-    const r = this.s.depth.get({ now }) as { n: number; oldest: number | null };
-    return { queueDepth: r.n, oldestDueAgeSeconds: r.oldest === null ? 0 : Math.max(0, (now - r.oldest) / 1000) };
+    const n = (this.s.depth.get() as number | undefined) ?? 0;
+    const earliest = n === 0 ? null : (this.s.earliestDue.get() as number | null);
+    return { queueDepth: n, oldestDueAgeSeconds: earliest === null || earliest > now ? 0 : (now - earliest) / 1000 };
   }
 
   async prune(before: number, batch: number): Promise<number> {
@@ -809,7 +874,7 @@ export class SqliteStore implements Store {
       // A read first, without the write lock: an idle poll never contends with ingest.
       if (this.g.anyDue.get(now) === undefined) return [];
       // On the FULL connection: a digest is created rarely, and it must not be made twice.
-      return this.db.transaction(() => {
+      return this.queuedTx(this.db, () => {
         const out: FlushedNotification[] = [];
         for (const g of this.g.due.all(now, limit) as Row[]) {
           const id = g.id as string;
@@ -829,7 +894,7 @@ export class SqliteStore implements Store {
           this.g.sent.run(now, id);
         }
         return out;
-      }).immediate();
+      });
     } catch (err) {
       unavailable(err);
     }
@@ -885,7 +950,11 @@ export class SqliteStore implements Store {
 
   async requeueSilenced(ids: string[], now: number): Promise<string[]> {
     try {
-      return this.db.transaction(() => ids.filter((id) => this.g.requeueSilenced.run({ id, now }).changes > 0)).immediate();
+      return this.queuedTx(this.db, () => {
+        const requeued = ids.filter((id) => this.g.requeueSilenced.run({ id, now }).changes > 0);
+        this.queued += requeued.length;
+        return requeued;
+      });
     } catch (err) {
       unavailable(err);
     }

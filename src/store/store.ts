@@ -223,6 +223,16 @@ export interface Store {
    * for what only shows a count (a dry run), never for a decision that lets a delivery out. */
   allowedSince(rule: string, destination: string, since: number): Promise<number>;
 
+  /**
+   * Keeps a rules file's text under its hash (RouterConfig.hash), once per version; saving a
+   * version already kept does nothing. Stored decisions name the version that made them and list
+   * only the rules that matched: `explain` re-evaluates the others with this text.
+   */
+  saveRulesVersion(hash: string, text: string, now: number): Promise<void>;
+  /** The text saved under `hash`, or null. */
+  rulesVersion(hash: string): Promise<string | null>;
+
+  /** The queue's length and how long its oldest due delivery has waited; O(1) in the queue's length. */
   stats(now: number): Promise<{ queueDepth: number; oldestDueAgeSeconds: number }>;
   /** Deletes up to `batch` events older than `before` whose deliveries are all finished. */
   prune(before: number, batch: number): Promise<number>;

@@ -23,11 +23,19 @@ export function createChannel(destination: Destination, env: ChannelEnv): Channe
   }
 }
 
+const fingerprints = new WeakMap<Destination, string>();
+
 /** What a channel is built from: a changed fingerprint means a new channel. */
 export function fingerprint(destination: Destination): string {
-  // Templates serialise as their source; `line` moves when anything above it is edited.
-  const { line: _line, ...settings } = destination;
-  return JSON.stringify(settings);
+  // A compiled destination never changes (a reload compiles new ones): worked out once, not per send.
+  let fp = fingerprints.get(destination);
+  if (fp === undefined) {
+    // Templates serialise as their source; `line` moves when anything above it is edited.
+    const { line: _line, ...settings } = destination;
+    fp = JSON.stringify(settings);
+    fingerprints.set(destination, fp);
+  }
+  return fp;
 }
 
 interface Entry {

@@ -235,11 +235,15 @@ export async function startRouter(o: RouterStart): Promise<Target & { dbPath: st
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of ['B3OS_WEBHOOK_SECRET_PREVIOUS', 'SLACK_BOT_TOKEN', 'SLACK_API_URL', 'SMTP_URL', 'ADMIN_TOKEN', 'NODE_OPTIONS']) delete env[k];
   Object.assign(env, { NODE_ENV: 'production', LOG_LEVEL: 'warn', B3OS_WEBHOOK_SECRET: SECRET, ...o.env });
-  const child = spawn(process.execPath, [...startScriptNodeFlags(), ...(o.nodeArgs ?? []), BIN, 'serve', '--rules', rulesPath, '--db', dbPath, '--port', String(port), '--host', '127.0.0.1'], {
-    cwd: o.dir,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...startScriptNodeFlags(), ...(o.nodeArgs ?? []), BIN, 'serve', '--rules', rulesPath, '--db', dbPath, '--port', String(port), '--host', '127.0.0.1'],
+    {
+      cwd: o.dir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const tail = keepTail(child, o.logFile ?? null);
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(url, child, tail);

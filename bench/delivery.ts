@@ -54,7 +54,12 @@ export async function runDelivery(o: {
 }): Promise<DeliveryResult> {
   const { sink } = o;
   await sink.reset();
-  const router = await startRouter({ dir: join(o.dir, 'router-delivery'), rules: oneRule(sink.url), nodeArgs: o.routerNodeArgs, logFile: join(o.dir, 'router-delivery.log') });
+  const router = await startRouter({
+    dir: join(o.dir, 'router-delivery'),
+    rules: oneRule(sink.url),
+    nodeArgs: o.routerNodeArgs,
+    logFile: join(o.dir, 'router-delivery.log'),
+  });
   const accepted = new Set<string>();
   let lastAck = 0;
   let ingestDone = 0;

@@ -9,20 +9,7 @@
 // offered rate, open loop (bench/openloop.ts).
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import {
-  ROOT,
-  cpuSecondsOf,
-  load,
-  mean,
-  median,
-  startBaseline,
-  startRouter,
-  summarize,
-  until,
-  type LoadRun,
-  type Sink,
-  type Target,
-} from './common.js';
+import { ROOT, cpuSecondsOf, load, mean, median, startBaseline, startRouter, summarize, until, type LoadRun, type Sink, type Target } from './common.js';
 import { openLoop, type OpenLoopResult } from './openloop.js';
 
 /** The rule of the example file that every bench event (run.failed, wf_bench) matches. */
@@ -86,7 +73,12 @@ export function drainer(router: { dbPath: string }, sink: Sink, expected: () => 
   return {
     wait: async () => {
       const t0 = Date.now();
-      await until(async () => unfinished() === 0 && (await sink.stats()).unique >= expected(), 120_000, `the router's deliveries to reach the sink (${expected()})`, 50);
+      await until(
+        async () => unfinished() === 0 && (await sink.stats()).unique >= expected(),
+        120_000,
+        `the router's deliveries to reach the sink (${expected()})`,
+        50,
+      );
       return Date.now() - t0;
     },
     close: () => db?.close(),
@@ -111,7 +103,13 @@ export async function closedLoopRounds(o: {
   // Warm-up: JIT, connection pools, SQLite page cache. Not reported; the router's events are still verified.
   for (const t of o.targets) {
     const r = o.routers.get(t);
-    await load({ url: t.url, connections: o.connections, duration: o.warmupSeconds, idPrefix: `warm-${t.name}`, onOk: r ? (id) => r.accepted.add(id) : undefined });
+    await load({
+      url: t.url,
+      connections: o.connections,
+      duration: o.warmupSeconds,
+      idPrefix: `warm-${t.name}`,
+      onOk: r ? (id) => r.accepted.add(id) : undefined,
+    });
     if (r) await r.drain();
   }
   for (let round = 1; round <= o.rounds; round++) {
@@ -119,7 +117,13 @@ export async function closedLoopRounds(o: {
     for (const t of order) {
       const r = o.routers.get(t);
       const cpu0 = cpuSecondsOf(t.pid);
-      const res = await load({ url: t.url, connections: o.connections, duration: o.seconds, idPrefix: `r${round}-${t.name}`, onOk: r ? (id) => r.accepted.add(id) : undefined });
+      const res = await load({
+        url: t.url,
+        connections: o.connections,
+        duration: o.seconds,
+        idPrefix: `r${round}-${t.name}`,
+        onOk: r ? (id) => r.accepted.add(id) : undefined,
+      });
       const cpu1 = cpuSecondsOf(t.pid);
       const s: RoundRun = { ...summarize(t.name, round, res), cpuUsPerReq: 0 };
       s.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / s.requests;
@@ -129,7 +133,9 @@ export async function closedLoopRounds(o: {
       }
       runs.get(t.name)!.push(s);
       const cpu = `CPU ${s.cpuUsPerReq.toFixed(0)} µs/req${s.cpuUsPerReqWithDrain !== undefined ? ` (${s.cpuUsPerReqWithDrain.toFixed(0)} with its deliveries)` : ''}`;
-      o.log(`  round ${round} ${t.name.padEnd(22)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  ${cpu}  non-2xx ${s.non2xx}  errors ${s.errors}`);
+      o.log(
+        `  round ${round} ${t.name.padEnd(22)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  ${cpu}  non-2xx ${s.non2xx}  errors ${s.errors}`,
+      );
     }
   }
   return { runs, drainMs };
@@ -207,7 +213,15 @@ export async function runIngest(o: {
     targets.push(await startBaseline('verify', join(o.dir, 'verify')));
     targets.push(await startBaseline('sqlite', join(o.dir, 'sqlite')));
     targets.push(await startBaseline('sqlite-normal', join(o.dir, 'sqlite-normal')));
-    ({ runs, drainMs } = await closedLoopRounds({ targets, routers: new Map([[router, { accepted, drain: drain.wait }]]), rounds: o.rounds, seconds: o.seconds, warmupSeconds: o.warmupSeconds, connections: o.connections, log }));
+    ({ runs, drainMs } = await closedLoopRounds({
+      targets,
+      routers: new Map([[router, { accepted, drain: drain.wait }]]),
+      rounds: o.rounds,
+      seconds: o.seconds,
+      warmupSeconds: o.warmupSeconds,
+      connections: o.connections,
+      log,
+    }));
     // Latency at a fixed offered rate, open loop, the same for every target: with a closed loop
     // of 50 connections latency is 50 / throughput, so this isolates the time per request. One
     // second at the rate first (not recorded) so that the pool's connections are open.
@@ -216,7 +230,9 @@ export async function runIngest(o: {
       await openLoop({ url: t.url, rate: o.fixedRate, seconds: 1, idPrefix: `ratewarm-${t.name}`, onOk });
       const r = { target: t.name, ...(await openLoop({ url: t.url, rate: o.fixedRate, seconds: o.seconds, idPrefix: `rate-${t.name}`, onOk })) };
       fixedRuns.push(r);
-      log(`  at ${o.fixedRate} req/s ${t.name.padEnd(22)} p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  max ${r.max.toFixed(1)} ms  non-2xx ${r.non2xx}  errors ${r.errors}  connections ${r.sockets}`);
+      log(
+        `  at ${o.fixedRate} req/s ${t.name.padEnd(22)} p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  max ${r.max.toFixed(1)} ms  non-2xx ${r.non2xx}  errors ${r.errors}  connections ${r.sockets}`,
+      );
       if (t === router) drainMs.push(await drain.wait());
     }
   } finally {
@@ -235,7 +251,11 @@ export async function runIngest(o: {
     roundSeconds: o.seconds,
     rounds: o.rounds,
     targets: summaries,
-    ratios: { vsVerify: by('router').rps / by('fastify-verify').rps, vsSqliteFull: by('router').rps / by('fastify-sqlite').rps, vsSqliteNormal: by('router').rps / by('fastify-sqlite-normal').rps },
+    ratios: {
+      vsVerify: by('router').rps / by('fastify-verify').rps,
+      vsSqliteFull: by('router').rps / by('fastify-sqlite').rps,
+      vsSqliteNormal: by('router').rps / by('fastify-sqlite-normal').rps,
+    },
     fixedRate: { rate: o.fixedRate, runs: fixedRuns },
     verification: await verify(router.dbPath, EXAMPLE_RULE, accepted, sink, drainMs),
   };

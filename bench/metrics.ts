@@ -12,8 +12,14 @@ const DESTINATIONS = 20;
 
 function stalledRules(url: string): string {
   const out = ['version: 1', 'destinations:'];
-  for (let d = 0; d < DESTINATIONS; d++) out.push(`  stalled-${d}:`, '    type: webhook', `    url: ${url}/stalled/${d}`, '    concurrency: 1', '    timeout: 1h', '    max_attempts: 1');
-  out.push('rules:', '  - name: fan-out', '    match: { type: run.failed }', `    send_to: [${Array.from({ length: DESTINATIONS }, (_, d) => `stalled-${d}`).join(', ')}]`);
+  for (let d = 0; d < DESTINATIONS; d++)
+    out.push(`  stalled-${d}:`, '    type: webhook', `    url: ${url}/stalled/${d}`, '    concurrency: 1', '    timeout: 1h', '    max_attempts: 1');
+  out.push(
+    'rules:',
+    '  - name: fan-out',
+    '    match: { type: run.failed }',
+    `    send_to: [${Array.from({ length: DESTINATIONS }, (_, d) => `stalled-${d}`).join(', ')}]`,
+  );
   return out.join('\n') + '\n';
 }
 
@@ -70,9 +76,21 @@ async function timeScrapes(url: string, count: number): Promise<ScrapeTimes> {
   return { pending: await pendingGauge(url), scrapes: count, medianMs: median(times), p90Ms: times[Math.floor(0.9 * (times.length - 1))]! };
 }
 
-export async function runMetrics(o: { dir: string; small: number; large: number; scrapes: number; routerNodeArgs: string[]; log: (line: string) => void }): Promise<MetricsResult> {
+export async function runMetrics(o: {
+  dir: string;
+  small: number;
+  large: number;
+  scrapes: number;
+  routerNodeArgs: string[];
+  log: (line: string) => void;
+}): Promise<MetricsResult> {
   const receiver = await stalledReceiver();
-  const router = await startRouter({ dir: join(o.dir, 'router-metrics'), rules: stalledRules(receiver.url), nodeArgs: o.routerNodeArgs, logFile: join(o.dir, 'router-metrics.log') });
+  const router = await startRouter({
+    dir: join(o.dir, 'router-metrics'),
+    rules: stalledRules(receiver.url),
+    nodeArgs: o.routerNodeArgs,
+    logFile: join(o.dir, 'router-metrics.log'),
+  });
   let posted = 0;
   // Fills the queue to at least `target` pending deliveries (less the ones in flight).
   const fill = async (target: number) => {

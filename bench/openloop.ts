@@ -22,7 +22,14 @@ export interface OpenLoopResult {
   sockets: number;
 }
 
-export async function openLoop(o: { url: string; rate: number; seconds: number; idPrefix: string; workflowId?: string; onOk?: (id: string) => void }): Promise<OpenLoopResult> {
+export async function openLoop(o: {
+  url: string;
+  rate: number;
+  seconds: number;
+  idPrefix: string;
+  workflowId?: string;
+  onOk?: (id: string) => void;
+}): Promise<OpenLoopResult> {
   const u = new URL(o.url);
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
   let sockets = 0;
@@ -47,7 +54,15 @@ export async function openLoop(o: { url: string; rate: number; seconds: number; 
     const id = `${o.idPrefix}-${i}`;
     const body = eventBody(id, o.workflowId);
     const req = request(
-      { agent, host: u.hostname, port: u.port, method: 'POST', path: HOOK_PATH, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-b3os-signature': signature(body) }, timeout: 20_000 },
+      {
+        agent,
+        host: u.hostname,
+        port: u.port,
+        method: 'POST',
+        path: HOOK_PATH,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-b3os-signature': signature(body) },
+        timeout: 20_000,
+      },
       (res) => {
         res.resume();
         res.on('end', () => {

@@ -31,12 +31,16 @@ export interface PostgresResult {
 async function measure(name: string, routers: Target[], sink: Sink, o: { seconds: number; connections: number; warmup: number }): Promise<PgTargetResult> {
   const accepted = new Set<string>();
   const each = Math.max(1, Math.floor(o.connections / routers.length));
-  await Promise.all(routers.map((r, i) => load({ url: r.url, connections: 10, amount: o.warmup, idPrefix: `pgwarm-${name}-${i}`, onOk: (id) => accepted.add(id) })));
+  await Promise.all(
+    routers.map((r, i) => load({ url: r.url, connections: 10, amount: o.warmup, idPrefix: `pgwarm-${name}-${i}`, onOk: (id) => accepted.add(id) })),
+  );
   await until(async () => (await sink.stats()).unique >= accepted.size, 60_000, `${name}: warm-up deliveries`, 20);
   await sink.reset();
   accepted.clear();
   const start = Date.now();
-  const runs = await Promise.all(routers.map((r, i) => load({ url: r.url, connections: each, duration: o.seconds, idPrefix: `pg-${name}-${i}`, onOk: (id) => accepted.add(id) })));
+  const runs = await Promise.all(
+    routers.map((r, i) => load({ url: r.url, connections: each, duration: o.seconds, idPrefix: `pg-${name}-${i}`, onOk: (id) => accepted.add(id) })),
+  );
   await until(async () => (await sink.stats()).unique >= accepted.size, 180_000, `${name}: ${accepted.size} deliveries at the sink`, 10);
   const stats = await sink.stats();
   const ids = new Set(await sink.ids());
@@ -55,7 +59,15 @@ async function measure(name: string, routers: Target[], sink: Sink, o: { seconds
   };
 }
 
-export async function runPostgres(o: { dir: string; sink: Sink; seconds: number; connections: number; warmup: number; routerNodeArgs: string[]; log: (line: string) => void }): Promise<PostgresResult> {
+export async function runPostgres(o: {
+  dir: string;
+  sink: Sink;
+  seconds: number;
+  connections: number;
+  warmup: number;
+  routerNodeArgs: string[];
+  log: (line: string) => void;
+}): Promise<PostgresResult> {
   const rules = oneRule(o.sink.url);
   const server = await startPostgres({ durable: true });
   const targets: PgTargetResult[] = [];
@@ -65,7 +77,14 @@ export async function runPostgres(o: { dir: string; sink: Sink; seconds: number;
       const url = await db();
       const routers = await Promise.all(
         Array.from({ length: n }, (_, i) =>
-          startRouter({ dir: join(o.dir, `pg-${name}-${i}`), rules, db: url, nodeArgs: o.routerNodeArgs, logFile: join(o.dir, `pg-${name}-${i}.log`), env: { DB_POOL_MAX: '8' } }),
+          startRouter({
+            dir: join(o.dir, `pg-${name}-${i}`),
+            rules,
+            db: url,
+            nodeArgs: o.routerNodeArgs,
+            logFile: join(o.dir, `pg-${name}-${i}.log`),
+            env: { DB_POOL_MAX: '8' },
+          }),
         ),
       );
       try {

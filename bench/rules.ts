@@ -25,10 +25,23 @@ import { NO_COUNTS } from '../src/policy/policy.js';
 import { indexedCandidates, routeEvent } from '../src/route/route.js';
 
 const TYPES = [
-  'run.started', 'run.waiting', 'run.succeeded', 'run.failed', 'run.cancelled',
-  'execution.pending', 'execution.running', 'execution.succeeded', 'execution.failed',
-  'execution.skipped', 'execution.waiting', 'execution.scheduled',
-  'delivery.attempted', 'delivery.retried', 'delivery.replayed', 'delivery.succeeded', 'delivery.failed',
+  'run.started',
+  'run.waiting',
+  'run.succeeded',
+  'run.failed',
+  'run.cancelled',
+  'execution.pending',
+  'execution.running',
+  'execution.succeeded',
+  'execution.failed',
+  'execution.skipped',
+  'execution.waiting',
+  'execution.scheduled',
+  'delivery.attempted',
+  'delivery.retried',
+  'delivery.replayed',
+  'delivery.succeeded',
+  'delivery.failed',
 ];
 
 /** A small deterministic PRNG (mulberry32), so every run measures the same events. */
@@ -129,7 +142,13 @@ export interface RulesResult {
   everyReasonUs: number;
 }
 
-function measure(config: RouterConfig, events: EventObject[], withPlan: boolean, passes: number, matchedOnly = true): { us: number; tested: number; matches: number } {
+function measure(
+  config: RouterConfig,
+  events: EventObject[],
+  withPlan: boolean,
+  passes: number,
+  matchedOnly = true,
+): { us: number; tested: number; matches: number } {
   const now = Date.now();
   let tested = 0;
   let matches = 0;
@@ -183,7 +202,9 @@ export function runRules(o: { dir: string; sizes: number[]; events: number; log:
       evaluateAndPlanUs: both.us,
       everyReasonUs: everyReason.us,
     };
-    o.log(`  ${String(n).padStart(5)} rules (${mix.padEnd(9)}): evaluate ${r.evaluateUs.toFixed(2)} µs/event (every reason ${r.everyReasonUs.toFixed(2)}), +plan ${r.evaluateAndPlanUs.toFixed(2)} µs/event, ${r.testedPerEvent.toFixed(1)} rules tested/event, load ${r.loadMs.toFixed(0)} ms`);
+    o.log(
+      `  ${String(n).padStart(5)} rules (${mix.padEnd(9)}): evaluate ${r.evaluateUs.toFixed(2)} µs/event (every reason ${r.everyReasonUs.toFixed(2)}), +plan ${r.evaluateAndPlanUs.toFixed(2)} µs/event, ${r.testedPerEvent.toFixed(1)} rules tested/event, load ${r.loadMs.toFixed(0)} ms`,
+    );
     results.push(r);
   }
   return results;
@@ -219,7 +240,9 @@ function storedSizes(dbPath: string): { storedEvents: number; decisionBytesPerEv
     const cols = (db.prepare(`PRAGMA table_info(events)`).all() as { name: string }[]).map((c) => c.name).filter((c) => c !== 'payload');
     const sum = cols.map((c) => `coalesce(length(CAST("${c}" AS BLOB)), 0)`).join(' + ');
     const r = db.prepare(`SELECT count(*) AS n, avg(${sum}) AS row FROM events`).get() as { n: number; row: number | null };
-    const decision = cols.includes('routing') ? (db.prepare(`SELECT avg(coalesce(length(CAST(routing AS BLOB)), 0)) AS b FROM events`).get() as { b: number | null }).b : null;
+    const decision = cols.includes('routing')
+      ? (db.prepare(`SELECT avg(coalesce(length(CAST(routing AS BLOB)), 0)) AS b FROM events`).get() as { b: number | null }).b
+      : null;
     return { storedEvents: r.n, decisionBytesPerEvent: decision, rowBytesWithoutPayload: r.row ?? 0 };
   } finally {
     db.close();
@@ -246,7 +269,12 @@ export async function runRulesHttp(o: {
   let drainMs: number[] = [];
   try {
     for (const n of o.sizes) {
-      const r = await startRouter({ dir: join(o.dir, `router-rules-${n}`), rules: generateRules(n, 'mixed', sink.url), nodeArgs: o.routerNodeArgs, logFile: join(o.dir, `router-rules-${n}.log`) });
+      const r = await startRouter({
+        dir: join(o.dir, `router-rules-${n}`),
+        rules: generateRules(n, 'mixed', sink.url),
+        nodeArgs: o.routerNodeArgs,
+        logFile: join(o.dir, `router-rules-${n}.log`),
+      });
       routers.push(Object.assign(r, { name: `router-${n}-rules`, rules: n }));
     }
     // One sink for all three: a router's drain waits for every accepted event so far.
@@ -256,7 +284,15 @@ export async function runRulesHttp(o: {
       drains.push(d);
       map.set(r, { accepted, drain: d.wait });
     }
-    ({ runs, drainMs } = await closedLoopRounds({ targets: routers, routers: map, rounds: o.rounds, seconds: o.seconds, warmupSeconds: o.warmupSeconds, connections: o.connections, log }));
+    ({ runs, drainMs } = await closedLoopRounds({
+      targets: routers,
+      routers: map,
+      rounds: o.rounds,
+      seconds: o.seconds,
+      warmupSeconds: o.warmupSeconds,
+      connections: o.connections,
+      log,
+    }));
   } finally {
     for (const d of drains) d.close();
     for (const r of routers) r.rss.stop();
@@ -266,7 +302,10 @@ export async function runRulesHttp(o: {
     });
   }
   const sizes = routers.map((r) => ({ rules: r.rules, summary: summarizeTarget(r, runs.get(r.name)!), ...storedSizes(r.dbPath) }));
-  for (const s of sizes) log(`  ${String(s.rules).padStart(5)} rules: stored decision ${s.decisionBytesPerEvent?.toFixed(0) ?? 'n/a'} B/event, event row without payload ${s.rowBytesWithoutPayload.toFixed(0)} B`);
+  for (const s of sizes)
+    log(
+      `  ${String(s.rules).padStart(5)} rules: stored decision ${s.decisionBytesPerEvent?.toFixed(0) ?? 'n/a'} B/event, event row without payload ${s.rowBytesWithoutPayload.toFixed(0)} B`,
+    );
   // Verification over all three databases: each accepted event stored once, delivered.
   let missingFromDb = 0;
   let routerDeliveries = 0;
@@ -287,6 +326,14 @@ export async function runRulesHttp(o: {
     sizes,
     rpsRatio: lastSize.summary.rps / first.summary.rps,
     decisionGrowth: bytes(lastSize) / bytes(first),
-    verification: { routerAccepted: accepted.size, missingFromDb, routerDeliveries, deliveriesByStatus: byStatus, deliveredToSink: atSink.size, missingAtSink, drainMs },
+    verification: {
+      routerAccepted: accepted.size,
+      missingFromDb,
+      routerDeliveries,
+      deliveriesByStatus: byStatus,
+      deliveredToSink: atSink.size,
+      missingAtSink,
+      drainMs,
+    },
   };
 }

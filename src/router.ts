@@ -50,11 +50,16 @@ const FASTIFY_ERRORS: Record<string, { status: number; reason: string }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, reason: 'empty_body' },
 };
 
-export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { logger?: Logger; worker?: Partial<WorkerOptions>; rejectLog?: Partial<RejectLogOptions> } = {}): Router {
-  const log =
-    extra.logger ??
-    pino({ level: opts.logLevel, redact: LOG_REDACT });
-  const store = openStore(opts.dbPath, { sqlite: { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes }, postgres: { poolMax: opts.dbPoolMax, applicationName: 'b3os-router' } });
+export function createRouter(
+  opts: ServeOptions,
+  config: RouterConfig,
+  extra: { logger?: Logger; worker?: Partial<WorkerOptions>; rejectLog?: Partial<RejectLogOptions> } = {},
+): Router {
+  const log = extra.logger ?? pino({ level: opts.logLevel, redact: LOG_REDACT });
+  const store = openStore(opts.dbPath, {
+    sqlite: { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes },
+    postgres: { poolMax: opts.dbPoolMax, applicationName: 'b3os-router' },
+  });
   const metrics = createMetrics(store);
   const deliveries = new DeliveryThread(
     {
@@ -141,7 +146,16 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   const silences = new SilenceCache(store, () => rules.current.server.fields, log.child({ component: 'silences' }));
   registerIngest(
     app,
-    { rules: () => rules.current, secrets: opts.secrets, bufferBytes: opts.ingestBufferBytes, commit, metrics, onDeliveries: () => deliveries.wake(), rejectLog, silences },
+    {
+      rules: () => rules.current,
+      secrets: opts.secrets,
+      bufferBytes: opts.ingestBufferBytes,
+      commit,
+      metrics,
+      onDeliveries: () => deliveries.wake(),
+      rejectLog,
+      silences,
+    },
     config.server.path,
   );
 
@@ -149,9 +163,12 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
   app.get('/readyz', async (_req, reply) => {
     const dbOk = await store.writable();
     const ok = dbOk && deliveries.up;
-    return reply
-      .code(ok ? 200 : 503)
-      .send({ status: ok ? 'ready' : 'not ready', database: dbOk ? 'writable' : 'not writable', deliveries: deliveries.up ? 'running' : 'restarting', rules: rules.current.rules.length });
+    return reply.code(ok ? 200 : 503).send({
+      status: ok ? 'ready' : 'not ready',
+      database: dbOk ? 'writable' : 'not writable',
+      deliveries: deliveries.up ? 'running' : 'restarting',
+      rules: rules.current.rules.length,
+    });
   });
   app.get('/metrics', async (_req, reply) => {
     const text = await metrics.registry.metrics();
@@ -180,7 +197,10 @@ export function createRouter(opts: ServeOptions, config: RouterConfig, extra: { 
       await app.listen({ port: opts.port, host: opts.host });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-      log.info({ port, host: opts.host, path: rules.current.server.path, rules: rules.current.rules.length, db: describeDb(opts.dbPath) }, `b3os-router listening on ${opts.tls ? 'https' : 'http'}://${opts.host}:${port}${rules.current.server.path}`);
+      log.info(
+        { port, host: opts.host, path: rules.current.server.path, rules: rules.current.rules.length, db: describeDb(opts.dbPath) },
+        `b3os-router listening on ${opts.tls ? 'https' : 'http'}://${opts.host}:${port}${rules.current.server.path}`,
+      );
       return { port, host: opts.host };
     },
     async reload() {

@@ -25,8 +25,7 @@ describe('email channel', () => {
       subject: testTemplate('B3OS {{type}}: {{data.workflowName}} — ünïcode'),
     });
     const n = notification(dest, {
-      message: (e) =>
-        e === 'html' ? 'Payroll run <b>run_42</b> failed: a &lt; b' : e === 'none' ? 'Payroll run run_42 failed: a < b' : 'wrong',
+      message: (e) => (e === 'html' ? 'Payroll run <b>run_42</b> failed: a &lt; b' : e === 'none' ? 'Payroll run run_42 failed: a < b' : 'wrong'),
     });
     const start = smtp.messages.length;
     const r = await channel.send(n, never);
@@ -59,7 +58,10 @@ describe('email channel', () => {
     const conns = smtp.connections;
     const start = smtp.messages.length;
     const results = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => channel.send(notification(emailDestination(), { deliveryId: `d${i}` }), never)));
-    assert.deepEqual(results.map((r) => r.outcome), Array(6).fill('delivered'));
+    assert.deepEqual(
+      results.map((r) => r.outcome),
+      Array(6).fill('delivered'),
+    );
     await smtp.waitFor(start + 6);
     assert.ok(smtp.connections - conns <= 5, `opened ${smtp.connections - conns} connections for 6 messages`);
   });

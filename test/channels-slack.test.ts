@@ -238,7 +238,10 @@ describe('slack message layout', () => {
     assert.ok(section.text.text.length <= 3000);
     const fields = m.blocks.find((b) => b.type === 'section' && b.fields);
     assert.deepEqual(fields && 'fields' in fields ? fields.fields?.map((f) => f.text) : null, ['*Status*\nexecution.failed']);
-    assert.equal(m.blocks.some((b) => b.type === 'section' && b.text?.text.includes('<http')), false);
+    assert.equal(
+      m.blocks.some((b) => b.type === 'section' && b.text?.text.includes('<http')),
+      false,
+    );
   });
 
   test('event values are escaped for mrkdwn; non-http links are ignored', () => {
@@ -249,6 +252,9 @@ describe('slack message layout', () => {
     const fields = m.blocks.find((b) => b.type === 'section' && b.fields);
     const texts = fields && 'fields' in fields ? (fields.fields ?? []).map((f) => f.text) : [];
     assert.equal(texts[0], '*Workflow*\n&lt;!channel&gt; &amp; co');
-    assert.equal(m.blocks.some((b) => b.type === 'section' && b.text?.text.includes('javascript')), false);
+    assert.equal(
+      m.blocks.some((b) => b.type === 'section' && b.text?.text.includes('javascript')),
+      false,
+    );
   });
 });

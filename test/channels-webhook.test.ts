@@ -64,9 +64,18 @@ describe('webhook channel', () => {
     const second = await channel.send(notification(dest, { deliveryId: 'dlv_abc', attempt: 2 }), never);
     assert.equal(second.outcome, 'delivered');
     const reqs = (await rx.waitFor(start + 2)).slice(start);
-    assert.deepEqual(reqs.map((r) => r.headers['idempotency-key']), ['dlv_abc', 'dlv_abc']);
-    assert.deepEqual(reqs.map((r) => r.headers['x-b3os-router-delivery']), ['dlv_abc', 'dlv_abc']);
-    assert.deepEqual(reqs.map((r) => r.headers['x-b3os-router-attempt']), ['1', '2']);
+    assert.deepEqual(
+      reqs.map((r) => r.headers['idempotency-key']),
+      ['dlv_abc', 'dlv_abc'],
+    );
+    assert.deepEqual(
+      reqs.map((r) => r.headers['x-b3os-router-delivery']),
+      ['dlv_abc', 'dlv_abc'],
+    );
+    assert.deepEqual(
+      reqs.map((r) => r.headers['x-b3os-router-attempt']),
+      ['1', '2'],
+    );
     assert.equal(reqs[0]?.text, reqs[1]?.text);
   });
 
@@ -232,10 +241,7 @@ describe('webhook channel', () => {
 
   test('the secret never appears in results', async () => {
     rx.reply(500);
-    const r = await channel.send(
-      notification(webhookDestination({ url: `${rx.url}/secret`, secret: 'TOPSECRET-VALUE' })),
-      never,
-    );
+    const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/secret`, secret: 'TOPSECRET-VALUE' })), never);
     assert.doesNotMatch(JSON.stringify(r), /TOPSECRET-VALUE/);
   });
 });

@@ -51,7 +51,7 @@ test('check prints every problem as FILE:LINE:COL and exits 1', async () => {
   }
 });
 
-test('a failing example fails check at the example\'s line', async () => {
+test("a failing example fails check at the example's line", async () => {
   const { dir, cleanup } = tempDir();
   try {
     const file = join(dir, 'rules.yaml');
@@ -73,7 +73,10 @@ test('a failing example fails check at the example\'s line', async () => {
     );
     const r = await runCli(['check', '--rules', file], { cwd: dir });
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /^rules\.yaml:9:9: example 1 of rule "failed-runs" expects matches: true, but the rule does not match it: the event type is "run\.succeeded", not "run\.failed"$/m);
+    assert.match(
+      r.stdout,
+      /^rules\.yaml:9:9: example 1 of rule "failed-runs" expects matches: true, but the rule does not match it: the event type is "run\.succeeded", not "run\.failed"$/m,
+    );
   } finally {
     cleanup();
   }

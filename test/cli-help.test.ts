@@ -44,11 +44,7 @@ test('every command: --help and -h print its own usage, exit 0, and start nothin
 });
 
 test('--help after other flags, and `help CMD`, show the same usage', async () => {
-  const [late, viaHelp, plain] = await Promise.all([
-    runCli(['events', '--since', '1h', '--help']),
-    runCli(['help', 'events']),
-    runCli(['events', '--help']),
-  ]);
+  const [late, viaHelp, plain] = await Promise.all([runCli(['events', '--since', '1h', '--help']), runCli(['help', 'events']), runCli(['events', '--help'])]);
   assert.equal(late.code, 0);
   assert.equal(late.stdout, plain.stdout);
   assert.equal(viaHelp.stdout, plain.stdout);

@@ -67,7 +67,12 @@ test('events --types: the types received in the last day, with counts', async ()
   const out = JSON.parse(res.stdout) as { since: string; types: { type: string | null; count: number; lastReceivedAt: string }[] };
   assert.deepEqual(
     out.types.map((t) => [t.type, t.count]),
-    [['run.failed', 2], [null, 1], ['node.failed', 1], ['run.completed', 1]],
+    [
+      ['run.failed', 2],
+      [null, 1],
+      ['node.failed', 1],
+      ['run.completed', 1],
+    ],
   );
   const since = Date.parse(out.since);
   assert.ok(Math.abs(Date.now() - 24 * 3600_000 - since) < 60_000, `since is a day ago: ${out.since}`);
@@ -91,10 +96,23 @@ test('check --against-recent: a warning at each enabled rule type that never cam
   assert.equal(res.code, 0, res.stdout + res.stderr);
   const recent = res.stdout.split('\n').filter((l) => l.includes('was received in the last'));
   assert.equal(recent.length, 3, res.stdout);
-  assert.ok(recent[0]!.startsWith(`${r.rulesPath}:${at('run.succeeded')}: warning: rule "billing" takes "run.succeeded", and no event of that type was received in the last 7d (5 events in all); but "run.completed", the other name B3OS deployments use for the same event, was received 1 time; add it to the type list`), recent[0]);
-  assert.ok(recent[1]!.startsWith(`${r.rulesPath}:${at('run.cancelled')}: warning: rule "cancelled" takes "run.cancelled", and no event of that type was received`), recent[1]);
+  assert.ok(
+    recent[0]!.startsWith(
+      `${r.rulesPath}:${at('run.succeeded')}: warning: rule "billing" takes "run.succeeded", and no event of that type was received in the last 7d (5 events in all); but "run.completed", the other name B3OS deployments use for the same event, was received 1 time; add it to the type list`,
+    ),
+    recent[0],
+  );
+  assert.ok(
+    recent[1]!.startsWith(`${r.rulesPath}:${at('run.cancelled')}: warning: rule "cancelled" takes "run.cancelled", and no event of that type was received`),
+    recent[1],
+  );
   assert.match(recent[1]!, /b3os-router events --types --since 7d/);
-  assert.ok(recent[2]!.startsWith(`${r.rulesPath}:${at('"delivery.*"')}: warning: rule "hook-deliveries" takes "delivery.*", and no event of a matching type was received`), recent[2]);
+  assert.ok(
+    recent[2]!.startsWith(
+      `${r.rulesPath}:${at('"delivery.*"')}: warning: rule "hook-deliveries" takes "delivery.*", and no event of a matching type was received`,
+    ),
+    recent[2],
+  );
   // steps: node.failed came, so its pair is satisfied; muted is disabled; big has no type.
   assert.doesNotMatch(res.stdout, /rule "(steps|muted|big|failures)" takes .* was received/);
   assert.match(res.stdout, /valid \(7 rules, 1 destination, 0 grants\), with 4 warnings above/);

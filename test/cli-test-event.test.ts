@@ -35,7 +35,15 @@ test('test --json: the stable shape, every rule listed, rendered text per destin
 
   // Every rule of the file, in order, including those the type index skipped.
   const names = doc.rules.map((r) => r.rule);
-  assert.deepEqual(names, ['ignore-sandboxes', 'payroll-failed', 'payroll-node-failed', 'large-run-failures', 'audit-every-run', 'sync-billing', 'weekly-failures-digest']);
+  assert.deepEqual(names, [
+    'ignore-sandboxes',
+    'payroll-failed',
+    'payroll-node-failed',
+    'large-run-failures',
+    'audit-every-run',
+    'sync-billing',
+    'weekly-failures-digest',
+  ]);
   const byRule = new Map(doc.rules.map((r) => [r.rule, r]));
   assert.deepEqual(byRule.get('payroll-failed'), { rule: 'payroll-failed', matched: true, reason: 'type is "run.failed" and data.workflowId is "wf_payroll"' });
   assert.equal(byRule.get('payroll-node-failed')!.matched, false);
@@ -54,7 +62,10 @@ test('test --json: the stable shape, every rule listed, rendered text per destin
   // Slack: the rule's message, escaped for mrkdwn.
   assert.equal(slack!.type, 'slack');
   assert.equal(slack!.rendered.channel, '#b3os-alerts');
-  assert.equal(slack!.rendered.text, ':red_circle: *Monthly payroll (US)* run run_7f3a2c failed: Transfer to &lt;ACME Payroll&gt; was declined: insufficient funds');
+  assert.equal(
+    slack!.rendered.text,
+    ':red_circle: *Monthly payroll (US)* run run_7f3a2c failed: Transfer to &lt;ACME Payroll&gt; was declined: insufficient funds',
+  );
   // Email: the subject template, and the message as plain text.
   assert.equal(email!.rendered.subject, 'B3OS run.failed: Monthly payroll (US)');
   assert.match(email!.rendered.text!, /Transfer to <ACME Payroll> was declined/);
@@ -126,10 +137,7 @@ test('test: bad event files exit 1 with a clear message', async () => {
     ];
     await Promise.all(
       cases.map(async ([file, message]) => {
-        const [r, j] = await Promise.all([
-          runCli(['test', '--event', file, '--rules', RULES]),
-          runCli(['test', '--event', file, '--rules', RULES, '--json']),
-        ]);
+        const [r, j] = await Promise.all([runCli(['test', '--event', file, '--rules', RULES]), runCli(['test', '--event', file, '--rules', RULES, '--json'])]);
         assert.equal(r.code, 1, file);
         assert.match(r.stderr, message);
         assert.doesNotMatch(r.stderr, /\n\s+at /);

@@ -95,7 +95,10 @@ policy:
 `);
   const now = new Date().toISOString();
   for (const field of ['finishedAt', 'startedAt']) {
-    const event = write(JSON.stringify({ id: `evt_${field}`, type: 'run.completed', data: { id: 'run_1', status: 'success', [field]: now } }), `event-${field}.json`);
+    const event = write(
+      JSON.stringify({ id: `evt_${field}`, type: 'run.completed', data: { id: 'run_1', status: 'success', [field]: now } }),
+      `event-${field}.json`,
+    );
     const r = await runCli(['test', '--rules', rules, '--event', event, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { event: { time: string | null }; deliveries: { allowed: boolean; reason: string }[] };

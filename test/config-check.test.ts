@@ -125,7 +125,7 @@ test('JSON Logic method and log are not allowed', () => {
   expectOne(text, { needle: 'method', message: /"method" is not a JSON Logic operator/ });
 });
 
-test('a rule sending to an unknown destination (the issue\'s own example)', () => {
+test("a rule sending to an unknown destination (the issue's own example)", () => {
   const text = rule('    send_to: [ops-slak]\n');
   expectOne(text, { needle: 'ops-slak]', message: 'rule "payroll-failed" sends to "ops-slak", which is not a destination; did you mean "ops-slack"?' });
 });
@@ -138,7 +138,11 @@ test('an unknown destination with nothing close lists the destinations', () => {
 test('duplicate rule names: the second one, pointing back at the first', () => {
   const text = `${DESTINATIONS}rules:\n  - name: dup\n    send_to: [ops-slack]\n  - name: dup\n    send_to: [oncall-email]\n`;
   const first = at(text, 'name: dup');
-  expectOne(text, { needle: 'dup', after: 'send_to: [ops-slack]', message: `there are two rules named "dup" (the first is at line ${first.line}); give this one another name` });
+  expectOne(text, {
+    needle: 'dup',
+    after: 'send_to: [ops-slack]',
+    message: `there are two rules named "dup" (the first is at line ${first.line}); give this one another name`,
+  });
 });
 
 const GRANTED = `${DESTINATIONS}rules:
@@ -271,5 +275,8 @@ delivery:
   const problems = load(text);
   assert.equal(problems.length, 4, problems.map(formatProblem).join('\n'));
   const lines = problems.map((p) => p.line);
-  assert.deepEqual(lines, [...lines].sort((x, y) => x - y));
+  assert.deepEqual(
+    lines,
+    [...lines].sort((x, y) => x - y),
+  );
 });

@@ -89,7 +89,14 @@ server:
   const { config, problems } = loadRulesText(text, '/tmp/r.yaml', {});
   assert.deepEqual(problems, []);
   assert.ok(config);
-  assert.deepEqual(config.server.signature, { scheme: 'b3os', header: 'x-sig', encoding: 'base64', prefix: '', timestampHeader: 'x-sig-time', toleranceMs: 30_000 });
+  assert.deepEqual(config.server.signature, {
+    scheme: 'b3os',
+    header: 'x-sig',
+    encoding: 'base64',
+    prefix: '',
+    timestampHeader: 'x-sig-time',
+    toleranceMs: 30_000,
+  });
   assert.deepEqual(config.server.acceptTypes, ['run.*']);
   assert.deepEqual(config.server.fields.type, ['kind']);
   assert.deepEqual(config.server.fields.id, ['id', 'event_id', 'eventId']);
@@ -104,7 +111,10 @@ test('interpolateString: set, default, empty, escape, missing and malformed', ()
   assert.equal(interpolateString('${A:-}', env).value, 'alpha');
   assert.equal(interpolateString('cost $${A} and ${A}', env).value, 'cost ${A} and alpha');
   const missing = interpolateString('a ${NOPE} b', env);
-  assert.deepEqual(missing.issues.map((i) => [i.kind, i.name, i.index]), [['missing', 'NOPE', 2]]);
+  assert.deepEqual(
+    missing.issues.map((i) => [i.kind, i.name, i.index]),
+    [['missing', 'NOPE', 2]],
+  );
   const malformed = interpolateString('${1BAD}', env);
   assert.equal(malformed.issues[0]?.kind, 'malformed');
   assert.equal(interpolateString('no references', env).value, 'no references');

@@ -137,9 +137,12 @@ describe('console in a browser', () => {
   });
 
   test('a dead delivery retried from the deliveries page reaches the receiver', async () => {
-    await waitFor(() => readDb(router.dbPath, (db) => db.prepare(`SELECT status FROM deliveries WHERE destination = 'billing-hook'`).pluck().get() === 'dead' || undefined), {
-      what: 'the billing delivery to die',
-    });
+    await waitFor(
+      () => readDb(router.dbPath, (db) => db.prepare(`SELECT status FROM deliveries WHERE destination = 'billing-hook'`).pluck().get() === 'dead' || undefined),
+      {
+        what: 'the billing delivery to die',
+      },
+    );
     hook.setDefault(200);
     const before = hook.requests.length;
     await go('/console');
@@ -148,9 +151,16 @@ describe('console in a browser', () => {
     await submit('#deliveries form button.retry');
     assert.match(await text('.notice'), /queued again/);
     await hook.waitFor(before + 1, 10_000);
-    await waitFor(() => readDb(router.dbPath, (db) => db.prepare(`SELECT status FROM deliveries WHERE destination = 'billing-hook'`).pluck().get() === 'delivered' || undefined), {
-      what: 'the retried delivery to be delivered',
-    });
+    await waitFor(
+      () =>
+        readDb(
+          router.dbPath,
+          (db) => db.prepare(`SELECT status FROM deliveries WHERE destination = 'billing-hook'`).pluck().get() === 'delivered' || undefined,
+        ),
+      {
+        what: 'the retried delivery to be delivered',
+      },
+    );
     await go('/console/deliveries?status=delivered&destination=billing-hook');
     assert.match(await text('#deliveries'), /billing-failed → billing-hook/);
   });
@@ -191,7 +201,10 @@ rules:
     const rendered = await page.$$eval('#report ~ section pre.rendered', (ps) => ps.map((p) => p.textContent));
     assert.ok(rendered.includes(':red_circle: *Payroll EU* run run_evt_try failed: insufficient funds'), JSON.stringify(rendered));
     // A dry run: nothing was stored.
-    assert.equal(readDb(router.dbPath, (db) => db.prepare(`SELECT count(*) FROM events WHERE event_id = 'evt_try'`).pluck().get()), 0);
+    assert.equal(
+      readDb(router.dbPath, (db) => db.prepare(`SELECT count(*) FROM events WHERE event_id = 'evt_try'`).pluck().get()),
+      0,
+    );
   });
 
   test('a stored event picked on the try page', async () => {
@@ -246,7 +259,18 @@ rules:
       async () => {
         const evt = `evt_sil_${n++}`;
         assert.ok((await postEvent(router.url, event(evt, 'wf_payroll', 'Payroll'))).status < 300);
-        const status = await waitFor(() => readDb(router.dbPath, (db) => db.prepare(`SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? AND d.status IN ('silenced', 'delivered')`).pluck().get(evt)) as string | undefined, { what: `${evt} to settle` });
+        const status = await waitFor(
+          () =>
+            readDb(router.dbPath, (db) =>
+              db
+                .prepare(
+                  `SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? AND d.status IN ('silenced', 'delivered')`,
+                )
+                .pluck()
+                .get(evt),
+            ) as string | undefined,
+          { what: `${evt} to settle` },
+        );
         if (status === 'silenced') silenced = evt;
         return status === 'silenced';
       },

@@ -84,14 +84,23 @@ describe('console guards', () => {
     const signOut = await fetch(`${router.url}/console/sign-out`, { method: 'POST', headers, body: '', redirect: 'manual' });
     assert.equal(signOut.status, 403);
     // No session at all: refused too.
-    const anon = await fetch(`${router.url}/console/try`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_csrf=x', redirect: 'manual' });
+    const anon = await fetch(`${router.url}/console/try`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '_csrf=x',
+      redirect: 'manual',
+    });
     assert.equal(anon.status, 403);
 
     // With the page's token the same action goes through.
     const page = await (await fetch(`${router.url}/console/try`, { headers: { cookie } })).text();
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
     assert.ok(csrf);
-    const ok = await fetch(`${router.url}/console/try`, { method: 'POST', headers, body: new URLSearchParams({ _csrf: csrf, json: '{"type":"run.failed"}' }).toString() });
+    const ok = await fetch(`${router.url}/console/try`, {
+      method: 'POST',
+      headers,
+      body: new URLSearchParams({ _csrf: csrf, json: '{"type":"run.failed"}' }).toString(),
+    });
     assert.equal(ok.status, 200);
   });
 
@@ -102,28 +111,57 @@ describe('console guards', () => {
     assert.ok(csrf);
     const add = { destination: 'ops-hook', for: '1h', comment: 'csrf test' };
     for (const extra of [{}, { _csrf: 'wrong' }] as Record<string, string>[]) {
-      const res = await fetch(`${router.url}/console/silences`, { method: 'POST', headers, body: new URLSearchParams({ ...add, ...extra }).toString(), redirect: 'manual' });
+      const res = await fetch(`${router.url}/console/silences`, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams({ ...add, ...extra }).toString(),
+        redirect: 'manual',
+      });
       assert.equal(res.status, 403, JSON.stringify(extra));
     }
-    assert.equal(readDb(router.dbPath, (db) => db.prepare('SELECT count(*) FROM silences').pluck().get()), 0, 'no silence was added');
+    assert.equal(
+      readDb(router.dbPath, (db) => db.prepare('SELECT count(*) FROM silences').pluck().get()),
+      0,
+      'no silence was added',
+    );
 
     // With the token: added (303 back to the page); a refused one answers 400 with the sentence.
-    const ok = await fetch(`${router.url}/console/silences`, { method: 'POST', headers, body: new URLSearchParams({ ...add, _csrf: csrf }).toString(), redirect: 'manual' });
+    const ok = await fetch(`${router.url}/console/silences`, {
+      method: 'POST',
+      headers,
+      body: new URLSearchParams({ ...add, _csrf: csrf }).toString(),
+      redirect: 'manual',
+    });
     assert.equal(ok.status, 303);
     assert.equal(ok.headers.get('location'), '/console/silences');
-    const bad = await fetch(`${router.url}/console/silences`, { method: 'POST', headers, body: new URLSearchParams({ rule: 'no-such-rule', for: '1h', _csrf: csrf }).toString(), redirect: 'manual' });
+    const bad = await fetch(`${router.url}/console/silences`, {
+      method: 'POST',
+      headers,
+      body: new URLSearchParams({ rule: 'no-such-rule', for: '1h', _csrf: csrf }).toString(),
+      redirect: 'manual',
+    });
     assert.equal(bad.status, 400);
     assert.match(await bad.text(), /the rules file has no rule &quot;no-such-rule&quot;/);
     const id = readDb(router.dbPath, (db) => db.prepare('SELECT id FROM silences').pluck().get()) as string;
     assert.ok(id);
 
     for (const extra of [{}, { _csrf: 'wrong' }] as Record<string, string>[]) {
-      const res = await fetch(`${router.url}/console/silences/${id}/expire`, { method: 'POST', headers, body: new URLSearchParams(extra).toString(), redirect: 'manual' });
+      const res = await fetch(`${router.url}/console/silences/${id}/expire`, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams(extra).toString(),
+        redirect: 'manual',
+      });
       assert.equal(res.status, 403, JSON.stringify(extra));
     }
     const endsAt = () => readDb(router.dbPath, (db) => db.prepare('SELECT ends_at FROM silences WHERE id = ?').pluck().get(id)) as number;
     assert.ok(endsAt() > Date.now(), 'the silence is still active');
-    const expired = await fetch(`${router.url}/console/silences/${id}/expire`, { method: 'POST', headers, body: new URLSearchParams({ _csrf: csrf }).toString(), redirect: 'manual' });
+    const expired = await fetch(`${router.url}/console/silences/${id}/expire`, {
+      method: 'POST',
+      headers,
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+      redirect: 'manual',
+    });
     assert.equal(expired.status, 303);
     assert.ok(endsAt() <= Date.now(), 'ended with the token');
   });
@@ -200,14 +238,16 @@ const QUOTED = 'p@ss"w\\rd-and-more';
 const LONG = `long-secret-${'x7'.repeat(50)}-end`;
 const SECRETS = { ADMIN_TOKEN: CHECK_TOKEN, B3OS_WEBHOOK_SECRET: 'test-secret-1', HOOK_URL, QUOTED_SECRET: QUOTED, LONG_SECRET: LONG };
 
-const htmlEscaped = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;').replace(/\//g, '&#x2F;');
+const htmlEscaped = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;').replace(/\//g, '&#x2F;');
 
 /** Every way a secret (or a telling part of it) could be written into a page. */
 function leaks(html: string): string[] {
   const found: string[] = [];
   for (const [name, value] of Object.entries(SECRETS)) {
     const forms = [value, JSON.stringify(value).slice(1, -1), value.slice(0, 12), value.slice(-12)];
-    for (const f of forms) for (const g of [f, htmlEscaped(f), htmlEscaped(JSON.stringify(f).slice(1, -1))]) if (html.includes(g)) found.push(`${name} as ${JSON.stringify(g)}`);
+    for (const f of forms)
+      for (const g of [f, htmlEscaped(f), htmlEscaped(JSON.stringify(f).slice(1, -1))]) if (html.includes(g)) found.push(`${name} as ${JSON.stringify(g)}`);
   }
   return found;
 }
@@ -234,7 +274,8 @@ describe('console check page', () => {
     writeFileSync(join(tmp.dir, '.env'), 'SECRET_IN_DOTENV=dotenv-value-5544\n');
     writeFileSync(join(tmp.dir, 'private.json'), JSON.stringify({ type: 'run.failed', data: { private: 'json-file-secret-8821' } }));
     router = await startRouter({ dir: tmp.dir, rules: RULES_IN_FORCE, env: SECRETS });
-    for (let i = 0; i < 3; i++) assert.ok((await postEvent(router.url, { id: `evt_check_${i}`, type: 'run.failed', data: { workflowId: `wf_${i}`, x: LONG } })).status < 300);
+    for (let i = 0; i < 3; i++)
+      assert.ok((await postEvent(router.url, { id: `evt_check_${i}`, type: 'run.failed', data: { workflowId: `wf_${i}`, x: LONG } })).status < 300);
     const res = await signIn(router.url, CHECK_TOKEN);
     cookie = cookieOf(res)!;
     const page = await (await fetch(`${router.url}/console/check`, { headers: { cookie } })).text();
@@ -328,7 +369,9 @@ rules:
 
   test('a JSON error in an event file names the place, not the text (check on the CLI)', async () => {
     writeFileSync(join(tmp.dir, 'bad.json'), 'SECRET_IN_FILE=1\n');
-    writeFileSync(join(tmp.dir, 'bad-rules.yaml'), `version: 1
+    writeFileSync(
+      join(tmp.dir, 'bad-rules.yaml'),
+      `version: 1
 destinations: {}
 rules:
   - name: r
@@ -337,14 +380,17 @@ rules:
     examples:
       - event: bad.json
         matches: true
-`);
+`,
+    );
     const { loadRules } = await import('../src/config/load.js');
     const { problems } = loadRules(join(tmp.dir, 'bad-rules.yaml'), {});
     const text = problems.map((p) => p.message).join('\n');
     assert.match(text, /the event file "bad\.json" is not valid JSON/);
     assert.doesNotMatch(text, /SECRET_IN/);
     writeFileSync(join(tmp.dir, 'bad.json'), '{"type": "run.failed",\n  "data": {"a": 1,}}');
-    const again = loadRules(join(tmp.dir, 'bad-rules.yaml'), {}).problems.map((p) => p.message).join('\n');
+    const again = loadRules(join(tmp.dir, 'bad-rules.yaml'), {})
+      .problems.map((p) => p.message)
+      .join('\n');
     assert.match(again, /is not valid JSON at line 2, column 19/);
   });
 
@@ -439,7 +485,10 @@ describe('console behind a TLS-terminating proxy', () => {
 
   test('a CONSOLE_SECURE_COOKIE that is neither 1 nor 0 is refused at start', async () => {
     const { serveOptions, OptionError } = await import('../src/config/options.js');
-    assert.throws(() => serveOptions({}, { B3OS_WEBHOOK_SECRET: 's', CONSOLE_SECURE_COOKIE: 'sometimes' }), (e: unknown) => e instanceof OptionError && /CONSOLE_SECURE_COOKIE "sometimes" is neither 1 nor 0/.test(e.message));
+    assert.throws(
+      () => serveOptions({}, { B3OS_WEBHOOK_SECRET: 's', CONSOLE_SECURE_COOKIE: 'sometimes' }),
+      (e: unknown) => e instanceof OptionError && /CONSOLE_SECURE_COOKIE "sometimes" is neither 1 nor 0/.test(e.message),
+    );
     assert.equal(serveOptions({}, { B3OS_WEBHOOK_SECRET: 's' }).consoleSecureCookie, false);
     assert.equal(serveOptions({}, { B3OS_WEBHOOK_SECRET: 's', CONSOLE_SECURE_COOKIE: 'true' }).consoleSecureCookie, true);
   });
@@ -460,7 +509,13 @@ describe('console links and errors', () => {
     tmp.cleanup();
   });
   const get = async (path: string) => (await fetch(router.url + path, { headers: { cookie } })).text();
-  const hrefs = (html: string) => [...html.matchAll(/href="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&').replace(/&#x2F;/g, '/').replace(/&#x3D;/g, '='));
+  const hrefs = (html: string) =>
+    [...html.matchAll(/href="([^"]+)"/g)].map((m) =>
+      m[1]!
+        .replace(/&amp;/g, '&')
+        .replace(/&#x2F;/g, '/')
+        .replace(/&#x3D;/g, '='),
+    );
 
   test('overview type links and the event page try link carry a type or id with & # + intact', async () => {
     const overview = hrefs(await get('/console'));

@@ -268,7 +268,8 @@ function replayRun(r: Replay, stage: Stage, ins: Instruction): void {
     } else if (words[0] === 'mkdir') {
       for (const p of words.slice(1).filter((w) => !w.startsWith('-'))) mkdirSync(inImage(r, stage, p), { recursive: true });
     } else if (words[0] === 'chown' || words[0] === 'chmod') {
-      for (const p of words.slice(2).filter((w) => !w.startsWith('-'))) assert.ok(existsSync(inImage(r, stage, p)), `line ${ins.line}: ${words[0]} of a missing path ${p}`);
+      for (const p of words.slice(2).filter((w) => !w.startsWith('-')))
+        assert.ok(existsSync(inImage(r, stage, p)), `line ${ins.line}: ${words[0]} of a missing path ${p}`);
       r.notes.push(`line ${ins.line}: skipped \`${step}\` (no users here)`);
     } else {
       throw new Error(`Dockerfile line ${ins.line}: this replay does not know the step \`${step}\`; teach test/container-recipe.test.ts`);
@@ -295,7 +296,10 @@ function replayStage(r: Replay, stages: Stage[], stage: Stage, context: string):
         const destIsDir = dest.endsWith('/') || parts.length > 1 || dest === '.';
         for (const src of parts) {
           const from = fromStage ? inImage(r, fromStage, src) : join(context, src);
-          assert.ok(existsSync(from), `line ${ins.line}: ${ins.cmd} source "${src}" is not in ${fromStage ? `stage ${fromStage.name ?? fromStage.index}` : 'the build context (is it committed?)'}`);
+          assert.ok(
+            existsSync(from),
+            `line ${ins.line}: ${ins.cmd} source "${src}" is not in ${fromStage ? `stage ${fromStage.name ?? fromStage.index}` : 'the build context (is it committed?)'}`,
+          );
           copyInto(from, destPath, destIsDir);
         }
         break;

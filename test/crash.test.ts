@@ -51,7 +51,12 @@ test('kill -9 under load, three times: no 2xx event lost, every delivery arrives
         continue;
       }
       const id = `crash-${p}-${seq++}`;
-      const body = JSON.stringify({ id, type: 'run.failed', createdAt: new Date().toISOString(), data: { workflowId: 'wf_crash', runId: `run_${id}`, poster: p } });
+      const body = JSON.stringify({
+        id,
+        type: 'run.failed',
+        createdAt: new Date().toISOString(),
+        data: { workflowId: 'wf_crash', runId: `run_${id}`, poster: p },
+      });
       try {
         const res = await fetch(r.url + '/b3os/hooks', {
           method: 'POST',
@@ -92,10 +97,15 @@ test('kill -9 under load, three times: no 2xx event lost, every delivery arrives
       up = new Promise<void>((res) => (routerUp = res));
       r.child.kill('SIGKILL');
       assert.equal(await r.exited, null, 'killed by a signal, not exited');
-      pendingAtKill.push(readDb(dbPath, (d) => (d.prepare(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed')`).get() as { n: number }).n));
+      pendingAtKill.push(
+        readDb(dbPath, (d) => (d.prepare(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed')`).get() as { n: number }).n),
+      );
     }
     t.diagnostic(`kills after ${delays.join(', ')} ms of extra load, with ${pendingAtKill.join(', ')} deliveries not yet sent`);
-    assert.ok(pendingAtKill.some((n) => n > 0), 'at least one kill left deliveries to resume');
+    assert.ok(
+      pendingAtKill.some((n) => n > 0),
+      'at least one kill left deliveries to resume',
+    );
 
     // The last life: keep posting a little, then stop the posters and let deliveries finish.
     const last = await start();
@@ -122,8 +132,9 @@ test('kill -9 under load, three times: no 2xx event lost, every delivery arrives
       }
       return seen;
     };
-    const dueIds = readDb(dbPath, (d) =>
-      d.prepare(`SELECT e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.rule = 'crash-failures'`).pluck().all() as string[],
+    const dueIds = readDb(
+      dbPath,
+      (d) => d.prepare(`SELECT e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.rule = 'crash-failures'`).pluck().all() as string[],
     );
     assert.equal(dueIds.length, stored.size, 'one delivery per stored event');
     await waitFor(
@@ -140,10 +151,10 @@ test('kill -9 under load, three times: no 2xx event lost, every delivery arrives
     const seen = delivered();
     const undelivered = [...accepted].filter((id) => !seen.has(id));
     assert.deepEqual(undelivered, [], 'every 2xx event delivered');
-    await waitFor(
-      () => readDb(dbPath, (d) => (d.prepare(`SELECT count(*) AS n FROM deliveries WHERE status <> 'delivered'`).get() as { n: number }).n === 0),
-      { timeoutMs: 10_000, what: 'every delivery recorded as delivered' },
-    );
+    await waitFor(() => readDb(dbPath, (d) => (d.prepare(`SELECT count(*) AS n FROM deliveries WHERE status <> 'delivered'`).get() as { n: number }).n === 0), {
+      timeoutMs: 10_000,
+      what: 'every delivery recorded as delivered',
+    });
     t.diagnostic(
       `${accepted.size} events answered 2xx, ${stored.size} stored (the rest were in flight at a kill), ` +
         `${receiver.requests.length} webhook requests for ${dueIds.length} deliveries; other answers ${JSON.stringify(answeredOther)}`,

@@ -9,9 +9,13 @@ import { startFakeSlackApi, startFakeSlackWebhook, startHttpReceiver, startSmtpS
 
 type DeliveryRow = { id: string; status: string; destination: string; attempts: number; reason: string | null };
 
-const deliveries = (db: string, where = '1=1') => readDb(db, (d) => d.prepare(`SELECT * FROM deliveries WHERE ${where} ORDER BY created_at`).all() as DeliveryRow[]);
+const deliveries = (db: string, where = '1=1') =>
+  readDb(db, (d) => d.prepare(`SELECT * FROM deliveries WHERE ${where} ORDER BY created_at`).all() as DeliveryRow[]);
 const waitStatus = (db: string, destination: string, status: string, count = 1, timeoutMs = 15_000) =>
-  waitFor(() => deliveries(db, `destination = '${destination}' AND status = '${status}'`).length >= count, { timeoutMs, what: `${count} ${status} deliveries to ${destination}` });
+  waitFor(() => deliveries(db, `destination = '${destination}' AND status = '${status}'`).length >= count, {
+    timeoutMs,
+    what: `${count} ${status} deliveries to ${destination}`,
+  });
 
 describe('an event reaches each channel as the rules say', () => {
   const tmp = tempDir();
@@ -50,14 +54,19 @@ rules:
   });
 
   test('slack web api, slack webhook, email and webhook each get it once', async () => {
-    const event = { id: 'evt_all', type: 'run.failed', data: { workflowId: 'wf_payroll', workflowName: 'Payroll <EU>', runId: 'run_9', error: { message: 'bank said no' } } };
+    const event = {
+      id: 'evt_all',
+      type: 'run.failed',
+      data: { workflowId: 'wf_payroll', workflowName: 'Payroll <EU>', runId: 'run_9', error: { message: 'bank said no' } },
+    };
     assert.equal((await postEvent(r.url, event)).status, 204);
     const [call] = await slack.waitFor(1);
     assert.equal(call!.method, 'chat.postMessage');
     assert.equal(call!.args.channel, '#alerts');
     assert.equal(call!.token, 'xoxb-test');
     assert.equal(call!.args.text, 'Payroll &lt;EU&gt; run run_9 failed: bank said no');
-    const [hookPayload] = (await slackHook.waitFor(1), slackHook.payloads());
+    await slackHook.waitFor(1);
+    const [hookPayload] = slackHook.payloads();
     assert.match(String(hookPayload!.text), /run_9 failed/);
     const [mail] = await smtp.waitFor(1);
     assert.equal(mail!.subject, 'B3OS run.failed: Payroll <EU>');

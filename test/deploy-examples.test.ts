@@ -35,7 +35,10 @@ test('docker-compose: PostgreSQL and two replicas on it behind a proxy, with the
     assert.match(s.environment.DATABASE_URL, /^postgres:\/\/[^@]+@postgres:5432\//, `${name}: DATABASE_URL names the postgres service`);
     assert.equal(s.environment.RULES_FILE, image.rulesFile);
     assert.equal(Number(s.environment.PORT), image.port);
-    assert.ok(s.volumes.some((v: string) => v.split(':')[1] === image.rulesFile), `${name}: the rules file mounted where the image reads it`);
+    assert.ok(
+      s.volumes.some((v: string) => v.split(':')[1] === image.rulesFile),
+      `${name}: the rules file mounted where the image reads it`,
+    );
     assert.ok(s.healthcheck.test.join(' ').includes(`127.0.0.1:${image.port}/readyz`), `${name}: ready means /readyz`);
     assert.equal(s.depends_on.postgres.condition, 'service_healthy');
   }
@@ -54,7 +57,10 @@ test('Kubernetes: two pods with the router as a sidecar, the URL from a Secret, 
   assert.ok(pod.containers.length >= 2, 'the router beside the app');
   const router = pod.containers.find((c: Obj) => c.name === 'b3os-router');
   assert.deepEqual(router.args, image.cmd);
-  assert.deepEqual(router.ports.map((p: Obj) => p.containerPort), [image.port]);
+  assert.deepEqual(
+    router.ports.map((p: Obj) => p.containerPort),
+    [image.port],
+  );
   const env = Object.fromEntries(router.env.map((e: Obj) => [e.name, e]));
   assert.deepEqual(env.DATABASE_URL.valueFrom.secretKeyRef.key, 'database-url');
   assert.ok(env.B3OS_WEBHOOK_SECRET.valueFrom.secretKeyRef);

@@ -68,7 +68,11 @@ describe('explain by the rules version that decided', () => {
     assert.equal((await postEvent(r.url, { id: 'v_1', type: 'run.failed', data: { workflowId: 'wf_x', amount: 50 } })).status, 204);
     const stored = JSON.parse(routing('v_1')) as { outcomes: { rule: string; matched: boolean }[]; matchedOnly?: boolean };
     assert.equal(stored.matchedOnly, true);
-    assert.deepEqual(stored.outcomes.map((o) => [o.rule, o.matched]), [['all-failures', true]], 'only the rule that matched is stored');
+    assert.deepEqual(
+      stored.outcomes.map((o) => [o.rule, o.matched]),
+      [['all-failures', true]],
+      'only the rule that matched is stored',
+    );
 
     const n = r.logs.filter((l) => l.msg === 'rules reloaded').length;
     writeFileSync(r.rulesPath, rulesB);
@@ -79,7 +83,12 @@ describe('explain by the rules version that decided', () => {
     assert.equal(report.rulesChanged, true);
     assert.deepEqual(
       report.rules.map((x) => [x.rule, x.matched]),
-      [['payroll-failures', false], ['big-amounts', false], ['all-failures', true], ['off', false]],
+      [
+        ['payroll-failures', false],
+        ['big-amounts', false],
+        ['all-failures', true],
+        ['off', false],
+      ],
       "version A's rules, in A's order (not B's newcomer)",
     );
     const reason = (rule: string) => report.rules.find((x) => x.rule === rule)!.reason;

@@ -20,7 +20,6 @@ const rejectedHooks = async (url: string): Promise<number> => {
   return n;
 };
 
-
 describe('admin endpoints', () => {
   const tmp = tempDir();
   let r: RouterProcess;
@@ -75,7 +74,10 @@ test('an error on a route other than the hook answers without counting as a reje
   writeFileSync(rules, MINIMAL_RULES);
   const { config } = loadRules(rules);
   assert.ok(config);
-  const router = createRouter(serveOptions({ rules, db: join(tmp.dir, 'r.db'), port: '0', host: '127.0.0.1' }, { B3OS_WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'silent' }), config);
+  const router = createRouter(
+    serveOptions({ rules, db: join(tmp.dir, 'r.db'), port: '0', host: '127.0.0.1' }, { B3OS_WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'silent' }),
+    config,
+  );
   try {
     // A route that fails, standing in for any non-hook route's unexpected error.
     router.app.get('/boom', async () => {

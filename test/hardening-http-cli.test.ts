@@ -45,7 +45,10 @@ test('serve with a file that is not SQLite at all says the same', async () => {
 });
 
 test('--limit beyond what a listing can take is a usage error with a clear message', async () => {
-  for (const [cmd, flag] of [['events', '--limit'], ['deliveries', '--limit']] as const) {
+  for (const [cmd, flag] of [
+    ['events', '--limit'],
+    ['deliveries', '--limit'],
+  ] as const) {
     const r = await runCli([cmd, '--db', good, flag, '99999999999999999999']);
     assert.equal(r.code, 2, r.stderr + r.stdout);
     assert.match(r.stderr, /--limit is at most 1,000,000,000, not 99999999999999999999/);

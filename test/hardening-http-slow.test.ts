@@ -71,11 +71,17 @@ describe('slow requests', () => {
       const extra = await open(r.port);
       await waitFor(() => extra.closedAt() !== null, { timeoutMs: 700, what: 'the connection over the cap to be closed' });
       assert.equal(extra.data(), '');
-      assert.ok(held.every((h) => h.closedAt() === null), 'the connections under the cap stay open');
+      assert.ok(
+        held.every((h) => h.closedAt() === null),
+        'the connections under the cap stay open',
+      );
     } finally {
       for (const h of held) h.socket.destroy();
     }
-    await waitFor(async () => (await postEvent(r.url, { id: 'after-cap', type: 't' })).status === 204, { timeoutMs: 5000, what: 'a hook to be accepted again' });
+    await waitFor(async () => (await postEvent(r.url, { id: 'after-cap', type: 't' })).status === 204, {
+      timeoutMs: 5000,
+      what: 'a hook to be accepted again',
+    });
   });
 });
 
@@ -102,26 +108,35 @@ describe('hook bodies held before the signature check', () => {
     const held = [await start(), await start()];
     try {
       // The two must have reserved their room before the third asks (a request line is parsed at once).
-      await waitFor(async () => {
-        const third = await start();
-        await waitFor(() => third.data() !== '' || third.closedAt() !== null, { timeoutMs: 3000, what: 'an answer to the third' });
-        third.socket.destroy();
-        return /^HTTP\/1\.1 503/.test(third.data()) && /retry-after: 1/i.test(third.data()) ? true : null;
-      }, { timeoutMs: 5000, what: 'the third body refused with 503' });
-      assert.ok(held.every((h) => h.closedAt() === null), 'the two under the budget are still being received');
+      await waitFor(
+        async () => {
+          const third = await start();
+          await waitFor(() => third.data() !== '' || third.closedAt() !== null, { timeoutMs: 3000, what: 'an answer to the third' });
+          third.socket.destroy();
+          return /^HTTP\/1\.1 503/.test(third.data()) && /retry-after: 1/i.test(third.data()) ? true : null;
+        },
+        { timeoutMs: 5000, what: 'the third body refused with 503' },
+      );
+      assert.ok(
+        held.every((h) => h.closedAt() === null),
+        'the two under the budget are still being received',
+      );
       // Small hooks still fit beside them.
       assert.equal((await postEvent(r.url, { id: 'small-beside', type: 't' })).status, 204);
     } finally {
       for (const h of held) h.socket.destroy();
     }
     // The two gave their room back when their connections went.
-    await waitFor(async () => {
-      const c = await start();
-      c.socket.write(' '.repeat(PART - 2) + '}');
-      await waitFor(() => c.data() !== '' || c.closedAt() !== null, { timeoutMs: 3000, what: 'an answer' });
-      c.socket.destroy();
-      return /^HTTP\/1\.1 401/.test(c.data()) ? true : null;
-    }, { timeoutMs: 5000, what: 'a 400 KiB body read (and refused only for its missing signature)' });
+    await waitFor(
+      async () => {
+        const c = await start();
+        c.socket.write(' '.repeat(PART - 2) + '}');
+        await waitFor(() => c.data() !== '' || c.closedAt() !== null, { timeoutMs: 3000, what: 'an answer' });
+        c.socket.destroy();
+        return /^HTTP\/1\.1 401/.test(c.data()) ? true : null;
+      },
+      { timeoutMs: 5000, what: 'a 400 KiB body read (and refused only for its missing signature)' },
+    );
     const m = await (await fetch(`${r.url.replace(/\/b3os\/hooks$/, '')}/metrics`)).text();
     assert.match(m, /b3os_router_events_received_total\{outcome="rejected",reason="busy"\} [1-9]/);
   });

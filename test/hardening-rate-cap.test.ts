@@ -24,7 +24,9 @@ const rules = (url: string, state: Partial<Record<Dest, DestState>> = {}) => {
   const ruleLines = (Object.keys(DESTS) as Dest[]).map((d) => `  - { name: ${d}-rule, match: { type: ${DESTS[d]} }, send_to: [${d}] }`);
   const grants = (Object.keys(DESTS) as Dest[])
     .filter((d) => state[d]?.cap !== undefined)
-    .map((d) => `    - { rule: ${d}-rule, destination: ${d}, max_per_hour: ${state[d]!.cap}${state[d]!.maxAge ? `, max_event_age: ${state[d]!.maxAge}` : ''} }`);
+    .map(
+      (d) => `    - { rule: ${d}-rule, destination: ${d}, max_per_hour: ${state[d]!.cap}${state[d]!.maxAge ? `, max_event_age: ${state[d]!.maxAge}` : ''} }`,
+    );
   return `version: 1
 delivery: { max_attempts: 100, backoff: { initial: 50ms, max: 100ms } }
 destinations:
@@ -40,7 +42,8 @@ describe('max_per_hour on every path', () => {
   let rx: HttpReceiver;
   /** How the receiver answers, per destination path. */
   const answer: Record<Dest, number> = { payout: 503, pairout: 503, refund: 400, payback: 400 };
-  const rows = (dest: Dest) => readDb(r.dbPath, (d) => d.prepare(`SELECT * FROM deliveries WHERE destination = ? ORDER BY created_at, rowid`).all(dest) as Row[]);
+  const rows = (dest: Dest) =>
+    readDb(r.dbPath, (d) => d.prepare(`SELECT * FROM deliveries WHERE destination = ? ORDER BY created_at, rowid`).all(dest) as Row[]);
   const sent = (dest: Dest) => rx.requests.filter((q) => q.path === `/${dest}`).length;
   const reload = async (text: string) => {
     const n = r.logs.filter((l) => l.msg === 'rules reloaded').length;
@@ -49,7 +52,8 @@ describe('max_per_hour on every path', () => {
     await waitFor(() => r.logs.filter((l) => l.msg === 'rules reloaded').length > n, { what: 'rules reloaded' });
   };
   const post = async (dest: Dest, n: number) => {
-    for (let i = 0; i < n; i++) assert.equal((await postEvent(r.url, { id: `${dest}-${i}`, type: DESTS[dest], createdAt: new Date().toISOString() })).status, 204);
+    for (let i = 0; i < n; i++)
+      assert.equal((await postEvent(r.url, { id: `${dest}-${i}`, type: DESTS[dest], createdAt: new Date().toISOString() })).status, 204);
   };
   const settled = (dest: Dest) => rows(dest).every((d) => d.status === 'delivered' || d.status === 'blocked');
   const count = (list: Row[], status: string) => list.filter((d) => d.status === status).length;

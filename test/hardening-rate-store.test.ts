@@ -21,7 +21,9 @@ test('a database that counted by created_at keeps its counts after the migration
   for (const m of MIGRATIONS.slice(0, 4)) db.exec(m);
   db.pragma('user_version = 4');
   db.prepare(`INSERT INTO events (key, key_kind, received_at, last_seen_at, payload) VALUES ('k', 'event_id', ?, ?, '{}')`).run(now, now);
-  const ins = db.prepare(`INSERT INTO deliveries (id, event_seq, rule, destination, status, privileged, created_at, updated_at) VALUES (?, 1, 'pay', 'payout', ?, ?, ?, ?)`);
+  const ins = db.prepare(
+    `INSERT INTO deliveries (id, event_seq, rule, destination, status, privileged, created_at, updated_at) VALUES (?, 1, 'pay', 'payout', ?, ?, ?, ?)`,
+  );
   ins.run('a', 'delivered', 1, now - 60_000, now);
   ins.run('b', 'dead', 1, now - 30_000, now);
   ins.run('c', 'blocked', 1, now - 30_000, now);

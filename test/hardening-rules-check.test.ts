@@ -51,7 +51,9 @@ test('B7: a {{field}} outside a JSON string in a webhook body is refused at the 
 test('B7: placeholders inside JSON strings, in JSON text or a YAML map, are accepted', async () => {
   const r1 = await check(hook(['    url: https://pay.example.com/hook', `    body: '{"amount": "{{data.amount}}", "note": "a \\"quoted\\" {{data.note}}"}'`]));
   assert.equal(r1.code, 0, r1.out);
-  const r2 = await check(hook(['    url: https://pay.example.com/hook', '    body:', '      amount: "{{data.amount}}"', '      note: "{{#data.tags}}{{.}} {{/data.tags}}"']));
+  const r2 = await check(
+    hook(['    url: https://pay.example.com/hook', '    body:', '      amount: "{{data.amount}}"', '      note: "{{#data.tags}}{{.}} {{/data.tags}}"']),
+  );
   assert.equal(r2.code, 0, r2.out);
 });
 
@@ -59,13 +61,30 @@ test('B7: an event can choose no key and repeat no member: placeholders in keys,
   const key = await check(hook(['    url: https://pay.example.com/hook', '    body:', '      amount: "5"', '      "{{data.k}}": v']));
   assert.equal(key.code, 1, key.out);
   assert.match(key.out, /"body" of destination "pay" has \{\{data\.k\}\} in a key; a value from the event could then choose the key/);
-  const section = await check(hook(['    url: https://pay.example.com/hook', `    body: '{"note": "{{#data.tags}}", "extra": "{{.}}", "x": "{{/data.tags}}", "amount": "5"}'`]));
+  const section = await check(
+    hook(['    url: https://pay.example.com/hook', `    body: '{"note": "{{#data.tags}}", "extra": "{{.}}", "x": "{{/data.tags}}", "amount": "5"}'`]),
+  );
   assert.equal(section.code, 1, section.out);
-  assert.ok(section.out.includes(`${where(section.text, 'body:', '{{#data.tags}}')} "body" of destination "pay" opens {{#data.tags}} in one string and closes it in another`), section.out);
+  assert.ok(
+    section.out.includes(
+      `${where(section.text, 'body:', '{{#data.tags}}')} "body" of destination "pay" opens {{#data.tags}} in one string and closes it in another`,
+    ),
+    section.out,
+  );
 });
 
 test('placeholders that would be sent literally, in header values and Slack channels, are refused', async () => {
-  const r = await check([...HEAD, '  pay:', '    type: webhook', '    url: https://pay.example.com/hook', '    headers:', '      X-Run: "{{data.runId}}"', '  team:', '    type: slack', '    channel: "#{{data.team}}"']);
+  const r = await check([
+    ...HEAD,
+    '  pay:',
+    '    type: webhook',
+    '    url: https://pay.example.com/hook',
+    '    headers:',
+    '      X-Run: "{{data.runId}}"',
+    '  team:',
+    '    type: slack',
+    '    channel: "#{{data.team}}"',
+  ]);
   assert.equal(r.code, 1, r.out);
   assert.match(r.out, /the header "X-Run" of destination "pay" has a \{\{…\}\} placeholder, but header values are sent as written/);
   assert.match(r.out, /the channel of destination "team" has a \{\{…\}\} placeholder, but channels are sent as written/);
@@ -126,8 +145,17 @@ test('check refuses URLs that can never work and line breaks in header values', 
     [['    url: "http:/\\\\evil.example.com/x"'], 'url:', /has a backslash, a space or a line break in it/],
     [['    url: "http:evil.example.com/x"'], 'url:', /does not start with http:\/\/ and a host/],
     [['    url: "https://pay.example.com/a b"'], 'url:', /has a backslash, a space or a line break/],
-    [['    url: https://pay.example.com/hook', '    headers:', '      Authorization: "Bearer ${TOKEN}"'], 'Authorization', /the header "Authorization" of destination "pay" has a line break or a control character in its value/, { TOKEN: 'abc_SECRET_TOKEN\n' }],
-    [['    url: https://pay.example.com/hook', '    headers:', '      X-A: "one\\r\\nX-B: two"'], 'X-A', /the header "X-A" of destination "pay" has a line break/],
+    [
+      ['    url: https://pay.example.com/hook', '    headers:', '      Authorization: "Bearer ${TOKEN}"'],
+      'Authorization',
+      /the header "Authorization" of destination "pay" has a line break or a control character in its value/,
+      { TOKEN: 'abc_SECRET_TOKEN\n' },
+    ],
+    [
+      ['    url: https://pay.example.com/hook', '    headers:', '      X-A: "one\\r\\nX-B: two"'],
+      'X-A',
+      /the header "X-A" of destination "pay" has a line break/,
+    ],
   ];
   for (const [extra, lineHas, message, env] of cases) {
     const r = await check(hook(extra), env ?? {});
@@ -156,12 +184,27 @@ test('Slack: "Open in B3OS" links only https links on allowed hosts (default b3o
     const byDefault = slackDestination({ webhookUrl: hookServer.webhookUrl });
     assert.equal(await linkOf(byDefault, 'https://app.b3os.org/runs/r1'), 'https://app.b3os.org/runs/r1');
     assert.equal(await linkOf(byDefault, 'https://b3os.org/runs/r1'), 'https://b3os.org/runs/r1');
-    for (const bad of ['https://evil.example.com/login', 'http://app.b3os.org/runs/r1', 'https://b3os.org.evil.example.com/', 'https://evilb3os.org/', 'https://user:pw@app.b3os.org/']) {
+    for (const bad of [
+      'https://evil.example.com/login',
+      'http://app.b3os.org/runs/r1',
+      'https://b3os.org.evil.example.com/',
+      'https://evilb3os.org/',
+      'https://user:pw@app.b3os.org/',
+    ]) {
       assert.equal(await linkOf(byDefault, bad), null, bad);
     }
 
     // server.link_hosts from a rules file reaches the destination.
-    const text = ['version: 1', 'server:', '  link_hosts: ["*.example.com"]', 'destinations:', '  ops:', '    type: slack', `    webhook_url: ${hookServer.webhookUrl}`, ''].join('\n');
+    const text = [
+      'version: 1',
+      'server:',
+      '  link_hosts: ["*.example.com"]',
+      'destinations:',
+      '  ops:',
+      '    type: slack',
+      `    webhook_url: ${hookServer.webhookUrl}`,
+      '',
+    ].join('\n');
     const { config, problems } = loadRulesText(text, '/tmp/rules.yaml', {});
     assert.ok(config, JSON.stringify(problems));
     const ops = config.destinations.get('ops') as SlackDestination;

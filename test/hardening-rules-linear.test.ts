@@ -195,7 +195,10 @@ test('b3os-router test --event with the hostile 420 KB event returns within seco
     const took = Date.now() - start;
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { rules: { rule: string; matched: boolean }[] };
-    assert.deepEqual(doc.rules.map((x) => [x.rule, x.matched]), [['timeouts', false]]);
+    assert.deepEqual(
+      doc.rules.map((x) => [x.rule, x.matched]),
+      [['timeouts', false]],
+    );
     assert.ok(took < 5000, `took ${took} ms`);
   } finally {
     cleanup();

@@ -30,7 +30,10 @@ interface RawResponse {
 type HeaderList = [string, string][];
 
 /** Builds request bytes exactly as given: headers in order, duplicates kept, no normalisation. */
-function rawRequest(o: { method?: string; path?: string; headers?: HeaderList; body?: Buffer | string; contentLength?: number | string | null }): { head: Buffer; body: Buffer } {
+function rawRequest(o: { method?: string; path?: string; headers?: HeaderList; body?: Buffer | string; contentLength?: number | string | null }): {
+  head: Buffer;
+  body: Buffer;
+} {
   const body = o.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(o.body) ? o.body : Buffer.from(o.body, 'utf8');
   const lines = [`${o.method ?? 'POST'} ${o.path ?? HOOK} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
   for (const [k, v] of o.headers ?? []) lines.push(`${k}: ${v}`);
@@ -106,7 +109,13 @@ const JSON_CT: [string, string] = ['Content-Type', 'application/json'];
 let n = 0;
 /** A valid event with a unique id; the id says which row it belongs to. */
 function eventText(row: string, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ id: `hostile-${row}-${n++}`, type: 'run.failed', createdAt: new Date().toISOString(), data: { workflowId: 'wf_hostile', status: 'failed' }, ...extra });
+  return JSON.stringify({
+    id: `hostile-${row}-${n++}`,
+    type: 'run.failed',
+    createdAt: new Date().toISOString(),
+    data: { workflowId: 'wf_hostile', status: 'failed' },
+    ...extra,
+  });
 }
 
 /** A signed POST of `body` to the hook path with the given extra headers. */
@@ -185,7 +194,11 @@ describe('hostile input', () => {
         return send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', 'sha256=' + hexDigest(b) + 'ab']], body: b }));
       },
     },
-    { name: 'right length, all zeros', expect: 401, run: (p) => send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', 'sha256=' + '0'.repeat(64)]], body: eventText('s5') })) },
+    {
+      name: 'right length, all zeros',
+      expect: 401,
+      run: (p) => send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', 'sha256=' + '0'.repeat(64)]], body: eventText('s5') })),
+    },
     {
       name: 'right length, last digit flipped',
       expect: 401,
@@ -196,7 +209,11 @@ describe('hostile input', () => {
         return send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', 'sha256=' + flipped]], body: b }));
       },
     },
-    { name: 'right length, signed with another secret', expect: 401, run: (p) => send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', sig(eventText('x'), 'not-the-secret')]], body: eventText('s7') })) },
+    {
+      name: 'right length, signed with another secret',
+      expect: 401,
+      run: (p) => send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', sig(eventText('x'), 'not-the-secret')]], body: eventText('s7') })),
+    },
     {
       name: 'valid signature of a different body',
       expect: 401,
@@ -252,7 +269,11 @@ describe('hostile input', () => {
       },
     },
     { name: 'binary body as application/json, correctly signed', expect: 400, run: (p) => send(p, signedPost(randomBytes(512))) },
-    { name: 'binary body as application/octet-stream, correctly signed', expect: 415, run: (p) => send(p, signedPost(randomBytes(512), [['Content-Type', 'application/octet-stream']])) },
+    {
+      name: 'binary body as application/octet-stream, correctly signed',
+      expect: 415,
+      run: (p) => send(p, signedPost(randomBytes(512), [['Content-Type', 'application/octet-stream']])),
+    },
     { name: 'deeply nested arrays (10,000 levels), correctly signed', expect: 400, run: (p) => send(p, signedPost('['.repeat(10_000) + ']'.repeat(10_000))) },
     {
       name: 'deeply nested objects (200 levels) inside an event, correctly signed',
@@ -282,13 +303,25 @@ describe('hostile input', () => {
         return send(p, { head: req.head, body: chunked });
       },
     },
-    { name: 'huge header (20 kB signature value)', expect: 431, run: (p) => send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', 'a'.repeat(20_000)]], body: eventText('b12') })) },
+    {
+      name: 'huge header (20 kB signature value)',
+      expect: 431,
+      run: (p) => send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', 'a'.repeat(20_000)]], body: eventText('b12') })),
+    },
     // --- content types --------------------------------------------------------------------
     { name: 'Content-Type missing, signed', expect: 415, run: (p) => send(p, signedPost(eventText('c1'), [])) },
     { name: 'Content-Type text/plain, signed', expect: 415, run: (p) => send(p, signedPost(eventText('c2'), [['Content-Type', 'text/plain']])) },
-    { name: 'Content-Type form-urlencoded, signed', expect: 415, run: (p) => send(p, signedPost('id=hostile-c3&type=run.failed', [['Content-Type', 'application/x-www-form-urlencoded']])) },
+    {
+      name: 'Content-Type form-urlencoded, signed',
+      expect: 415,
+      run: (p) => send(p, signedPost('id=hostile-c3&type=run.failed', [['Content-Type', 'application/x-www-form-urlencoded']])),
+    },
     // --- framing --------------------------------------------------------------------------
-    { name: 'Content-Length not a number', expect: 400, run: (p) => send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', sig('{}')]], body: '{}', contentLength: 'abc' })) },
+    {
+      name: 'Content-Length not a number',
+      expect: 400,
+      run: (p) => send(p, rawRequest({ headers: [JSON_CT, ['x-b3os-signature', sig('{}')]], body: '{}', contentLength: 'abc' })),
+    },
     {
       name: 'Content-Length and Transfer-Encoding both',
       expect: 400,
@@ -328,8 +361,17 @@ describe('hostile input', () => {
     { name: 'DELETE on the hook path', expect: 405, run: (p) => send(p, rawRequest({ method: 'DELETE', contentLength: null })) },
     { name: 'POST to an unknown path, signed', expect: 404, run: (p) => send(p, signedPost(eventText('m4'), [JSON_CT], { path: '/hooks' })) },
     { name: 'POST to the hook path in upper case, signed', expect: 404, run: (p) => send(p, signedPost(eventText('m5'), [JSON_CT], { path: '/B3OS/HOOKS' })) },
-    { name: 'POST to the hook path with a trailing slash, signed', expect: 404, run: (p) => send(p, signedPost(eventText('m6'), [JSON_CT], { path: `${HOOK}/` })) },
-    { name: 'POST to a dot-segment path, signed', expect: 404, alsoOk: [400], run: (p) => send(p, signedPost(eventText('m7'), [JSON_CT], { path: '/b3os/../b3os/hooks' })) },
+    {
+      name: 'POST to the hook path with a trailing slash, signed',
+      expect: 404,
+      run: (p) => send(p, signedPost(eventText('m6'), [JSON_CT], { path: `${HOOK}/` })),
+    },
+    {
+      name: 'POST to a dot-segment path, signed',
+      expect: 404,
+      alsoOk: [400],
+      run: (p) => send(p, signedPost(eventText('m7'), [JSON_CT], { path: '/b3os/../b3os/hooks' })),
+    },
     { name: 'POST /healthz with a body', expect: 404, run: (p) => send(p, signedPost(eventText('m8'), [JSON_CT], { path: '/healthz' })) },
   ];
 
@@ -342,7 +384,10 @@ describe('hostile input', () => {
         assert.ok(res.status === null || (res.status >= 400 && res.status < 500), `answered ${res.status}`);
       } else {
         const allowed = [row.expect, ...(row.alsoOk ?? [])];
-        assert.ok(res.status !== null && allowed.includes(res.status), `expected ${allowed.join(' or ')}, got ${res.status}: ${res.head.split('\r\n')[0]} ${res.body.slice(0, 200)}`);
+        assert.ok(
+          res.status !== null && allowed.includes(res.status),
+          `expected ${allowed.join(' or ')}, got ${res.status}: ${res.head.split('\r\n')[0]} ${res.body.slice(0, 200)}`,
+        );
       }
       assert.ok(await healthy(), 'healthz after the row');
       assert.equal(count(), before, 'nothing stored for a rejected request');
@@ -374,9 +419,15 @@ describe('hostile input', () => {
     const payloads: { label: string; body: string }[] = [
       { label: 'data.__proto__.flag', body: `{"id":"hostile-proto-1","type":"run.failed","data":{"__proto__":{"flag":"yes","role":"admin"}}}` },
       { label: 'top-level __proto__.data.flag', body: `{"id":"hostile-proto-2","type":"run.failed","__proto__":{"data":{"flag":"yes","role":"admin"}}}` },
-      { label: 'data.constructor.prototype.flag', body: `{"id":"hostile-proto-3","type":"run.failed","data":{"constructor":{"prototype":{"flag":"yes","role":"admin"}}}}` },
+      {
+        label: 'data.constructor.prototype.flag',
+        body: `{"id":"hostile-proto-3","type":"run.failed","data":{"constructor":{"prototype":{"flag":"yes","role":"admin"}}}}`,
+      },
       { label: '__proto__ with a type', body: `{"id":"hostile-proto-4","__proto__":{"type":"run.failed","data":{"workflowId":"wf_routed"}}}` },
-      { label: 'constructor.name trick', body: `{"id":"hostile-proto-5","type":"run.failed","data":{"constructor":{"name":"Object"},"flag":{"__proto__":"yes"}}}` },
+      {
+        label: 'constructor.name trick',
+        body: `{"id":"hostile-proto-5","type":"run.failed","data":{"constructor":{"name":"Object"},"flag":{"__proto__":"yes"}}}`,
+      },
     ];
     for (const p of payloads) {
       const res = await send(r.port, signedPost(p.body));
@@ -386,10 +437,14 @@ describe('hostile input', () => {
     const control = `{"id":"hostile-proto-control","type":"run.failed","data":{"flag":"yes","role":"admin"}}`;
     assert.equal((await send(r.port, signedPost(control))).status, 204);
 
-    const rows = readDb(r.dbPath, (d) =>
-      d
-        .prepare(`SELECT e.event_id AS id, e.payload AS payload, d.rule AS rule FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq WHERE e.event_id LIKE 'hostile-proto-%'`)
-        .all() as { id: string; payload: string; rule: string | null }[],
+    const rows = readDb(
+      r.dbPath,
+      (d) =>
+        d
+          .prepare(
+            `SELECT e.event_id AS id, e.payload AS payload, d.rule AS rule FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq WHERE e.event_id LIKE 'hostile-proto-%'`,
+          )
+          .all() as { id: string; payload: string; rule: string | null }[],
     );
     for (const p of payloads) {
       const id = (/"id":"([^"]+)"/.exec(p.body) ?? [])[1]!;
@@ -398,7 +453,10 @@ describe('hostile input', () => {
       assert.equal(mine[0]!.rule, null, `${p.label}: no rule matched`);
       assert.equal(mine[0]!.payload, p.body, `${p.label}: stored byte for byte`);
     }
-    const controlRules = rows.filter((x) => x.id === 'hostile-proto-control').map((x) => x.rule).sort();
+    const controlRules = rows
+      .filter((x) => x.id === 'hostile-proto-control')
+      .map((x) => x.rule)
+      .sort();
     assert.deepEqual(controlRules, ['admin-match', 'flag-match', 'flag-when']);
     // The router's own prototypes are untouched: a fresh object has no `flag`.
     assert.ok(await healthy());
@@ -431,7 +489,10 @@ describe('hostile input', () => {
     const body = JSON.stringify({ id: 'hostile-final-valid', type: 'run.failed', data: { workflowId: 'wf_routed', status: 'failed' } });
     const res = await send(r.port, signedPost(body));
     assert.equal(res.status, 204);
-    await waitFor(() => receiver.requests.some((q) => q.text.includes('"hostile-final-valid"')), { timeoutMs: 10_000, what: 'the delivery of the valid event' });
+    await waitFor(() => receiver.requests.some((q) => q.text.includes('"hostile-final-valid"')), {
+      timeoutMs: 10_000,
+      what: 'the delivery of the valid event',
+    });
     const got = receiver.requests.find((q) => q.text.includes('"hostile-final-valid"'))!;
     const payload = got.json<{ rule: string; event: { id: string } }>();
     assert.equal(payload.rule, 'typed-failure');

@@ -35,7 +35,10 @@ describe('test helper: startPostgres', () => {
     const wrong = new URL(pgs.url());
     wrong.password = 'not-the-password';
     await assert.rejects(query(wrong.href, 'SELECT 1'), /password authentication failed/);
-    const [row] = await query<{ listen: string; sockets: string }>(pgs.url(), "SELECT current_setting('listen_addresses') AS listen, current_setting('unix_socket_directories') AS sockets");
+    const [row] = await query<{ listen: string; sockets: string }>(
+      pgs.url(),
+      "SELECT current_setting('listen_addresses') AS listen, current_setting('unix_socket_directories') AS sockets",
+    );
     assert.deepEqual(row, { listen: '127.0.0.1', sockets: '' });
   });
 

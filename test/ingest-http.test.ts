@@ -127,7 +127,11 @@ describe('idempotency key chain', () => {
   });
 
   test('event id (id, event_id, eventId)', async () => {
-    for (const [field, value] of [['id', 'e1'], ['event_id', 'e2'], ['eventId', 'e3']] as const) {
+    for (const [field, value] of [
+      ['id', 'e1'],
+      ['event_id', 'e2'],
+      ['eventId', 'e3'],
+    ] as const) {
       assert.equal((await postEvent(r.url, { [field]: value, type: 'run.failed' })).status, 204);
       assert.equal(eventByKey(r.dbPath, `id:${value}`)?.key_kind, 'event_id', field);
     }
@@ -198,7 +202,9 @@ rules: []
   });
 
   const signed = (body: string, ts: number) => ({
-    'x-signature': sign(SECRET, body, { header: 'x-signature', encoding: 'base64', prefix: 'v1=', timestampHeader: 'x-timestamp', now: ts * 1000 })['x-signature']!,
+    'x-signature': sign(SECRET, body, { header: 'x-signature', encoding: 'base64', prefix: 'v1=', timestampHeader: 'x-timestamp', now: ts * 1000 })[
+      'x-signature'
+    ]!,
     'x-timestamp': String(ts),
   });
   const nowS = () => Math.floor(Date.now() / 1000);
@@ -342,7 +348,9 @@ describe('HTTPS and logs', () => {
     const tmp = tempDir();
     const cert = `${tmp.dir}/cert.pem`;
     const key = `${tmp.dir}/key.pem`;
-    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { encoding: 'utf8' });
+    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], {
+      encoding: 'utf8',
+    });
     if (gen.status !== 0) {
       tmp.cleanup();
       return t.skip('openssl is not available to make a test certificate');
@@ -397,8 +405,14 @@ rules:
       for (const secret of [SECRET, 'previous-secret-xyz', 'outbound-secret-xyz', 'bearer-token-xyz', sig.slice(7), 'BODY-MARKER-123']) {
         assert.ok(!all.includes(secret), `logs must not contain ${secret}`);
       }
-      assert.ok(r.logs.some((l) => l.reason === 'signature_mismatch' && l.level === 40), 'the 401 is logged at warn with its reason');
-      assert.ok(r.logs.some((l) => l.reason === 'invalid_json'), 'the 400 is logged with its reason');
+      assert.ok(
+        r.logs.some((l) => l.reason === 'signature_mismatch' && l.level === 40),
+        'the 401 is logged at warn with its reason',
+      );
+      assert.ok(
+        r.logs.some((l) => l.reason === 'invalid_json'),
+        'the 400 is logged with its reason',
+      );
     } finally {
       await receiver.close();
       tmp.cleanup();

@@ -45,7 +45,9 @@ function edges(): Edge[] {
   const out: Edge[] = [];
   for (const file of sources(SRC)) {
     // Comments may quote imports; they are not dependencies.
-    const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+    const text = readFileSync(file, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
     for (const m of text.matchAll(IMPORT)) {
       const spec = m[1] ?? m[2] ?? m[3]!;
       if (!spec.startsWith('.')) continue;

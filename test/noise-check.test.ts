@@ -75,12 +75,16 @@ test('test --event shows the group an event would join and when it would be sent
   writeFileSync(event, JSON.stringify({ id: 'e1', type: 'run.failed', data: { workflowId: 'wf_payroll', runId: 'run_1', error: { code: 'E42' } } }));
   const json = await runCli(['test', '--event', event, '--rules', rules, '--json']);
   assert.equal(json.code, 0, json.stderr);
-  const d = (JSON.parse(json.stdout) as { deliveries: { group: { key: string; group: object; wait: string; interval: string; sends: string } }[] }).deliveries[0]!;
+  const d = (JSON.parse(json.stdout) as { deliveries: { group: { key: string; group: object; wait: string; interval: string; sends: string } }[] })
+    .deliveries[0]!;
   assert.equal(d.group.key, '["wf_payroll","E42"]');
   assert.deepEqual(d.group.group, { 'data.workflowId': 'wf_payroll', 'data.error.code': 'E42' });
   assert.equal(d.group.wait, '30s');
   assert.equal(d.group.interval, '10m');
   assert.match(d.group.sends, /after 30s/);
   const human = await runCli(['test', '--event', event, '--rules', rules]);
-  assert.match(human.stdout, /group \["wf_payroll","E42"\] \(data\.workflowId="wf_payroll", data\.error\.code="E42"\); wait 30s, interval 10m: sent if it opens the group/);
+  assert.match(
+    human.stdout,
+    /group \["wf_payroll","E42"\] \(data\.workflowId="wf_payroll", data\.error\.code="E42"\); wait 30s, interval 10m: sent if it opens the group/,
+  );
 });

@@ -60,7 +60,10 @@ rules:
   const ids = Array.from({ length: 50 }, (_, i) => `burst-${i}`);
   const started = Date.now();
   await postAll(r.url, [event(ids[0]!)]);
-  await postAll(r.url, ids.slice(1).map((id) => event(id)));
+  await postAll(
+    r.url,
+    ids.slice(1).map((id) => event(id)),
+  );
 
   const [first] = await hook.waitFor(1, 5_000);
   assert.equal(first!.json<SingleBody>().event.id, ids[0], 'the first notification carries the opening event alone, rendered like an ungrouped one');
@@ -80,15 +83,22 @@ rules:
   assert.match(text, /\nand 39 more$/);
 
   // Nothing more is waiting: two notifications per destination, every event linked.
-  await waitFor(() => readDb(r.dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status <> 'delivered'`).get() as { n: number }).n === 0), {
-    what: 'every notification delivered',
-  });
+  await waitFor(
+    () => readDb(r.dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status <> 'delivered'`).get() as { n: number }).n === 0),
+    {
+      what: 'every notification delivered',
+    },
+  );
   const unsent = readDb(r.dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM group_events WHERE delivery_id IS NULL`).get() as { n: number }).n);
   assert.equal(unsent, 0);
   assert.equal(hook.requests.length, 2);
   // By the server's clock: the opener was created with its event (at once), the digest one interval later.
   const times = readDb(r.dbPath, (db) =>
-    db.prepare(`SELECT d.event_count AS n, d.created_at AS created, e.received_at AS received FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.destination = 'hook' ORDER BY d.created_at`).all(),
+    db
+      .prepare(
+        `SELECT d.event_count AS n, d.created_at AS created, e.received_at AS received FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.destination = 'hook' ORDER BY d.created_at`,
+      )
+      .all(),
   ) as { n: number; created: number; received: number }[];
   assert.equal(times[0]!.n, 1);
   assert.equal(times[0]!.created, times[0]!.received, 'the opening event is sent at once: its delivery is created with it');
@@ -99,7 +109,10 @@ rules:
   const list = await runCli(['deliveries', '--db', r.dbPath, '--destination', 'hook', '--json']);
   assert.equal(list.code, 0, list.stderr);
   const rows = (JSON.parse(list.stdout) as { deliveries: { id: string; events: number }[] }).deliveries;
-  assert.deepEqual(rows.map((d) => d.events).sort((a, b) => a - b), [1, 49]);
+  assert.deepEqual(
+    rows.map((d) => d.events).sort((a, b) => a - b),
+    [1, 49],
+  );
   const digestId = rows.find((d) => d.events === 49)!.id;
   assert.equal(all[1]!.headers['idempotency-key'], digestId);
   const human = await runCli(['deliveries', '--db', r.dbPath, '--destination', 'hook']);
@@ -148,7 +161,10 @@ rules:
   );
   const single = later.find((x) => !x.includes('failures of'));
   assert.ok(single?.includes('run run_b-1'), `wf_b's one gathered event went on its own, like an ungrouped notification (${later.join(' | ')})`);
-  assert.ok(texts.slice(0, 2).every((x) => x.startsWith('B3OS run.failed')), 'the openers are rendered like ungrouped notifications');
+  assert.ok(
+    texts.slice(0, 2).every((x) => x.startsWith('B3OS run.failed')),
+    'the openers are rendered like ungrouped notifications',
+  );
 });
 
 test('wait gathers the first burst into one notification', { timeout: 60_000 }, async (t) => {
@@ -173,15 +189,21 @@ rules:
   });
   const ids = Array.from({ length: 10 }, (_, i) => `wait-${i}`);
   const started = Date.now();
-  await postAll(r.url, ids.map((id) => event(id)));
+  await postAll(
+    r.url,
+    ids.map((id) => event(id)),
+  );
   const [only] = await hook.waitFor(1, 10_000);
   assert.ok(only!.at - started >= 900, 'the first notification waits for `wait`');
   const body = only!.json<DigestBody>();
   assert.equal(body.count, 10);
   assert.deepEqual(body.events.map((e) => e.id).sort(), [...ids].sort());
-  await waitFor(() => readDb(r.dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status <> 'delivered'`).get() as { n: number }).n === 0), {
-    what: 'the notification recorded as delivered',
-  });
+  await waitFor(
+    () => readDb(r.dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status <> 'delivered'`).get() as { n: number }).n === 0),
+    {
+      what: 'the notification recorded as delivered',
+    },
+  );
   const rows = readDb(r.dbPath, (db) => db.prepare(`SELECT event_count FROM deliveries`).pluck().all());
   assert.deepEqual(rows, [10], 'one notification, carrying the whole burst');
   assert.equal(hook.requests.length, 1);
@@ -218,9 +240,15 @@ rules:
   const all = await hook.waitFor(3, 10_000);
   assert.equal(all[1]!.json<SingleBody>().event.id, 'quiet-b');
   assert.equal(all[2]!.json<SingleBody>().event.id, 'quiet-c');
-  await waitFor(() => readDb(r.dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM deliveries`).get() as { n: number }).n === 3), { what: 'three deliveries' });
+  await waitFor(() => readDb(r.dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM deliveries`).get() as { n: number }).n === 3), {
+    what: 'three deliveries',
+  });
   const rows = readDb(r.dbPath, (db) =>
-    db.prepare(`SELECT e.event_id AS id, d.created_at AS created, e.received_at AS received FROM deliveries d JOIN events e ON e.seq = d.event_seq ORDER BY d.created_at`).all(),
+    db
+      .prepare(
+        `SELECT e.event_id AS id, d.created_at AS created, e.received_at AS received FROM deliveries d JOIN events e ON e.seq = d.event_seq ORDER BY d.created_at`,
+      )
+      .all(),
   ) as { id: string; created: number; received: number }[];
   assert.equal(rows[1]!.id, 'quiet-b');
   assert.equal(rows[1]!.created, rows[1]!.received, 'B opened a new group: sent at once, with its event');
@@ -251,7 +279,10 @@ rules:
   // Recorded too: a kill between a send and its record sends it again (at least once), not this test's point.
   await waitFor(() => readDb(dbPath, (db) => db.prepare(`SELECT status FROM deliveries`).pluck().get() === 'delivered'), { what: 'the opener recorded' });
   const gathered = ['k-1', 'k-2', 'k-3', 'k-4', 'k-5'];
-  await postAll(r.url, gathered.map((id) => event(id)));
+  await postAll(
+    r.url,
+    gathered.map((id) => event(id)),
+  );
   const waiting = readDb(dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM group_events WHERE delivery_id IS NULL`).get() as { n: number }).n);
   assert.equal(waiting, 5, 'the events are gathered (rows), not yet sent');
   r.child.kill('SIGKILL');
@@ -262,7 +293,10 @@ rules:
   const all = await hook.waitFor(2, 15_000);
   const digest = all[1]!.json<DigestBody>();
   assert.equal(digest.count, 5);
-  assert.deepEqual(digest.events.map((e) => e.id), gathered);
+  assert.deepEqual(
+    digest.events.map((e) => e.id),
+    gathered,
+  );
   await waitFor(() => readDb(dbPath, (db) => (db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status <> 'delivered'`).get() as { n: number }).n === 0), {
     what: 'the digest recorded as delivered',
   });

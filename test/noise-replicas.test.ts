@@ -46,7 +46,12 @@ rules:
     send_to: [hook]
 `;
 
-const ev = (id: string, type = 'run.failed', workflowId = 'wf_payroll') => ({ id, type, createdAt: new Date().toISOString(), data: { workflowId, runId: `run_${id}` } });
+const ev = (id: string, type = 'run.failed', workflowId = 'wf_payroll') => ({
+  id,
+  type,
+  createdAt: new Date().toISOString(),
+  data: { workflowId, runId: `run_${id}` },
+});
 
 /** Two replicas on `db` with the same rules, each in its own folder; killed after the test. */
 async function twoReplicas(db: string, rules: string): Promise<[RouterProcess, RouterProcess]> {
@@ -55,7 +60,12 @@ async function twoReplicas(db: string, rules: string): Promise<[RouterProcess, R
       const tmp = tempDir('b3os-noise-replica-');
       cleanups.push(tmp.cleanup);
       const r = await startRouter({ dir: tmp.dir, rules, dbPath: db, env: { DB_POOL_MAX: '4' }, timeoutMs: 30_000 });
-      cleanups.push(() => r.stop('SIGKILL').then(() => undefined, () => undefined));
+      cleanups.push(() =>
+        r.stop('SIGKILL').then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
       return r;
     }),
   );
@@ -102,7 +112,11 @@ describe('noise control on several replicas (PostgreSQL)', () => {
       { timeoutMs: 15_000, what: 'the group flushed and both notifications delivered' },
     );
     const rows = await query<{ n: number }>(db, `SELECT event_count AS n FROM deliveries ORDER BY created_at`);
-    assert.deepEqual(rows.map((r) => r.n), [1, ids.length - 1], 'one digest for the interval, not one per replica');
+    assert.deepEqual(
+      rows.map((r) => r.n),
+      [1, ids.length - 1],
+      'one digest for the interval, not one per replica',
+    );
     assert.equal(hook.requests.length, 2);
     const [links] = await query<{ n: number; digests: number }>(db, `SELECT count(*)::int AS n, count(DISTINCT delivery_id)::int AS digests FROM group_events`);
     assert.deepEqual(links, { n: ids.length, digests: 2 });
@@ -118,7 +132,21 @@ describe('noise control on several replicas (PostgreSQL)', () => {
     const hook = await receiver();
     const [a, b] = await twoReplicas(db, RULES(hook));
 
-    const added = await runCli(['silence', 'add', '--db', db, '--rules', a.rulesPath, '--rule', 'successes', '--for', '10m', '--comment', 'deploying', '--json']);
+    const added = await runCli([
+      'silence',
+      'add',
+      '--db',
+      db,
+      '--rules',
+      a.rulesPath,
+      '--rule',
+      'successes',
+      '--for',
+      '10m',
+      '--comment',
+      'deploying',
+      '--json',
+    ]);
     assert.equal(added.code, 0, added.stderr);
     const addedAt = Date.now();
     const id = (JSON.parse(added.stdout) as { id: string }).id;
@@ -158,12 +186,17 @@ describe('noise control on several replicas (PostgreSQL)', () => {
     assert.equal(expired.code, 0, expired.stderr);
     const listed = await runCli(['silence', 'list', '--db', db]);
     assert.equal(listed.stdout, 'no active silences\n');
-    for (const [r, name] of [[a, 'a'], [b, 'b']] as const) {
+    for (const [r, name] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
       await waitFor(
         async () => {
           const eventId = `after-${name}-${n++}`;
           await postEvent(r.url, ev(eventId, 'run.succeeded'));
-          const [row] = await query<{ status: string }>(db, `SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = $1`, [eventId]);
+          const [row] = await query<{ status: string }>(db, `SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = $1`, [
+            eventId,
+          ]);
           return row !== undefined && row.status !== 'silenced';
         },
         { timeoutMs: 5_000, intervalMs: 50, what: `replica ${name} sending again after the expiry` },

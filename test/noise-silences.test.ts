@@ -32,7 +32,11 @@ interface Row {
 
 function deliveries(r: RouterProcess): Row[] {
   return readDb(r.dbPath, (db) =>
-    db.prepare(`SELECT d.id, e.event_id AS event, d.rule, d.destination, d.status, d.reason FROM deliveries d JOIN events e ON e.seq = d.event_seq ORDER BY e.seq, d.destination`).all(),
+    db
+      .prepare(
+        `SELECT d.id, e.event_id AS event, d.rule, d.destination, d.status, d.reason FROM deliveries d JOIN events e ON e.seq = d.event_seq ORDER BY e.seq, d.destination`,
+      )
+      .all(),
   ) as Row[];
 }
 
@@ -83,13 +87,21 @@ test('silences by rule, by destination and by --match stop exactly what they mat
   );
   const isWarm = (id: string) => id.startsWith('warm');
 
-  for (const e of [ev('e1', 'run.failed', 'wf_x'), ev('e2', 'run.succeeded', 'wf_x'), ev('e3', 'run.failed', 'wf_maint_1'), ev('e4', 'run.succeeded', 'wf_maint_1')]) {
+  for (const e of [
+    ev('e1', 'run.failed', 'wf_x'),
+    ev('e2', 'run.succeeded', 'wf_x'),
+    ev('e3', 'run.failed', 'wf_maint_1'),
+    ev('e4', 'run.succeeded', 'wf_maint_1'),
+  ]) {
     assert.equal((await postEvent(r.url, e)).status, 204);
   }
-  await waitFor(() => {
-    const rows = deliveries(r).filter((d) => !isWarm(d.event));
-    return rows.length === 6 && rows.every((d) => d.status !== 'pending' && d.status !== 'failed');
-  }, { what: '6 deliveries settled' });
+  await waitFor(
+    () => {
+      const rows = deliveries(r).filter((d) => !isWarm(d.event));
+      return rows.length === 6 && rows.every((d) => d.status !== 'pending' && d.status !== 'failed');
+    },
+    { what: '6 deliveries settled' },
+  );
   const warmSilenced = deliveries(r).filter((d) => isWarm(d.event) && d.status === 'silenced').length;
   const rows = deliveries(r).filter((d) => !isWarm(d.event));
   const status = Object.fromEntries(rows.map((d) => [`${d.event}>${d.destination}`, d.status]));
@@ -105,7 +117,10 @@ test('silences by rule, by destination and by --match stop exactly what they mat
   assert.match(reason('e2>hook-a'), new RegExp(`silence ${byRule} \\("deploying"\\)`), 'the reason names the silence and its comment');
   assert.match(reason('e1>hook-b'), new RegExp(`silence ${byDest}`));
   assert.match(reason('e3>hook-a'), new RegExp(`silence ${byMatch} \\("maintenance"\\)`));
-  assert.deepEqual(a.requests.map((q) => q.json<{ event: { id: string } }>().event.id).filter((id) => !isWarm(id)), ['e1']);
+  assert.deepEqual(
+    a.requests.map((q) => q.json<{ event: { id: string } }>().event.id).filter((id) => !isWarm(id)),
+    ['e1'],
+  );
   assert.equal(b.requests.length, 0);
 
   // Visible: `deliveries --status silenced`, `explain`, /metrics, `silence list`.
@@ -115,7 +130,10 @@ test('silences by rule, by destination and by --match stop exactly what they mat
   assert.match(explained.stdout, new RegExp(`was not sent: silenced by silence ${byRule} \\("deploying"\\)`));
   const metrics = await (await fetch(`${r.url}/metrics`)).text();
   const silenced = metrics.split('\n').filter((l) => l.startsWith('b3os_router_deliveries_total{') && l.includes('status="silenced"'));
-  assert.equal(silenced.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0), 5 + warmSilenced);
+  assert.equal(
+    silenced.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0),
+    5 + warmSilenced,
+  );
   const list = await cli(r, 'silence', 'list', '--json');
   const silences = (JSON.parse(list.stdout) as { silences: { id: string; matches: string; by: string }[] }).silences;
   assert.deepEqual(silences.map((s) => s.id).sort(), [byRule, byDest, byMatch].sort());
@@ -132,14 +150,17 @@ test('a silence holds within a second of `silence add` on a running server, and 
   // Post one event every 50 ms until one is silenced: the first must come within a second.
   let n = 0;
   let firstSilencedAt = 0;
-  await waitFor(async () => {
-    const id = `hold-${n++}`;
-    const posted = Date.now();
-    await postEvent(r.url, ev(id, 'run.succeeded', 'wf_x'));
-    const row = deliveries(r).find((d) => d.event === id);
-    if (row?.status === 'silenced') firstSilencedAt = posted;
-    return firstSilencedAt > 0;
-  }, { timeoutMs: 5_000, intervalMs: 50, what: 'an event silenced' });
+  await waitFor(
+    async () => {
+      const id = `hold-${n++}`;
+      const posted = Date.now();
+      await postEvent(r.url, ev(id, 'run.succeeded', 'wf_x'));
+      const row = deliveries(r).find((d) => d.event === id);
+      if (row?.status === 'silenced') firstSilencedAt = posted;
+      return firstSilencedAt > 0;
+    },
+    { timeoutMs: 5_000, intervalMs: 50, what: 'an event silenced' },
+  );
   assert.ok(firstSilencedAt - addedAt < 1_000, `silenced ${firstSilencedAt - addedAt} ms after silence add`);
 
   // Ended at its expiry: the next event after `until` is sent.
@@ -169,10 +190,13 @@ test('a silence stops a delivery waiting for a retry; `retry` sends it again thr
   // `retry` while the silence holds: back through the silences, silenced again, not sent.
   const again = await cli(r, 'retry', d.id);
   assert.equal(again.code, 0, again.stderr);
-  await waitFor(() => {
-    const row = readDb(r.dbPath, (db) => db.prepare(`SELECT status, updated_at FROM deliveries WHERE id = ?`).get(d.id)) as { status: string };
-    return row.status === 'silenced' && deliveries(r)[0]!.reason !== null;
-  }, { what: 'silenced again' });
+  await waitFor(
+    () => {
+      const row = readDb(r.dbPath, (db) => db.prepare(`SELECT status, updated_at FROM deliveries WHERE id = ?`).get(d.id)) as { status: string };
+      return row.status === 'silenced' && deliveries(r)[0]!.reason !== null;
+    },
+    { what: 'silenced again' },
+  );
   const attempts = () => readDb(r.dbPath, (db) => db.prepare(`SELECT count(*) FROM attempts`).pluck().get());
   assert.equal(attempts(), 1);
 
@@ -209,7 +233,10 @@ test('silence add refuses what would hold nothing back or never end; the admin e
     assert.match(out.stderr, why, args.join(' '));
     assert.doesNotMatch(out.stderr, /\n\s+at /, 'no stack trace');
   }
-  assert.equal(readDb(r.dbPath, (db) => db.prepare(`SELECT count(*) FROM silences`).pluck().get()), 0);
+  assert.equal(
+    readDb(r.dbPath, (db) => db.prepare(`SELECT count(*) FROM silences`).pluck().get()),
+    0,
+  );
 
   const admin = (method: string, path: string, body?: unknown, token = 'admin-secret') =>
     fetch(`${r.url}${path}`, {
@@ -226,13 +253,19 @@ test('silence add refuses what would hold nothing back or never end; the admin e
   const { silence: s } = (await made.json()) as { silence: { id: string; matches: string; active: boolean } };
   assert.equal(s.matches, 'data.workflowId=wf_payroll');
   const listed = (await (await admin('GET', '/admin/silences')).json()) as { silences: { id: string }[] };
-  assert.deepEqual(listed.silences.map((x) => x.id), [s.id]);
+  assert.deepEqual(
+    listed.silences.map((x) => x.id),
+    [s.id],
+  );
   // Honoured by the running server like one from the CLI.
-  await waitFor(async () => {
-    const id = `adm-${Date.now()}`;
-    await postEvent(r.url, ev(id, 'run.succeeded', 'wf_payroll'));
-    return deliveries(r).find((d) => d.event === id)?.status === 'silenced';
-  }, { what: 'the admin silence to hold', intervalMs: 100 });
+  await waitFor(
+    async () => {
+      const id = `adm-${Date.now()}`;
+      await postEvent(r.url, ev(id, 'run.succeeded', 'wf_payroll'));
+      return deliveries(r).find((d) => d.event === id)?.status === 'silenced';
+    },
+    { what: 'the admin silence to hold', intervalMs: 100 },
+  );
   const ended = await admin('DELETE', `/admin/silences/${s.id}`);
   assert.equal(ended.status, 200);
   assert.equal(((await ended.json()) as { ended: boolean }).ended, true);

@@ -41,7 +41,13 @@ describe('operating commands', () => {
     return JSON.parse(res.stdout) as T;
   };
   const status = (id: string) =>
-    readDb(r.dbPath, (d) => d.prepare(`SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? ORDER BY d.created_at`).all(id) as { status: string }[]).map((x) => x.status);
+    readDb(
+      r.dbPath,
+      (d) =>
+        d.prepare(`SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? ORDER BY d.created_at`).all(id) as {
+          status: string;
+        }[],
+    ).map((x) => x.status);
 
   before(async () => {
     [hook, flaky] = await Promise.all([startHttpReceiver(), startHttpReceiver({ defaultReply: 400 })]);
@@ -60,9 +66,15 @@ describe('operating commands', () => {
 
   test('events: newest first, --type and --limit', async () => {
     const all = await json<{ events: { eventId: string; type: string; key: string }[] }>('events');
-    assert.deepEqual(all.events.map((e) => e.eventId), ['ops_flaky', 'ops_ok', 'ops_3', 'ops_2', 'ops_1']);
+    assert.deepEqual(
+      all.events.map((e) => e.eventId),
+      ['ops_flaky', 'ops_ok', 'ops_3', 'ops_2', 'ops_1'],
+    );
     const failed = await json<{ events: { type: string }[] }>('events', '--type', 'run.succeeded');
-    assert.deepEqual(failed.events.map((e) => e.type), ['run.succeeded']);
+    assert.deepEqual(
+      failed.events.map((e) => e.type),
+      ['run.succeeded'],
+    );
     assert.equal((await json<{ events: unknown[] }>('events', '--limit', '2')).events.length, 2);
     const table = await cli('events', '--since', '1h');
     assert.equal(table.code, 0);
@@ -91,7 +103,10 @@ describe('operating commands', () => {
     assert.match(res.stdout, /→ "flaky"\) is dead after 1 attempt\(s\)/);
     assert.match(res.stdout, /attempt 1 at .*failed for good \(400\)/);
     const byKey = await json<{ rules: { rule: string; matched: boolean }[] }>('explain', 'id:ops_1');
-    assert.deepEqual(byKey.rules.filter((x) => x.matched).map((x) => x.rule), ['failures']);
+    assert.deepEqual(
+      byKey.rules.filter((x) => x.matched).map((x) => x.rule),
+      ['failures'],
+    );
     const missing = await cli('explain', 'nope');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no stored event with id or key "nope"/);

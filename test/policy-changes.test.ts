@@ -22,7 +22,10 @@ describe('policy across rules changes', () => {
   let r: RouterProcess;
   let money: HttpReceiver;
   const forEvent = (id: string) =>
-    readDb(r.dbPath, (d) => d.prepare(`SELECT d.* FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? ORDER BY d.created_at`).all(id) as Row[]);
+    readDb(
+      r.dbPath,
+      (d) => d.prepare(`SELECT d.* FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? ORDER BY d.created_at`).all(id) as Row[],
+    );
   const sentFor = (id: string) => money.requests.filter((q) => q.text && q.json<{ event: { id: string } }>().event.id === id).length;
   const reload = async (text: string) => {
     const n = r.logs.filter((l) => l.msg === 'rules reloaded').length;
@@ -58,7 +61,10 @@ describe('policy across rules changes', () => {
     assert.match(forEvent('q_old1')[0]!.reason ?? '', /at send time: .*older than the max_event_age/);
     assert.equal(forEvent('q_fresh')[0]!.privileged, 1, 'now counted against max_per_hour');
     const sent = sentFor('q_old1') + sentFor('q_old2');
-    assert.ok(sent >= beforePrivileged && sent <= beforePrivileged + 2, `only the attempts made before it became privileged (${beforePrivileged} then ${sent})`);
+    assert.ok(
+      sent >= beforePrivileged && sent <= beforePrivileged + 2,
+      `only the attempts made before it became privileged (${beforePrivileged} then ${sent})`,
+    );
   });
 
   test('replay: a blocked pair needs allow_replay on its grant; then it is sent once', async () => {
@@ -71,7 +77,10 @@ describe('policy across rules changes', () => {
     const refused = await cli('replay', 'rp1', '--json');
     assert.equal(refused.code, 0, refused.stderr);
     assert.match(JSON.parse(refused.stdout).lines[0].reason, /allow_replay: true/);
-    assert.deepEqual(forEvent('rp1').map((d) => d.status), ['blocked']);
+    assert.deepEqual(
+      forEvent('rp1').map((d) => d.status),
+      ['blocked'],
+    );
 
     await reload(rules(money.url, { privileged: true, grant: 'allow_replay: true' }));
     const allowed = await cli('replay', 'rp1', '--json');
@@ -105,7 +114,14 @@ describe('policy across rules changes', () => {
     await money.waitUntil(() => sentFor('mute1') >= 1, 5000, 'a first attempt');
     await reload(rules(money.url, { enabled: false }));
     // Once no send is in flight (no claim held), nothing is claimed for a muted destination.
-    const leased = () => readDb(r.dbPath, (d) => d.prepare(`SELECT lease_until FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = 'mute1'`).get() as { lease_until: number | null });
+    const leased = () =>
+      readDb(
+        r.dbPath,
+        (d) =>
+          d.prepare(`SELECT lease_until FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = 'mute1'`).get() as {
+            lease_until: number | null;
+          },
+      );
     await waitFor(() => leased().lease_until === null, { what: 'the last send before the mute to finish' });
     const sentWhileMuted = sentFor('mute1');
     money.setDefault(200);

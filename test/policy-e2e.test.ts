@@ -13,7 +13,8 @@ describe('privileged destinations', () => {
   let r: RouterProcess;
   let money: HttpReceiver;
   let audit: HttpReceiver;
-  const rows = (where: string) => readDb(r.dbPath, (d) => d.prepare(`SELECT d.* FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE ${where}`).all() as Row[]);
+  const rows = (where: string) =>
+    readDb(r.dbPath, (d) => d.prepare(`SELECT d.* FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE ${where}`).all() as Row[]);
   const forEvent = (id: string) => rows(`e.event_id = '${id}'`);
   const now = () => new Date().toISOString();
 
@@ -64,7 +65,10 @@ policy:
     const blocked = forEvent('p1').find((d) => d.destination === 'payout')!;
     assert.equal(blocked.status, 'blocked');
     assert.match(blocked.reason ?? '', /privileged and no grant/);
-    assert.ok(r.logs.some((l) => l.level === 40 && l.destination === 'payout' && l.msg === 'privileged delivery blocked by policy'), 'logged at warn');
+    assert.ok(
+      r.logs.some((l) => l.level === 40 && l.destination === 'payout' && l.msg === 'privileged delivery blocked by policy'),
+      'logged at warn',
+    );
     const metrics = await (await fetch(r.url + '/metrics')).text();
     assert.match(metrics, /b3os_router_policy_blocked_total\{rule="ungranted",destination="payout"\} 1/);
   });
@@ -90,7 +94,10 @@ policy:
 
   test('max_per_hour reached, and still reached after a restart', async () => {
     for (const id of ['c1', 'c2', 'c3']) assert.equal((await postEvent(r.url, { id, type: 'pay.capped' })).status, 204);
-    assert.deepEqual(['c1', 'c2', 'c3'].map((id) => forEvent(id)[0]!.status === 'blocked'), [false, false, true]);
+    assert.deepEqual(
+      ['c1', 'c2', 'c3'].map((id) => forEvent(id)[0]!.status === 'blocked'),
+      [false, false, true],
+    );
     assert.match(forEvent('c3')[0]!.reason ?? '', /max_per_hour of 2/);
     assert.equal(await r.stop(), 0);
     r = await startRouter({ dir: tmp.dir, dbPath: r.dbPath, rulesPath: r.rulesPath });

@@ -68,8 +68,19 @@ async function replicas(n: number, db: string, rulesText: string, env: Record<st
     Array.from({ length: n }, async () => {
       const tmp = tempDir('b3os-replica-');
       cleanups.push(tmp.cleanup);
-      const r = await startRouter({ dir: tmp.dir, rules: rulesText, dbPath: db, env: { LEASE_MARGIN_MS: '1000', DB_POOL_MAX: '4', ...env }, timeoutMs: 30_000 });
-      cleanups.push(() => r.stop('SIGKILL').then(() => undefined, () => undefined));
+      const r = await startRouter({
+        dir: tmp.dir,
+        rules: rulesText,
+        dbPath: db,
+        env: { LEASE_MARGIN_MS: '1000', DB_POOL_MAX: '4', ...env },
+        timeoutMs: 30_000,
+      });
+      cleanups.push(() =>
+        r.stop('SIGKILL').then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
       return r;
     }),
   );
@@ -83,7 +94,8 @@ async function receiver(delayMs = 0): Promise<HttpReceiver> {
 }
 
 /** Event ids the receiver got on `path`, from the default webhook body {rule, destination, event}. */
-const receivedIds = (r: HttpReceiver, path = '/hook') => new Set(r.requests.filter((q) => q.path === path).map((q) => q.json<{ event: { id: string } }>().event.id));
+const receivedIds = (r: HttpReceiver, path = '/hook') =>
+  new Set(r.requests.filter((q) => q.path === path).map((q) => q.json<{ event: { id: string } }>().event.id));
 
 describe('several replicas on PostgreSQL', () => {
   test('three replicas starting at once on an empty database: the schema is made once, all are ready; status lists them', { timeout: 90_000 }, async () => {
@@ -92,11 +104,18 @@ describe('several replicas on PostgreSQL', () => {
     const rs = await replicas(3, db, rules(hooks));
     for (const r of rs) assert.equal((await fetch(`${r.url}/readyz`)).status, 200);
     const versions = await query<{ version: number }>(db, 'SELECT version FROM b3os_router_schema ORDER BY version');
-    assert.deepEqual(versions.map((v) => v.version), PG_MIGRATIONS.map((_m, i) => i + 1), 'each migration applied once');
+    assert.deepEqual(
+      versions.map((v) => v.version),
+      PG_MIGRATIONS.map((_m, i) => i + 1),
+      'each migration applied once',
+    );
 
     const status = await runCli(['status', '--json', '--db', db]);
     assert.equal(status.code, 0, status.stderr);
-    const doc = JSON.parse(status.stdout) as { replicas: { host: string; pid: number; version: string; rules_hash: string; last_seen: string }[]; queue: { pending: number; oldest_due_age_seconds: number } };
+    const doc = JSON.parse(status.stdout) as {
+      replicas: { host: string; pid: number; version: string; rules_hash: string; last_seen: string }[];
+      queue: { pending: number; oldest_due_age_seconds: number };
+    };
     assert.deepEqual(doc.replicas.map((r) => r.pid).sort(), rs.map((r) => r.child.pid).sort());
     assert.equal(new Set(doc.replicas.map((r) => r.rules_hash)).size, 1);
     assert.match(doc.replicas[0]!.rules_hash, /^[0-9a-f]{64}$/);
@@ -150,8 +169,14 @@ describe('several replicas on PostgreSQL', () => {
       const answers = await Promise.all([postEvent(a!.url, body), postEvent(b!.url, body)]);
       assert.deepEqual(answers.map((x) => x.status).sort(), [200, 204], `${id}: ${JSON.stringify(answers)}`);
     }
-    await waitFor(async () => (await query<{ n: number }>(db, `SELECT count(*)::int AS n FROM deliveries WHERE status = 'delivered'`))[0]!.n === ids.length, { timeoutMs: 30_000, what: 'every delivery sent' });
-    const [row] = await query<{ deliveries: number; events: number }>(db, 'SELECT (SELECT count(*)::int FROM deliveries) AS deliveries, (SELECT count(*)::int FROM events) AS events');
+    await waitFor(async () => (await query<{ n: number }>(db, `SELECT count(*)::int AS n FROM deliveries WHERE status = 'delivered'`))[0]!.n === ids.length, {
+      timeoutMs: 30_000,
+      what: 'every delivery sent',
+    });
+    const [row] = await query<{ deliveries: number; events: number }>(
+      db,
+      'SELECT (SELECT count(*)::int FROM deliveries) AS deliveries, (SELECT count(*)::int FROM events) AS events',
+    );
     assert.deepEqual(row, { deliveries: ids.length, events: ids.length });
     assert.equal(hooks.requests.length, ids.length, 'each event sent once');
   });
@@ -160,8 +185,13 @@ describe('several replicas on PostgreSQL', () => {
     const db = await server.createDatabase();
     const hooks = await receiver();
     const rs = await replicas(2, db, rules(hooks));
-    const answers = await Promise.all(Array.from({ length: 24 }, (_, i) => postEvent(rs[i % 2]!.url, { id: `pay-${i}`, type: 'pay.run', createdAt: new Date().toISOString() })));
-    assert.ok(answers.every((x) => x.status === 204), JSON.stringify(answers));
+    const answers = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => postEvent(rs[i % 2]!.url, { id: `pay-${i}`, type: 'pay.run', createdAt: new Date().toISOString() })),
+    );
+    assert.ok(
+      answers.every((x) => x.status === 204),
+      JSON.stringify(answers),
+    );
     const counts = await query<{ status: string; n: number }>(db, `SELECT status, count(*)::int AS n FROM deliveries GROUP BY status ORDER BY status`);
     const by = Object.fromEntries(counts.map((c) => [c.status, c.n]));
     assert.equal(by.blocked, 19, JSON.stringify(by));
@@ -210,7 +240,9 @@ describe('several replicas on PostgreSQL', () => {
     });
   });
 
-  test('PostgreSQL restarted mid-load: 503 with Retry-After and /readyz 503 meanwhile, then recovery; nothing acknowledged lost', { timeout: 120_000 }, async () => {
+  test('PostgreSQL restarted mid-load: 503 with Retry-After and /readyz 503 meanwhile, then recovery; nothing acknowledged lost', {
+    timeout: 120_000,
+  }, async () => {
     const db = await server.createDatabase();
     const hooks = await receiver();
     const [a, b] = await replicas(2, db, rules(hooks));
@@ -247,13 +279,23 @@ describe('several replicas on PostgreSQL', () => {
     await server.startServer();
     const before = accepted.size;
     await waitFor(() => accepted.size >= before + 30, { timeoutMs: 30_000, what: 'events accepted again after the restart' });
-    await waitFor(async () => (await fetch(`${a!.url}/readyz`)).status === 200 && (await fetch(`${b!.url}/readyz`)).status === 200, { timeoutMs: 20_000, what: 'ready again' });
+    await waitFor(async () => (await fetch(`${a!.url}/readyz`)).status === 200 && (await fetch(`${b!.url}/readyz`)).status === 200, {
+      timeoutMs: 20_000,
+      what: 'ready again',
+    });
     stop = true;
     await posting;
     assert.ok(sawRetryAfter, 'the 503s said why');
-    await waitFor(() => [...accepted].every((id) => receivedIds(hooks).has(id)), { timeoutMs: 30_000, intervalMs: 100, what: 'every acknowledged event delivered' });
+    await waitFor(() => [...accepted].every((id) => receivedIds(hooks).has(id)), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'every acknowledged event delivered',
+    });
     const stored = new Set((await query<{ event_id: string }>(db, 'SELECT event_id FROM events')).map((r) => r.event_id));
-    assert.ok([...accepted].every((id) => stored.has(id)), 'every 2xx event is stored');
+    assert.ok(
+      [...accepted].every((id) => stored.has(id)),
+      'every 2xx event is stored',
+    );
     for (const r of [a!, b!]) assert.ok(!(r.stderr() + JSON.stringify(r.logs)).includes(server.password));
   });
 
@@ -267,7 +309,10 @@ describe('several replicas on PostgreSQL', () => {
     assert.equal(out.code, 0, out.stderr);
     const doc = JSON.parse(out.stdout) as { engine: string; replicas: { pid: number; rules_hash: string }[]; queue: { pending: number } };
     assert.equal(doc.engine, 'sqlite');
-    assert.deepEqual(doc.replicas.map((x) => x.pid), [r.child.pid]);
+    assert.deepEqual(
+      doc.replicas.map((x) => x.pid),
+      [r.child.pid],
+    );
     assert.match(doc.replicas[0]!.rules_hash, /^[0-9a-f]{64}$/);
     assert.equal(doc.queue.pending, 0);
     const text = await runCli(['status', '--db', r.dbPath]);

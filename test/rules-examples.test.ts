@@ -70,10 +70,7 @@ test('a failing "matches" is an error at the example, with the rule\'s reason', 
   assert.equal(ok, false);
   const p = only(problems);
   assert.deepEqual({ line: p.line, col: p.col }, at(text, 'event: { type: run.failed, data'));
-  assert.equal(
-    p.message,
-    'example 1 of rule "failed" expects matches: true, but the rule does not match it: data.workflowId is "wf_other", not "wf_payroll"',
-  );
+  assert.equal(p.message, 'example 1 of rule "failed" expects matches: true, but the rule does not match it: data.workflowId is "wf_other", not "wf_payroll"');
 });
 
 test('an example that matches when it should not', () => {
@@ -130,7 +127,8 @@ test('destinations that disagree name what happened (stop, disabled destination)
 });
 
 test('destinations go through policy: a grant condition blocks, and the reason is shown', () => {
-  const { problems } = load(`  - name: billing
+  const { problems } = load(
+    `  - name: billing
     match: { type: run.succeeded }
     send_to: [billing]
     examples:
@@ -140,10 +138,15 @@ test('destinations go through policy: a grant condition blocks, and the reason i
       - event: { type: run.succeeded, createdAt: "2020-01-01T00:00:00Z", data: { currency: EUR } }
         matches: true
         destinations: [billing]
-`, GRANT);
+`,
+    GRANT,
+  );
   // The first passes although the event is years old: max_event_age is measured from its own time.
   const p = only(problems);
-  assert.match(p.message, /^example 2 of rule "billing" expects destinations \[billing\], but it would send to \[\]: "billing" is blocked: the "when" condition of the grant at line \d+/);
+  assert.match(
+    p.message,
+    /^example 2 of rule "billing" expects destinations \[billing\], but it would send to \[\]: "billing" is blocked: the "when" condition of the grant at line \d+/,
+  );
 });
 
 test('an example listing an unknown destination', () => {
@@ -176,7 +179,7 @@ test('event files are read relative to the rules file', () => {
     writeFileSync(join(dir, 'ok.yaml'), rules('events/failed.json'));
     const ok = loadRules(join(dir, 'ok.yaml'), {});
     assert.deepEqual(ok.problems, []);
-    assert.equal(ok.config?.rules[0]!.examples[0]!.source, 'events/failed.json');
+    assert.equal(ok.config!.rules[0]!.examples[0]!.source, 'events/failed.json');
 
     for (const [file, message] of [
       ['events/missing.json', /the event file "events\/missing\.json" does not exist/],

@@ -37,7 +37,13 @@ function generate(seed: number, n: number): string {
   };
   const logicValue = (): string => (rnd() < 0.8 ? JSON.stringify(pick(WORDS)) : pick(['5', 'true', 'null', '""']));
   const field = () => pick(['data.workflowId', 'data.tags', 'data.amount', 'data.flag', 'data.obj', 'type', 'data.missing']);
-  const out = ['version: 1', 'destinations:', '  a: { type: webhook, url: "http://127.0.0.1:9/a" }', '  b: { type: webhook, url: "http://127.0.0.1:9/b", enabled: false }', 'rules:'];
+  const out = [
+    'version: 1',
+    'destinations:',
+    '  a: { type: webhook, url: "http://127.0.0.1:9/a" }',
+    '  b: { type: webhook, url: "http://127.0.0.1:9/b", enabled: false }',
+    'rules:',
+  ];
   for (let i = 0; i < n; i++) {
     out.push(`  - name: r${i}`);
     if (rnd() < 0.1) out.push('    enabled: false');

@@ -14,7 +14,10 @@ const typeOf = (e: EventObject) => eventType(e, DEFAULT_EVENT_FIELDS);
 
 function matches(spec: MatchSpec, event: EventObject) {
   const { match, issues } = compileMatch(spec, typeOf);
-  assert.deepEqual(issues.filter((i) => i.severity === 'error'), []);
+  assert.deepEqual(
+    issues.filter((i) => i.severity === 'error'),
+    [],
+  );
   return match.test(event);
 }
 
@@ -28,7 +31,13 @@ interface Case {
 
 const CASES: Case[] = [
   { name: 'equals', spec: { type: 'run.failed' }, event: { type: 'run.failed' }, matched: true, reason: 'type is "run.failed"' },
-  { name: 'not equal', spec: { type: 'run.failed' }, event: { type: 'run.succeeded' }, matched: false, reason: 'the event type is "run.succeeded", not "run.failed"' },
+  {
+    name: 'not equal',
+    spec: { type: 'run.failed' },
+    event: { type: 'run.succeeded' },
+    matched: false,
+    reason: 'the event type is "run.succeeded", not "run.failed"',
+  },
   { name: 'type read from event_type', spec: { type: 'run.failed' }, event: { event_type: 'run.failed' }, matched: true },
   { name: 'no type at all', spec: { type: 'run.failed' }, event: { data: {} }, matched: false, reason: 'the event has no type' },
   { name: 'list: any of (hit)', spec: { 'data.workflowId': ['wf_payroll', 'wf_payroll_eu'] }, event: { data: { workflowId: 'wf_payroll_eu' } }, matched: true },
@@ -40,7 +49,13 @@ const CASES: Case[] = [
     reason: 'data.workflowId is "wf_x", not one of wf_payroll, wf_payroll_eu',
   },
   { name: 'wildcard suffix', spec: { type: 'run.*' }, event: { type: 'run.cancelled' }, matched: true },
-  { name: 'wildcard miss', spec: { type: 'run.*' }, event: { type: 'execution.failed' }, matched: false, reason: 'the event type is "execution.failed", which does not match "run.*"' },
+  {
+    name: 'wildcard miss',
+    spec: { type: 'run.*' },
+    event: { type: 'execution.failed' },
+    matched: false,
+    reason: 'the event type is "execution.failed", which does not match "run.*"',
+  },
   { name: 'wildcard in the middle', spec: { 'data.workflowId': 'wf_*_eu' }, event: { data: { workflowId: 'wf_payroll_eu' } }, matched: true },
   { name: 'wildcard is anchored', spec: { 'data.workflowId': 'wf_*_eu' }, event: { data: { workflowId: 'wf_payroll_eu_2' } }, matched: false },
   { name: 'lone * needs the field', spec: { 'data.error': '*' }, event: { data: {} }, matched: false, reason: 'data.error is not in the event' },
@@ -50,7 +65,13 @@ const CASES: Case[] = [
   { name: 'dotted path, deep', spec: { 'data.error.code': 'E42' }, event: { data: { error: { code: 'E42' } } }, matched: true },
   { name: 'array index in a path', spec: { 'data.nodes.1.id': 'n2' }, event: { data: { nodes: [{ id: 'n1' }, { id: 'n2' }] } }, matched: true },
   { name: 'array field: any element', spec: { 'data.tags': 'urgent' }, event: { data: { tags: ['low', 'urgent'] } }, matched: true },
-  { name: 'array field: no element', spec: { 'data.tags': 'urgent' }, event: { data: { tags: ['low'] } }, matched: false, reason: /data\.tags is \["low"\], and none of its items is "urgent"/ },
+  {
+    name: 'array field: no element',
+    spec: { 'data.tags': 'urgent' },
+    event: { data: { tags: ['low'] } },
+    matched: false,
+    reason: /data\.tags is \["low"\], and none of its items is "urgent"/,
+  },
   { name: 'number equals number', spec: { 'data.amount': 100 }, event: { data: { amount: 100 } }, matched: true },
   { name: 'number equals numeric text', spec: { 'data.amount': 100 }, event: { data: { amount: '100' } }, matched: true },
   { name: 'text equals number', spec: { 'data.code': '42' }, event: { data: { code: 42 } }, matched: true },
@@ -211,7 +232,9 @@ test('a payload carrying __proto__ or constructor keys cannot change how a rule 
 
   const { config } = loadRulesText(RULES, '/tmp/rules.yaml', {});
   const before = routeEvent(config!, { type: 'run.failed', data: { amount: 20000, currency: 'USD' } }, { now: 0, replay: false, type: 'run.failed' });
-  const polluted = JSON.parse('{"type": "run.failed", "data": {"amount": 20000, "currency": "USD", "__proto__": {"amount": 1}}, "__proto__": {"x": 1}}') as EventObject;
+  const polluted = JSON.parse(
+    '{"type": "run.failed", "data": {"amount": 20000, "currency": "USD", "__proto__": {"amount": 1}}, "__proto__": {"x": 1}}',
+  ) as EventObject;
   const after = routeEvent(config!, polluted, { now: 0, replay: false, type: 'run.failed' });
   assert.deepEqual(after.decision.outcomes, before.decision.outcomes);
   assert.deepEqual(after.pairs, before.pairs);

@@ -65,7 +65,10 @@ test('lookups never reach prototypes or call functions', () => {
 });
 
 test('triple braces, & and partials are refused when compiled', () => {
-  assert.throws(() => compileTemplate('{{{data.x}}}'), (e: unknown) => e instanceof TemplateError && /would skip escaping/.test(e.message));
+  assert.throws(
+    () => compileTemplate('{{{data.x}}}'),
+    (e: unknown) => e instanceof TemplateError && /would skip escaping/.test(e.message),
+  );
   assert.throws(() => compileTemplate('{{& data.x}}'), /would skip escaping/);
   assert.throws(() => compileTemplate('{{> other}}'), /includes another template/);
   assert.throws(() => compileTemplate('{{=<% %>=}}'), /delimiters/);

@@ -21,7 +21,11 @@ rules: []
 `;
 
 /** Posts `body` with the three Standard Webhooks headers (each may be overridden or dropped). */
-async function post(url: string, body: string, o: { secret?: string; id?: string; at?: Date; headers?: Record<string, string | null> } = {}): Promise<{ status: number; text: string }> {
+async function post(
+  url: string,
+  body: string,
+  o: { secret?: string; id?: string; at?: Date; headers?: Record<string, string | null> } = {},
+): Promise<{ status: number; text: string }> {
   const id = o.id ?? `msg_${randomBytes(6).toString('hex')}`;
   const at = o.at ?? new Date();
   const headers: Record<string, string> = {
@@ -117,7 +121,10 @@ test('serve refuses to start when the scheme is standard-webhooks and the secret
     ] as const) {
       const res = await runCli(['serve', '--rules', rules, '--db', join(tmp.dir, 'r.db'), '--port', '0', '--host', '127.0.0.1'], { env, timeoutMs: 15_000 });
       assert.equal(res.code, 1, res.stderr);
-      assert.equal(res.stderr, `b3os-router serve: not starting: server.signature.scheme is standard-webhooks, but ${name} is not a Standard Webhooks secret: write it as whsec_ followed by the base64 key (at least 16 bytes), as the sender or receiver shows it\n`);
+      assert.equal(
+        res.stderr,
+        `b3os-router serve: not starting: server.signature.scheme is standard-webhooks, but ${name} is not a Standard Webhooks secret: write it as whsec_ followed by the base64 key (at least 16 bytes), as the sender or receiver shows it\n`,
+      );
       assert.doesNotMatch(res.stderr, /change-me-plain|not-base64/);
     }
   } finally {
@@ -213,7 +220,10 @@ test('a reload to standard-webhooks with a plain secret is refused; the running 
   try {
     writeFileSync(r.rulesPath, INBOUND_RULES);
     r.child.kill('SIGHUP');
-    const refused = await waitFor(() => r.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('reload refused')), { timeoutMs: 10_000, what: 'the reload to be refused' });
+    const refused = await waitFor(() => r.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('reload refused')), {
+      timeoutMs: 10_000,
+      what: 'the reload to be refused',
+    });
     assert.match(String(refused.msg), /B3OS_WEBHOOK_SECRET is not a Standard Webhooks secret/);
     assert.doesNotMatch(JSON.stringify(r.logs), /test-secret-1/, 'the secret is never logged');
     assert.equal((await postEvent(r.url, { id: 'evt_still_b3os', type: 'run.failed' })).status, 204, 'still the b3os scheme');

@@ -79,7 +79,12 @@ const engines: Engine[] = [
           const c = new pg.Client({ connectionString: url });
           await c.connect();
           try {
-            return (await c.query(text.replace(/\?/g, () => `$${++i}`), params)).rows as Record<string, unknown>[];
+            return (
+              await c.query(
+                text.replace(/\?/g, () => `$${++i}`),
+                params,
+              )
+            ).rows as Record<string, unknown>[];
           } finally {
             await c.end();
           }
@@ -102,7 +107,17 @@ after(async () => {
 
 function event(i: number, receivedAt: number, destination = 'hook'): IngestItem {
   return {
-    event: { key: `id:r${i}`, keyKind: 'event_id', eventId: `r${i}`, runId: null, executionId: null, type: i % 2 ? 'run.failed' : 'run.succeeded', receivedAt, payload: `{"id":"r${i}"}`, routing: '{}' },
+    event: {
+      key: `id:r${i}`,
+      keyKind: 'event_id',
+      eventId: `r${i}`,
+      runId: null,
+      executionId: null,
+      type: i % 2 ? 'run.failed' : 'run.succeeded',
+      receivedAt,
+      payload: `{"id":"r${i}"}`,
+      routing: '{}',
+    },
     plan: () => [{ rule: 'all', destination, privileged: false, status: 'pending', reason: null }],
   };
 }
@@ -131,7 +146,17 @@ const PAY = [{ rule: 'pay', destination: 'payout' }];
 /** An event with one privileged delivery, allowed at ingest under a cap (or not privileged yet). */
 function paid(i: number, at: number, opts: { cap?: number; privileged?: boolean } = {}): IngestItem {
   return {
-    event: { key: `id:p${i}`, keyKind: 'event_id', eventId: `p${i}`, runId: null, executionId: null, type: 'pay.run', receivedAt: at, payload: `{"id":"p${i}","type":"pay.run"}`, routing: '{}' },
+    event: {
+      key: `id:p${i}`,
+      keyKind: 'event_id',
+      eventId: `p${i}`,
+      runId: null,
+      executionId: null,
+      type: 'pay.run',
+      receivedAt: at,
+      payload: `{"id":"p${i}","type":"pay.run"}`,
+      routing: '{}',
+    },
     counted: PAY,
     plan: (counts) => {
       if (opts.privileged === false) return [{ rule: 'pay', destination: 'payout', privileged: false, status: 'pending', reason: null }];
@@ -145,8 +170,27 @@ function paid(i: number, at: number, opts: { cap?: number; privileged?: boolean 
 /** An event whose one delivery joins a group (or is held back by a silence). */
 function grouped(i: number, receivedAt: number, group: GroupPlacement, status: 'pending' | 'silenced' = 'pending'): IngestItem {
   return {
-    event: { key: `id:g${i}`, keyKind: 'event_id', eventId: `g${i}`, runId: null, executionId: null, type: 'run.failed', receivedAt, payload: `{"id":"g${i}"}`, routing: '{}' },
-    plan: () => [{ rule: 'all', destination: 'hook', privileged: false, status, reason: status === 'silenced' ? 'silenced by s1' : null, group: status === 'pending' ? group : null }],
+    event: {
+      key: `id:g${i}`,
+      keyKind: 'event_id',
+      eventId: `g${i}`,
+      runId: null,
+      executionId: null,
+      type: 'run.failed',
+      receivedAt,
+      payload: `{"id":"g${i}"}`,
+      routing: '{}',
+    },
+    plan: () => [
+      {
+        rule: 'all',
+        destination: 'hook',
+        privileged: false,
+        status,
+        reason: status === 'silenced' ? 'silenced by s1' : null,
+        group: status === 'pending' ? group : null,
+      },
+    ],
   };
 }
 
@@ -172,16 +216,25 @@ for (const engine of engines) {
     withDb('ingest: a new event is stored with its deliveries; a duplicate (in the batch or later) is counted, not routed', async ({ store }) => {
       const now = Date.now();
       let planned = 0;
-      const item = (i: number) => ({ ...event(i, now), plan: () => {
+      const item = (i: number) => ({
+        ...event(i, now),
+        plan: () => {
           planned++;
           return [{ rule: 'all', destination: 'hook', privileged: false, status: 'pending' as const, reason: null }];
-        } });
+        },
+      });
       const out = await store.ingest([item(1), item(2), item(1)]);
-      assert.deepEqual(out.map((o) => o.status), ['accepted', 'accepted', 'duplicate']);
+      assert.deepEqual(
+        out.map((o) => o.status),
+        ['accepted', 'accepted', 'duplicate'],
+      );
       assert.equal(planned, 2);
       assert.equal((out[2] as { seq: number }).seq, (out[0] as { seq: number }).seq);
       const again = await store.ingest([item(2)]);
-      assert.deepEqual(again.map((o) => o.status), ['duplicate']);
+      assert.deepEqual(
+        again.map((o) => o.status),
+        ['duplicate'],
+      );
       // A plan that counts nothing may run for a duplicate too (PostgreSQL plans before its one
       // statement); what it planned is dropped.
       assert.ok(planned <= 3);
@@ -235,11 +288,29 @@ for (const engine of engines) {
     withDb("per-destination room: a busy destination does not hide another one's due deliveries", async ({ store }) => {
       const now = Date.now();
       await store.ingest(Array.from({ length: 30 }, (_, i) => event(i, now, i < 25 ? 'busy' : 'quiet')));
-      const claimed = await store.claimDue({ now: now + 1, leaseMs: 1000, room: new Map([['busy', 2], ['quiet', 8]]), defaultRoom: 1, limit: 10 });
+      const claimed = await store.claimDue({
+        now: now + 1,
+        leaseMs: 1000,
+        room: new Map([
+          ['busy', 2],
+          ['quiet', 8],
+        ]),
+        defaultRoom: 1,
+        limit: 10,
+      });
       const by = (d: string) => claimed.filter((c) => c.destination === d).length;
       assert.equal(by('busy'), 2);
       assert.equal(by('quiet'), 5);
-      const none = await store.claimDue({ now: now + 1, leaseMs: 1000, room: new Map([['busy', 0], ['quiet', 0]]), defaultRoom: 1, limit: 10 });
+      const none = await store.claimDue({
+        now: now + 1,
+        leaseMs: 1000,
+        room: new Map([
+          ['busy', 0],
+          ['quiet', 0],
+        ]),
+        defaultRoom: 1,
+        limit: 10,
+      });
       assert.equal(none.length, 0, 'no room, nothing claimed');
     });
 
@@ -247,7 +318,15 @@ for (const engine of engines) {
       const now = Date.now();
       await store.ingest([event(1, now), event(2, now)]);
       const [a, b] = await claimAll(store, now);
-      const attempt = (id: string, outcome: 'delivered' | 'retry') => ({ deliveryId: id, attempt: 1, startedAt: now, durationMs: 12, outcome, code: outcome === 'retry' ? '503' : '200', error: outcome === 'retry' ? 'HTTP 503' : null });
+      const attempt = (id: string, outcome: 'delivered' | 'retry') => ({
+        deliveryId: id,
+        attempt: 1,
+        startedAt: now,
+        durationMs: 12,
+        outcome,
+        code: outcome === 'retry' ? '503' : '200',
+        error: outcome === 'retry' ? 'HTTP 503' : null,
+      });
       await store.finish([
         { id: a!.id, attempt: attempt(a!.id, 'delivered'), status: 'delivered', nextAttemptAt: null, reason: null },
         { id: b!.id, attempt: attempt(b!.id, 'retry'), status: 'failed', nextAttemptAt: now + 5_000, reason: 'HTTP 503' },
@@ -256,9 +335,15 @@ for (const engine of engines) {
       assert.deepEqual([da.status, da.attempts, da.roundAttempts], ['delivered', 1, 1]);
       const db = (await store.getDelivery(b!.id))!;
       assert.deepEqual([db.status, db.reason, db.nextAttemptAt], ['failed', 'HTTP 503', now + 5_000]);
-      assert.deepEqual((await store.attemptsFor(b!.id)).map((x) => [x.attempt, x.outcome, x.code, x.error]), [[1, 'retry', '503', 'HTTP 503']]);
+      assert.deepEqual(
+        (await store.attemptsFor(b!.id)).map((x) => [x.attempt, x.outcome, x.code, x.error]),
+        [[1, 'retry', '503', 'HTTP 503']],
+      );
       assert.equal((await claimAll(store, now + 1)).length, 0, 'not due yet');
-      assert.deepEqual((await claimAll(store, now + 5_001)).map((c) => c.id), [b!.id]);
+      assert.deepEqual(
+        (await claimAll(store, now + 5_001)).map((c) => c.id),
+        [b!.id],
+      );
       assert.deepEqual(await store.stats(now + 6_001), { queueDepth: 1, oldestDueAgeSeconds: 1.001 });
     });
 
@@ -301,11 +386,17 @@ for (const engine of engines) {
         { now, requeueDead: false },
       );
       assert.deepEqual(seen, [0, 1, 2, 3, 3]);
-      assert.deepEqual(out.map((o) => o.outcome), ['admitted', 'admitted', 'admitted', 'refused', 'refused']);
+      assert.deepEqual(
+        out.map((o) => o.outcome),
+        ['admitted', 'admitted', 'admitted', 'refused', 'refused'],
+      );
       assert.equal((await store.getDelivery(ids[0]!))!.privileged, true);
       assert.equal((await store.getDelivery(ids[4]!))!.privileged, false, 'a refused delivery is left as it was');
       const dead = await store.admit(ids, () => ({ allowed: true, reason: '' }), { now, requeueDead: true });
-      assert.ok(dead.every((o) => o.outcome === 'skipped'), 'requeueDead touches dead deliveries only');
+      assert.ok(
+        dead.every((o) => o.outcome === 'skipped'),
+        'requeueDead touches dead deliveries only',
+      );
     });
 
     withDb('admit from two processes at once: sends queued before the destination became privileged never exceed the cap', async ({ store, another }) => {
@@ -336,14 +427,20 @@ for (const engine of engines) {
       // file), and each delivery's allowance from the retry is replaced, not added to: still two.
       const claimed = await claimAll(store, now + 1);
       assert.deepEqual(claimed.map((c) => c.id).sort(), [...first.requeued].sort());
-      assert.ok(claimed.every((c) => !c.privileged), 'decided again at send time');
+      assert.ok(
+        claimed.every((c) => !c.privileged),
+        'decided again at send time',
+      );
       const dest = cfg.destinations.get('payout')!;
       const atSend = await store.admit(
         claimed.map((c) => c.id),
         (row, counts) => decideExisting(counts, cfg, row, dest, {}, now + 1),
         { now: now + 1, requeueDead: false },
       );
-      assert.deepEqual(atSend.map((a) => a.outcome), ['admitted', 'admitted']);
+      assert.deepEqual(
+        atSend.map((a) => a.outcome),
+        ['admitted', 'admitted'],
+      );
       assert.equal(await allowedInWindow(store, 'pay', 'payout', now + 1), 2, 'not counted twice');
       const again = await retryDead(store, () => cfg, await store.listDeliveries({ status: 'dead', limit: 100 }), now + 2);
       assert.deepEqual([again.requeued.length, again.refused.length], [0, 8]);
@@ -363,7 +460,10 @@ for (const engine of engines) {
       const now = Date.now();
       await store.ingest([event(1, now), event(2, now)]);
       const [a, b] = await claimAll(store, now);
-      await store.finish([{ id: a!.id, attempt: null, status: 'dead', nextAttemptAt: null, reason: 'gone' }, { id: b!.id, attempt: null, status: 'delivered', nextAttemptAt: null, reason: null }]);
+      await store.finish([
+        { id: a!.id, attempt: null, status: 'dead', nextAttemptAt: null, reason: 'gone' },
+        { id: b!.id, attempt: null, status: 'delivered', nextAttemptAt: null, reason: null },
+      ]);
       assert.deepEqual(await store.requeueDead([b!.id, a!.id, 'no-such-id'], now + 10), [a!.id]);
       const d = (await store.getDelivery(a!.id))!;
       assert.deepEqual([d.status, d.roundAttempts, d.nextAttemptAt, d.reason], ['pending', 0, now + 10, null]);
@@ -374,30 +474,67 @@ for (const engine of engines) {
       const now = Date.now();
       const cfg = payConfig(1);
       await store.ingest([paid(1, now - 60_000, { cap: 0 }), paid(2, now - 60_000, { cap: 0 })]);
-      assert.deepEqual((await store.listDeliveries({ limit: 10 })).map((d) => d.status), ['blocked', 'blocked']);
+      assert.deepEqual(
+        (await store.listDeliveries({ limit: 10 })).map((d) => d.status),
+        ['blocked', 'blocked'],
+      );
       const lines = await replay(store, cfg, await store.recentEvents(10), { dryRun: false, now });
-      assert.deepEqual(lines.map((l) => l.action), ['create', 'blocked'], JSON.stringify(lines));
+      assert.deepEqual(
+        lines.map((l) => l.action),
+        ['create', 'blocked'],
+        JSON.stringify(lines),
+      );
       const e1 = (await store.findEvent('p1'))!;
       const mine = await store.deliveriesForEvent(e1.seq);
-      assert.deepEqual(mine.map((d) => [d.status, d.origin]), [['blocked', 'ingest'], ['pending', 'replay']]);
-      assert.deepEqual((await replay(store, cfg, [e1], { dryRun: false, now })).map((l) => l.action), ['skip']);
+      assert.deepEqual(
+        mine.map((d) => [d.status, d.origin]),
+        [
+          ['blocked', 'ingest'],
+          ['pending', 'replay'],
+        ],
+      );
+      assert.deepEqual(
+        (await replay(store, cfg, [e1], { dryRun: false, now })).map((l) => l.action),
+        ['skip'],
+      );
     });
 
     withDb('listings: events and deliveries by filter, newest first; recent and since oldest first', async ({ store }) => {
       const now = Date.now();
       await store.ingest([event(1, now - 3000, 'a'), event(2, now - 2000, 'b'), event(3, now - 1000, 'a')]);
-      assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.eventId), ['r3', 'r2', 'r1']);
-      assert.deepEqual((await store.listEvents({ type: 'run.failed', limit: 10 })).map((e) => e.eventId), ['r3', 'r1']);
-      assert.deepEqual((await store.listEvents({ since: now - 2500, limit: 10 })).map((e) => e.eventId), ['r3', 'r2']);
-      assert.deepEqual((await store.listEvents({ limit: 1 })).map((e) => e.eventId), ['r3']);
-      assert.deepEqual((await store.recentEvents(2)).map((e) => e.eventId), ['r2', 'r3']);
-      assert.deepEqual((await store.eventsSince(now - 2500, 10)).map((e) => e.eventId), ['r2', 'r3']);
+      assert.deepEqual(
+        (await store.listEvents({ limit: 10 })).map((e) => e.eventId),
+        ['r3', 'r2', 'r1'],
+      );
+      assert.deepEqual(
+        (await store.listEvents({ type: 'run.failed', limit: 10 })).map((e) => e.eventId),
+        ['r3', 'r1'],
+      );
+      assert.deepEqual(
+        (await store.listEvents({ since: now - 2500, limit: 10 })).map((e) => e.eventId),
+        ['r3', 'r2'],
+      );
+      assert.deepEqual(
+        (await store.listEvents({ limit: 1 })).map((e) => e.eventId),
+        ['r3'],
+      );
+      assert.deepEqual(
+        (await store.recentEvents(2)).map((e) => e.eventId),
+        ['r2', 'r3'],
+      );
+      assert.deepEqual(
+        (await store.eventsSince(now - 2500, 10)).map((e) => e.eventId),
+        ['r2', 'r3'],
+      );
       const e2 = (await store.findEvent('r2'))!;
       assert.deepEqual(await store.getEvent(e2.seq), e2);
       assert.equal(e2.payload, '{"id":"r2"}');
       assert.equal(await store.findEvent('nope'), null);
       assert.equal(await store.getEvent(99_999), null);
-      assert.deepEqual((await store.listDeliveries({ destination: 'a', limit: 10 })).map((d) => d.destination), ['a', 'a']);
+      assert.deepEqual(
+        (await store.listDeliveries({ destination: 'a', limit: 10 })).map((d) => d.destination),
+        ['a', 'a'],
+      );
       assert.equal((await store.listDeliveries({ status: 'pending', limit: 10 })).length, 3);
       assert.equal((await store.listDeliveries({ status: 'dead', limit: 10 })).length, 0);
       assert.equal(await store.getDelivery('nope'), null);
@@ -421,9 +558,18 @@ for (const engine of engines) {
       await store.finish(
         claimed
           .filter((c) => c.eventPayload !== '{"id":"r9000"}')
-          .map((c) => ({ id: c.id, attempt: { deliveryId: c.id, attempt: 1, startedAt: now, durationMs: 1, outcome: 'delivered' as const, code: '200', error: null }, status: 'delivered' as const, nextAttemptAt: null, reason: null })),
+          .map((c) => ({
+            id: c.id,
+            attempt: { deliveryId: c.id, attempt: 1, startedAt: now, durationMs: 1, outcome: 'delivered' as const, code: '200', error: null },
+            status: 'delivered' as const,
+            nextAttemptAt: null,
+            reason: null,
+          })),
       );
-      await sql(`UPDATE deliveries SET updated_at = ? WHERE status = 'delivered' AND event_seq <> (SELECT seq FROM events WHERE event_id = 'r9002')`, now - 35 * DAY);
+      await sql(
+        `UPDATE deliveries SET updated_at = ? WHERE status = 'delivered' AND event_seq <> (SELECT seq FROM events WHERE event_id = 'r9002')`,
+        now - 35 * DAY,
+      );
       const config = { retentionMs: 30 * DAY } as RouterConfig;
       const retention = startRetention(store, () => config, pino({ level: 'silent' }));
       const pruned = await retention.runOnce();
@@ -439,56 +585,92 @@ for (const engine of engines) {
       assert.equal(Number(kept!.n), 2, "r9001's and r9002's attempts are kept");
     });
 
-    withDb('grouping: the opener goes alone (wait 0), the rest are gathered and flushed once into one digest; a quiet interval closes the group', async ({ store, another }) => {
-      const other = another();
-      const now = Date.now();
-      const g = { key: '["wf_a"]', values: { 'data.workflowId': 'wf_a' }, waitMs: 0, intervalMs: 1_000 };
-      // From two processes, alternately: the group is one whichever received the event.
-      for (let i = 0; i < 6; i++) await (i % 2 ? other : store).ingest([grouped(i, now + i, g)]);
-      const opener = await store.listDeliveries({ limit: 10 });
-      assert.deepEqual(opener.map((d) => [d.eventCount, d.status]), [[1, 'pending']], 'one notification at once, the rest gathered');
-      const e3 = (await store.findEvent('g3'))!;
-      const [waiting] = await store.gatheredFor(e3.seq);
-      assert.deepEqual([waiting!.deliveryId, waiting!.flushAt, waiting!.group], [null, now + 1_000, { 'data.workflowId': 'wf_a' }]);
-      assert.deepEqual(await store.flushGroups(now + 999, 10), [], 'not due yet');
-      // Both processes flush at once: one digest, never two.
-      const [a, b] = await Promise.all([store.flushGroups(now + 1_000, 10), other.flushGroups(now + 1_000, 10)]);
-      const made = [...a, ...b];
-      assert.equal(made.length, 1, JSON.stringify(made));
-      assert.deepEqual({ ...made[0]!, deliveryId: undefined }, { deliveryId: undefined, rule: 'all', destination: 'hook', eventCount: 5 });
-      assert.deepEqual(await store.flushGroups(now + 5_000, 10), [], 'flushed once');
-      const carried = (await store.notificationEvents(made[0]!.deliveryId, 3))!;
-      assert.equal(carried.count, 5, 'the count is exact past the limit');
-      assert.deepEqual(carried.events.map((e) => e.eventId), ['g1', 'g2', 'g3'], 'oldest first');
-      assert.deepEqual(carried.group, { 'data.workflowId': 'wf_a' });
-      assert.equal(await store.notificationEvents(opener[0]!.id, 3), null, 'the opener carries its own event');
-      const digest = (await store.getDelivery(made[0]!.deliveryId))!;
-      assert.deepEqual([digest.eventCount, digest.status, digest.eventSeq], [5, 'pending', (await store.findEvent('g1'))!.seq]);
-      assert.equal((await store.gatheredFor(e3.seq))[0]!.deliveryId, digest.id);
-      assert.deepEqual((await store.deliveriesForEvent(e3.seq)).map((d) => d.id), [digest.id], 'an event lists the digest that carried it');
-      // Within the interval of that digest: gathered again, due at its end.
-      await other.ingest([grouped(10, now + 1_500, g)]);
-      assert.deepEqual((await store.gatheredFor((await store.findEvent('g10'))!.seq)).map((x) => x.flushAt), [now + 2_000]);
-      assert.deepEqual((await store.flushGroups(now + 2_000, 10)).map((f) => f.eventCount), [1]);
-      // An interval with nothing: the due group is only cleared; the next event opens it again.
-      assert.deepEqual(await store.flushGroups(now + 9_000, 10), []);
-      await store.ingest([grouped(20, now + 10_000, g)]);
-      const opened = await store.deliveriesForEvent((await store.findEvent('g20'))!.seq);
-      assert.deepEqual(opened.map((d) => d.eventCount), [1], 'a quiet interval closed the group: the next event goes alone');
-    });
+    withDb(
+      'grouping: the opener goes alone (wait 0), the rest are gathered and flushed once into one digest; a quiet interval closes the group',
+      async ({ store, another }) => {
+        const other = another();
+        const now = Date.now();
+        const g = { key: '["wf_a"]', values: { 'data.workflowId': 'wf_a' }, waitMs: 0, intervalMs: 1_000 };
+        // From two processes, alternately: the group is one whichever received the event.
+        for (let i = 0; i < 6; i++) await (i % 2 ? other : store).ingest([grouped(i, now + i, g)]);
+        const opener = await store.listDeliveries({ limit: 10 });
+        assert.deepEqual(
+          opener.map((d) => [d.eventCount, d.status]),
+          [[1, 'pending']],
+          'one notification at once, the rest gathered',
+        );
+        const e3 = (await store.findEvent('g3'))!;
+        const [waiting] = await store.gatheredFor(e3.seq);
+        assert.deepEqual([waiting!.deliveryId, waiting!.flushAt, waiting!.group], [null, now + 1_000, { 'data.workflowId': 'wf_a' }]);
+        assert.deepEqual(await store.flushGroups(now + 999, 10), [], 'not due yet');
+        // Both processes flush at once: one digest, never two.
+        const [a, b] = await Promise.all([store.flushGroups(now + 1_000, 10), other.flushGroups(now + 1_000, 10)]);
+        const made = [...a, ...b];
+        assert.equal(made.length, 1, JSON.stringify(made));
+        assert.deepEqual({ ...made[0]!, deliveryId: undefined }, { deliveryId: undefined, rule: 'all', destination: 'hook', eventCount: 5 });
+        assert.deepEqual(await store.flushGroups(now + 5_000, 10), [], 'flushed once');
+        const carried = (await store.notificationEvents(made[0]!.deliveryId, 3))!;
+        assert.equal(carried.count, 5, 'the count is exact past the limit');
+        assert.deepEqual(
+          carried.events.map((e) => e.eventId),
+          ['g1', 'g2', 'g3'],
+          'oldest first',
+        );
+        assert.deepEqual(carried.group, { 'data.workflowId': 'wf_a' });
+        assert.equal(await store.notificationEvents(opener[0]!.id, 3), null, 'the opener carries its own event');
+        const digest = (await store.getDelivery(made[0]!.deliveryId))!;
+        assert.deepEqual([digest.eventCount, digest.status, digest.eventSeq], [5, 'pending', (await store.findEvent('g1'))!.seq]);
+        assert.equal((await store.gatheredFor(e3.seq))[0]!.deliveryId, digest.id);
+        assert.deepEqual(
+          (await store.deliveriesForEvent(e3.seq)).map((d) => d.id),
+          [digest.id],
+          'an event lists the digest that carried it',
+        );
+        // Within the interval of that digest: gathered again, due at its end.
+        await other.ingest([grouped(10, now + 1_500, g)]);
+        assert.deepEqual(
+          (await store.gatheredFor((await store.findEvent('g10'))!.seq)).map((x) => x.flushAt),
+          [now + 2_000],
+        );
+        assert.deepEqual(
+          (await store.flushGroups(now + 2_000, 10)).map((f) => f.eventCount),
+          [1],
+        );
+        // An interval with nothing: the due group is only cleared; the next event opens it again.
+        assert.deepEqual(await store.flushGroups(now + 9_000, 10), []);
+        await store.ingest([grouped(20, now + 10_000, g)]);
+        const opened = await store.deliveriesForEvent((await store.findEvent('g20'))!.seq);
+        assert.deepEqual(
+          opened.map((d) => d.eventCount),
+          [1],
+          'a quiet interval closed the group: the next event goes alone',
+        );
+      },
+    );
 
     withDb('grouping with wait: the first burst is gathered into one; two groups stay apart; silenced ones are never gathered', async ({ store }) => {
       const now = Date.now();
       const g = (k: string) => ({ key: JSON.stringify([k]), values: { 'data.workflowId': k }, waitMs: 500, intervalMs: 1_000 });
-      await store.ingest([grouped(1, now, g('wf_a')), grouped(2, now + 1, g('wf_b')), grouped(3, now + 2, g('wf_a')), grouped(4, now + 3, g('wf_a'), 'silenced')]);
+      await store.ingest([
+        grouped(1, now, g('wf_a')),
+        grouped(2, now + 1, g('wf_b')),
+        grouped(3, now + 2, g('wf_a')),
+        grouped(4, now + 3, g('wf_a'), 'silenced'),
+      ]);
       const silenced = await store.listDeliveries({ status: 'silenced', limit: 10 });
-      assert.deepEqual(silenced.map((d) => d.reason), ['silenced by s1']);
+      assert.deepEqual(
+        silenced.map((d) => d.reason),
+        ['silenced by s1'],
+      );
       assert.deepEqual(await store.gatheredFor((await store.findEvent('g4'))!.seq), []);
       assert.equal((await store.listDeliveries({ status: 'pending', limit: 10 })).length, 0, 'all waiting for the wait');
       const made = await store.flushGroups(now + 501, 10);
       assert.deepEqual(made.map((m) => m.eventCount).sort(), [1, 2]);
       const byId = new Map(made.map((m) => [m.eventCount, m.deliveryId]));
-      assert.deepEqual((await store.notificationEvents(byId.get(2)!, 10))!.events.map((e) => e.eventId), ['g1', 'g3']);
+      assert.deepEqual(
+        (await store.notificationEvents(byId.get(2)!, 10))!.events.map((e) => e.eventId),
+        ['g1', 'g3'],
+      );
       assert.equal(await store.notificationEvents(byId.get(1)!, 10), null, 'a group of one is a plain notification');
     });
 
@@ -521,10 +703,19 @@ for (const engine of engines) {
       assert.deepEqual((await store.expireSilence(a.id, now + 20))!.ended, false, 'ended already: left as it was');
       assert.equal((await store.expireSilence(a.id, now + 20))!.silence.endsAt, now + 10);
       assert.equal(await store.expireSilence('no-such-id', now), null);
-      assert.deepEqual((await store.listSilences({ now: now + 11, all: false, limit: 10 })).map((s) => s.id), [b.id]);
-      assert.deepEqual((await store.listSilences({ now: now + 11, all: true, limit: 10 })).map((s) => s.id), [b.id, a.id]);
+      assert.deepEqual(
+        (await store.listSilences({ now: now + 11, all: false, limit: 10 })).map((s) => s.id),
+        [b.id],
+      );
+      assert.deepEqual(
+        (await store.listSilences({ now: now + 11, all: true, limit: 10 })).map((s) => s.id),
+        [b.id, a.id],
+      );
 
-      await store.ingest([{ ...paid(1, now), plan: () => [{ rule: 'pay', destination: 'payout', privileged: true, status: 'silenced', reason: 'silenced by x' }] }, event(2, now)]);
+      await store.ingest([
+        { ...paid(1, now), plan: () => [{ rule: 'pay', destination: 'payout', privileged: true, status: 'silenced', reason: 'silenced by x' }] },
+        event(2, now),
+      ]);
       const [s] = await store.listDeliveries({ status: 'silenced', limit: 10 });
       assert.deepEqual([s!.reason, s!.nextAttemptAt], ['silenced by x', null]);
       assert.equal((await claimAll(store, now + 1)).filter((c) => c.id === s!.id).length, 0, 'a silenced delivery is never claimed');
@@ -575,7 +766,10 @@ for (const engine of engines) {
       assert.deepEqual(await store.acquireServerLock(process.pid, 'host-a', now, { version: '1.2.3', rulesHash: 'abc' }), { ok: true });
       await store.heartbeat(process.pid, now + 5, { version: '1.2.3', rulesHash: 'def' });
       const [r] = await store.replicas();
-      assert.deepEqual({ ...r, host: undefined }, { host: undefined, pid: process.pid, version: '1.2.3', rulesHash: 'def', startedAt: now, lastSeenAt: now + 5 });
+      assert.deepEqual(
+        { ...r, host: undefined },
+        { host: undefined, pid: process.pid, version: '1.2.3', rulesHash: 'def', startedAt: now, lastSeenAt: now + 5 },
+      );
       await store.releaseServerLock(process.pid);
       assert.deepEqual(await store.replicas(), []);
     });

@@ -15,12 +15,23 @@ import { tempDir } from './helpers/cli.js';
 
 function event(i: number, receivedAt: number, destinations: string[]): IngestItem {
   return {
-    event: { key: `id:q${i}`, keyKind: 'event_id' as const, eventId: `q${i}`, runId: null, executionId: null, type: 'run.failed', receivedAt, payload: `{"id":"q${i}"}`, routing: '{}' },
+    event: {
+      key: `id:q${i}`,
+      keyKind: 'event_id' as const,
+      eventId: `q${i}`,
+      runId: null,
+      executionId: null,
+      type: 'run.failed',
+      receivedAt,
+      payload: `{"id":"q${i}"}`,
+      routing: '{}',
+    },
     plan: () => destinations.map((destination) => ({ rule: 'all', destination, privileged: false, status: 'pending' as const, reason: null })),
   };
 }
 
-const counted = (store: SqliteStore) => (store.db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed')`).get() as { n: number }).n;
+const counted = (store: SqliteStore) =>
+  (store.db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed')`).get() as { n: number }).n;
 
 async function assertAgrees(store: SqliteStore, now: number, expected: number, when: string) {
   const s = await store.stats(now);
@@ -54,21 +65,44 @@ test('the pending-deliveries counter agrees with a count after ingest, outcomes,
       status,
       nextAttemptAt,
       reason: status === 'delivered' ? null : 'HTTP 500',
-      attempt: { deliveryId: id, attempt: 1, startedAt: now, durationMs: 1, outcome: status === 'delivered' ? 'delivered' : status === 'dead' ? 'permanent' : 'retry', code: '500', error: null },
+      attempt: {
+        deliveryId: id,
+        attempt: 1,
+        startedAt: now,
+        durationMs: 1,
+        outcome: status === 'delivered' ? 'delivered' : status === 'dead' ? 'permanent' : 'retry',
+        code: '500',
+        error: null,
+      },
     });
     const [deliver, retry, kill] = [claimed.slice(0, 15), claimed.slice(15, 30), claimed.slice(30)];
-    await store.finish([...deliver.map((c) => outcome(c.id, 'delivered', null)), ...retry.map((c) => outcome(c.id, 'failed', now + 60_000)), ...kill.map((c) => outcome(c.id, 'dead', null))]);
+    await store.finish([
+      ...deliver.map((c) => outcome(c.id, 'delivered', null)),
+      ...retry.map((c) => outcome(c.id, 'failed', now + 60_000)),
+      ...kill.map((c) => outcome(c.id, 'dead', null)),
+    ]);
     await assertAgrees(store, now + 10, 15, 'after outcomes (failed ones wait for their retry)');
     assert.equal((await store.stats(now + 10)).oldestDueAgeSeconds, 0, 'nothing is due before the retries');
     await store.finish(retry.slice(0, 5).map((c) => outcome(c.id, 'failed', now + 120_000))); // failed → failed: no change
     await assertAgrees(store, now + 10, 15, 'after failing again');
 
-    const admitted = await store.admit(kill.slice(0, 4).map((c) => c.id), () => ({ allowed: true, reason: '' }), { now: now + 20, requeueDead: true });
+    const admitted = await store.admit(
+      kill.slice(0, 4).map((c) => c.id),
+      () => ({ allowed: true, reason: '' }),
+      { now: now + 20, requeueDead: true },
+    );
     assert.ok(admitted.every((a) => a.outcome === 'admitted'));
     await assertAgrees(store, now + 20, 19, 'after a privileged retry of dead deliveries');
-    await store.admit(kill.slice(0, 4).map((c) => c.id), () => ({ allowed: true, reason: '' }), { now: now + 20, requeueDead: false });
+    await store.admit(
+      kill.slice(0, 4).map((c) => c.id),
+      () => ({ allowed: true, reason: '' }),
+      { now: now + 20, requeueDead: false },
+    );
     await assertAgrees(store, now + 20, 19, 'after admitting waiting deliveries (no change)');
-    const requeued = await store.requeueDead(kill.map((c) => c.id), now + 20);
+    const requeued = await store.requeueDead(
+      kill.map((c) => c.id),
+      now + 20,
+    );
     assert.equal(requeued.length, 6);
     await assertAgrees(store, now + 20, 25, 'after retrying the dead');
     assert.ok((await store.stats(now + 1020)).oldestDueAgeSeconds >= 1, 'the requeued deliveries are due');
@@ -97,7 +131,9 @@ test('a database that already had a queue gets the counter at its length when it
     `INSERT INTO events (seq, key, key_kind, type, received_at, last_seen_at, payload) VALUES (1, 'id:x', 'event_id', 'run.failed', 1, 1, '{}')`,
   );
   insert.run();
-  const delivery = db.prepare(`INSERT INTO deliveries (id, event_seq, rule, destination, status, next_attempt_at, created_at, updated_at) VALUES (?, 1, 'r', 'd', ?, 1, 1, 1)`);
+  const delivery = db.prepare(
+    `INSERT INTO deliveries (id, event_seq, rule, destination, status, next_attempt_at, created_at, updated_at) VALUES (?, 1, 'r', 'd', ?, 1, 1, 1)`,
+  );
   for (const [i, status] of ['pending', 'pending', 'failed', 'delivered', 'dead', 'blocked', 'silenced'].entries()) delivery.run(`d${i}`, status);
   db.close();
   const store = new SqliteStore(path);

@@ -8,7 +8,17 @@ import { tempDir } from './helpers/cli.js';
 
 function event(i: number, receivedAt: number) {
   return {
-    event: { key: `id:r${i}`, keyKind: 'event_id' as const, eventId: `r${i}`, runId: null, executionId: null, type: 'run.failed', receivedAt, payload: `{"id":"r${i}"}`, routing: '{}' },
+    event: {
+      key: `id:r${i}`,
+      keyKind: 'event_id' as const,
+      eventId: `r${i}`,
+      runId: null,
+      executionId: null,
+      type: 'run.failed',
+      receivedAt,
+      payload: `{"id":"r${i}"}`,
+      routing: '{}',
+    },
     plan: () => [{ rule: 'all', destination: 'hook', privileged: false, status: 'pending' as const, reason: null }],
   };
 }
@@ -21,7 +31,10 @@ test('group commit: an event that does not fit fails alone; the rest of its batc
     const huge = event(2, now);
     huge.event.payload = JSON.stringify({ id: 'r2', pad: 'x'.repeat(400 * 1024) });
     const outcomes = await store.ingest([event(1, now), huge, event(3, now)]);
-    assert.deepEqual(outcomes.map((o) => o.status), ['accepted', 'failed', 'accepted']);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['accepted', 'failed', 'accepted'],
+    );
     assert.ok(await store.findEvent('r1'));
     assert.equal(await store.findEvent('r2'), null);
     assert.ok(await store.findEvent('r3'));

@@ -66,11 +66,7 @@ function summary(file: string, config: RouterConfig | null, errors: number, warn
     );
   }
   const examples = config.rules.reduce((n, r) => n + r.examples.length, 0);
-  const parts = [
-    plural(config.rules.length, 'rule'),
-    plural(config.destinations.size, 'destination'),
-    plural(config.grants.length, 'grant'),
-  ];
+  const parts = [plural(config.rules.length, 'rule'), plural(config.destinations.size, 'destination'), plural(config.grants.length, 'grant')];
   const tail = examples === 0 ? '' : `; ${examples === 1 ? 'its example passes' : examples === 2 ? 'both examples pass' : `all ${examples} examples pass`}`;
   return `${name}: valid (${parts.join(', ')})${tail}${warnings ? `, with ${plural(warnings, 'warning')} above` : ''}`;
 }

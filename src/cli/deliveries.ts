@@ -38,7 +38,16 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       printTable(
         ['UPDATED', 'STATUS', 'DESTINATION', 'RULE', 'EVENTS', 'ATTEMPTS', 'ID', 'REASON'],
-        list.map((d) => [iso(d.updatedAt), d.status, d.destination, d.rule, (d.eventCount ?? 1) > 1 ? `${d.eventCount} (digest)` : 1, d.attempts, d.id, d.reason]),
+        list.map((d) => [
+          iso(d.updatedAt),
+          d.status,
+          d.destination,
+          d.rule,
+          (d.eventCount ?? 1) > 1 ? `${d.eventCount} (digest)` : 1,
+          d.attempts,
+          d.id,
+          d.reason,
+        ]),
       );
     }
     return 0;

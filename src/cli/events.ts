@@ -8,7 +8,8 @@ import { iso, openStore, printJson, printTable, since } from './context.js';
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { type: { type: 'string' }, types: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } });
-  if (bool(p, 'types') && str(p, 'type') !== undefined) throw new UsageError('--types counts every type; leave out --type, or drop --types to list events of one type');
+  if (bool(p, 'types') && str(p, 'type') !== undefined)
+    throw new UsageError('--types counts every type; leave out --type, or drop --types to list events of one type');
   // Flags are read before the database is opened: a usage error is said first.
   const now = Date.now();
   const from = since(p, now);
@@ -53,7 +54,10 @@ async function types(p: Parsed, store: Store, now: number, from: number): Promis
     process.stdout.write(`no events received since ${iso(from)}\n`);
   } else {
     process.stdout.write(`types received since ${iso(from)}:\n`);
-    printTable(['TYPE', 'COUNT', 'LAST RECEIVED'], counts.map((c) => [c.type ?? '(no type)', c.count, iso(c.lastReceivedAt)]));
+    printTable(
+      ['TYPE', 'COUNT', 'LAST RECEIVED'],
+      counts.map((c) => [c.type ?? '(no type)', c.count, iso(c.lastReceivedAt)]),
+    );
   }
   return 0;
 }

@@ -65,7 +65,8 @@ const COMMANDS: Record<string, Command> = {
   },
   silence: {
     load: () => import('./silence.js'),
-    usage: 'silence add [--rule R] [--destination D] [--match FIELD=VALUE …] (--for DURATION|--until TIME) [--comment TEXT] [--by NAME] | silence list [--all] | silence expire ID',
+    usage:
+      'silence add [--rule R] [--destination D] [--match FIELD=VALUE …] (--for DURATION|--until TIME) [--comment TEXT] [--by NAME] | silence list [--all] | silence expire ID',
     about: 'hold notifications back for a while, without editing the rules file (stored in the database; a running server honours it within a second)',
   },
   subscription: {
@@ -83,7 +84,9 @@ const COMMANDS: Record<string, Command> = {
 const COMMON = 'every command accepts --rules FILE (RULES_FILE), --db FILE|postgres://URL (DATABASE_URL, DB_PATH), --json and --help';
 
 function usageLines(name: string): string {
-  return COMMANDS[name]!.usage.split(' | ').map((u, i) => `${i === 0 ? 'usage:' : '      '} b3os-router ${u}`).join('\n');
+  return COMMANDS[name]!.usage.split(' | ')
+    .map((u, i) => `${i === 0 ? 'usage:' : '      '} b3os-router ${u}`)
+    .join('\n');
 }
 
 function commandHelp(name: string): string {

@@ -29,10 +29,17 @@ export async function run(argv: string[]): Promise<number> {
       printJson({ dryRun, events: events.length, created, lines });
       return 0;
     }
-    if (lines.length > 0) printTable(['EVENT', 'RULE', 'DESTINATION', dryRun ? 'WOULD' : 'DID', 'WHY'], lines.map((l) => [l.event, l.rule, l.destination, l.action, l.reason]));
+    if (lines.length > 0)
+      printTable(
+        ['EVENT', 'RULE', 'DESTINATION', dryRun ? 'WOULD' : 'DID', 'WHY'],
+        lines.map((l) => [l.event, l.rule, l.destination, l.action, l.reason]),
+      );
     process.stdout.write(
       `${events.length} event(s) replayed${dryRun ? ' (dry run: nothing written)' : ''}: ${created} deliver${created === 1 ? 'y' : 'ies'} ${dryRun ? 'would be' : ''} created, ` +
-        `${lines.filter((l) => l.action === 'skip').length} pair(s) left alone, ${lines.filter((l) => l.action === 'blocked').length} blocked by policy\n`.replace('  ', ' '),
+        `${lines.filter((l) => l.action === 'skip').length} pair(s) left alone, ${lines.filter((l) => l.action === 'blocked').length} blocked by policy\n`.replace(
+          '  ',
+          ' ',
+        ),
     );
     return 0;
   } finally {

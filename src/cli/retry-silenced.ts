@@ -8,6 +8,11 @@ import { printJson } from './context.js';
 export async function requeueSilenced(store: Store, id: string, json: boolean): Promise<number> {
   const moved = await store.requeueSilenced([id], Date.now());
   if (json) printJson({ requeued: moved, refused: [] });
-  else process.stdout.write(moved.length === 1 ? `silenced delivery ${id} put back to pending; it is checked against policy and the silences again before it is sent\n` : `delivery ${id} is no longer silenced; nothing to retry\n`);
+  else
+    process.stdout.write(
+      moved.length === 1
+        ? `silenced delivery ${id} put back to pending; it is checked against policy and the silences again before it is sent\n`
+        : `delivery ${id} is no longer silenced; nothing to retry\n`,
+    );
   return moved.length === 1 ? 0 : 1;
 }

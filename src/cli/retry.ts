@@ -19,7 +19,10 @@ export async function run(argv: string[]): Promise<number> {
       if (!d) throw new CommandError(`no delivery with id "${id}" (see \`b3os-router deliveries\`)`);
       // Noise control: a silenced one is sent on purpose, decided afresh at send time (policy, silences).
       if (d.status === 'silenced') return requeueSilenced(store, d.id, bool(p, 'json'));
-      if (d.status !== 'dead') throw new CommandError(`delivery ${id} is ${d.status}, not dead; only dead and silenced deliveries are retried (a blocked one needs a grant and \`replay\`)`);
+      if (d.status !== 'dead')
+        throw new CommandError(
+          `delivery ${id} is ${d.status}, not dead; only dead and silenced deliveries are retried (a blocked one needs a grant and \`replay\`)`,
+        );
       dead = [d];
     } else {
       dead = await store.listDeliveries({ status: 'dead', destination: str(p, 'destination'), limit: 1_000_000 });
@@ -30,7 +33,9 @@ export async function run(argv: string[]): Promise<number> {
     if (bool(p, 'json')) printJson(result);
     else {
       const n = result.requeued.length;
-      process.stdout.write(n === 0 && result.refused.length === 0 ? 'no dead deliveries to retry\n' : `${n} dead deliver${n === 1 ? 'y' : 'ies'} put back to pending\n`);
+      process.stdout.write(
+        n === 0 && result.refused.length === 0 ? 'no dead deliveries to retry\n' : `${n} dead deliver${n === 1 ? 'y' : 'ies'} put back to pending\n`,
+      );
       for (const r of result.refused) process.stdout.write(`not retried: ${r.id} to privileged "${r.destination}": ${r.reason}\n`);
     }
     return result.refused.length > 0 && result.requeued.length === 0 ? 1 : 0;

@@ -81,7 +81,8 @@ function databaseProblem(err: unknown, spec: string): string | null {
   const e = err as { code?: unknown; message?: string; cause?: { code?: unknown; message?: string } };
   // PostgreSQL (store/postgres.ts): the message and its cause are already free of the password.
   // (The delivery thread's start failure arrives as its message only.)
-  if (e?.code === 'E_STORE_UNAVAILABLE' || /^database unavailable/.test(e?.message ?? '')) return `cannot use the database ${path}: ${e.cause?.message ?? e.message}`;
+  if (e?.code === 'E_STORE_UNAVAILABLE' || /^database unavailable/.test(e?.message ?? ''))
+    return `cannot use the database ${path}: ${e.cause?.message ?? e.message}`;
   const found = typeof e?.code === 'string' && e.code.startsWith('SQLITE_') ? e : e?.cause;
   const code = typeof found?.code === 'string' ? found.code : '';
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {

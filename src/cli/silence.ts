@@ -31,7 +31,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (sub !== 'add' && sub !== 'list' && sub !== 'expire') throw new UsageError(`say what to do: silence add, silence list or silence expire ID\n${USAGE}`);
-  if (sub === 'expire' ? id === undefined : id !== undefined) throw new UsageError(sub === 'expire' ? 'name the silence: silence expire ID (see `b3os-router silence list`)' : `unexpected argument "${id}"`);
+  if (sub === 'expire' ? id === undefined : id !== undefined)
+    throw new UsageError(sub === 'expire' ? 'name the silence: silence expire ID (see `b3os-router silence list`)' : `unexpected argument "${id}"`);
   const json = bool(p, 'json');
   const now = Date.now();
 

@@ -16,7 +16,14 @@ export async function run(argv: string[]): Promise<number> {
     if (bool(p, 'json')) {
       printJson({
         engine: store.engine,
-        replicas: live.map((r) => ({ host: r.host, pid: r.pid, version: r.version, rules_hash: r.rulesHash, last_seen: iso(r.lastSeenAt), started: iso(r.startedAt) })),
+        replicas: live.map((r) => ({
+          host: r.host,
+          pid: r.pid,
+          version: r.version,
+          rules_hash: r.rulesHash,
+          last_seen: iso(r.lastSeenAt),
+          started: iso(r.startedAt),
+        })),
         queue: { pending: queue.queueDepth, oldest_due_age_seconds: Math.round(queue.oldestDueAgeSeconds * 1000) / 1000 },
         rules_consistent: hashes.size <= 1,
       });

@@ -12,7 +12,8 @@ export async function run(argv: string[]): Promise<number> {
   if (url !== undefined && !/^https?:\/\/[^/?#\s]+/i.test(url)) {
     throw new UsageError(`--url takes the router's public address, such as https://router.example.com, not "${url}"`);
   }
-  if (url !== undefined && !URL.canParse(url)) throw new UsageError(`--url "${url}" is not a valid address; write it like https://router.example.com/b3os/hooks`);
+  if (url !== undefined && !URL.canParse(url))
+    throw new UsageError(`--url "${url}" is not a valid address; write it like https://router.example.com/b3os/hooks`);
   const name = str(p, 'name');
   if (name !== undefined && name.trim() === '') throw new UsageError('--name takes a name for the hook in B3OS, such as b3os-router-prod');
   const config = loadConfig(p);
@@ -27,12 +28,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const n of notes) process.stderr.write(`note: ${n}\n`);
     return 0;
   }
-  const out = [
-    `Register this router with B3OS (this command sends nothing):`,
-    '',
-    `POST ${DEFAULT_SUBSCRIPTION.endpoint}`,
-    JSON.stringify(body, null, 2),
-  ];
+  const out = [`Register this router with B3OS (this command sends nothing):`, '', `POST ${DEFAULT_SUBSCRIPTION.endpoint}`, JSON.stringify(body, null, 2)];
   if (notes.length) out.push('', 'notes:', ...notes.map((n) => `  - ${n}`));
   out.push(
     '',

@@ -31,7 +31,10 @@ function readEvent(file: string): EventRead {
     return { ok: false, message: `the event file ${file} is not valid JSON: ${(err as Error).message}` };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, message: `the event file ${file} holds ${Array.isArray(value) ? 'a list' : 'a single value'}; an event is a JSON object like {"type": "run.failed", "data": {...}}` };
+    return {
+      ok: false,
+      message: `the event file ${file} holds ${Array.isArray(value) ? 'a list' : 'a single value'}; an event is a JSON object like {"type": "run.failed", "data": {...}}`,
+    };
   }
   return { ok: true, event: value as EventObject, raw };
 }
@@ -91,7 +94,13 @@ function human(r: TestReport): string {
   const out: string[] = [];
   const e = r.event;
   out.push(`event ${e.file}: ${e.type ?? '(no type)'}`);
-  const facts = [e.id && `id ${e.id}`, e.runId && `run ${e.runId}`, e.executionId && `execution ${e.executionId}`, `time ${e.time ?? 'none readable'}`, `key ${e.key}`];
+  const facts = [
+    e.id && `id ${e.id}`,
+    e.runId && `run ${e.runId}`,
+    e.executionId && `execution ${e.executionId}`,
+    `time ${e.time ?? 'none readable'}`,
+    `key ${e.key}`,
+  ];
   out.push(`  ${facts.filter(Boolean).join(', ')}`);
   if (!e.accepted) out.push(`  server.accept_types does not include ${e.type ?? 'untyped events'}: the router would answer 204 and ignore it`);
   out.push('', `rules (${shownPath(r.rulesFile)}, in file order):`);
@@ -111,7 +120,10 @@ function human(r: TestReport): string {
           : d.rendered.text!;
     out.push(indent(body));
     if (d.group) {
-      const values = Object.entries(d.group.group).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ') || 'one group for the rule';
+      const values =
+        Object.entries(d.group.group)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(', ') || 'one group for the rule';
       out.push(`    group ${d.group.key} (${values}); wait ${d.group.wait}, interval ${d.group.interval}: sent ${d.group.sends}`);
     }
     for (const note of d.notes) out.push(`    note: ${note}`);

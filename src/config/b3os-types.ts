@@ -22,7 +22,15 @@ export const KNOWN_TYPES: readonly string[] = [
   ...['attempted', 'retried', 'replayed', 'succeeded', 'failed'].map((s) => `delivery.${s}`),
 ];
 
-const other = new Map<string, string>(SPELLING_PAIRS.flatMap(([a, b]) => [[a, b], [b, a]] as [string, string][]));
+const other = new Map<string, string>(
+  SPELLING_PAIRS.flatMap(
+    ([a, b]) =>
+      [
+        [a, b],
+        [b, a],
+      ] as [string, string][],
+  ),
+);
 
 /** The other vocabulary's name for the same event, or null when both say the same. */
 export function otherSpelling(type: string): string | null {

@@ -165,7 +165,11 @@ export function compileConfig(input: CompileInput): RouterConfig {
   const known: Known = {
     destinations: isObject(written) && isObject(written.destinations) ? Object.keys(written.destinations) : [],
     rules: ruleNames.filter((n): n is string => n !== null),
-    privileged: new Set(Object.entries(rawDestinations).filter(([, d]) => isObject(d) && d.privileged === true).map(([n]) => n)),
+    privileged: new Set(
+      Object.entries(rawDestinations)
+        .filter(([, d]) => isObject(d) && d.privileged === true)
+        .map(([n]) => n),
+    ),
     granted: new Set(rawGrants.filter(isObject).map((g) => `${g.rule}\u0000${g.destination}`)),
   };
 
@@ -266,7 +270,10 @@ class Compiler {
     const header = (value: string | undefined, path: Path): string | null => {
       if (value === undefined) return null;
       if (!HEADER_NAME.test(value) && !this.problems.unchecked(path)) {
-        this.problems.error(path, `${this.name(path)} is ${this.problems.showAt(path, value)}, which is not an HTTP header name; write one such as x-b3os-signature`);
+        this.problems.error(
+          path,
+          `${this.name(path)} is ${this.problems.showAt(path, value)}, which is not an HTTP header name; write one such as x-b3os-signature`,
+        );
         return null;
       }
       return value.toLowerCase();
@@ -314,7 +321,10 @@ class Compiler {
     };
     if (out.backoffInitialMs > out.backoffMaxMs && (raw.backoff?.initial !== undefined || raw.backoff?.max !== undefined)) {
       const at = raw.backoff?.initial !== undefined ? [...path, 'backoff', 'initial'] : [...path, 'backoff', 'max'];
-      this.problems.error(at, `${place([...path, 'backoff'], this.input.data)}: initial (${raw.backoff?.initial ?? 'the default'}) is longer than max (${raw.backoff?.max ?? 'the default'}); make initial the shorter one`);
+      this.problems.error(
+        at,
+        `${place([...path, 'backoff'], this.input.data)}: initial (${raw.backoff?.initial ?? 'the default'}) is longer than max (${raw.backoff?.max ?? 'the default'}); make initial the shorter one`,
+      );
     }
     return out;
   }
@@ -323,12 +333,18 @@ class Compiler {
     if (this.problems.unchecked(path)) return text;
     const host = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(text)?.[1] ?? '';
     if (host.includes('{{')) {
-      this.problems.error(path, `${this.name(path)} has a template in its host; the host must be written out in full (a template there could send events anywhere)`);
+      this.problems.error(
+        path,
+        `${this.name(path)} has a template in its host; the host must be written out in full (a template there could send events anywhere)`,
+      );
       return null;
     }
     // The URL is sent as written: a {{field}} in it would go out literally, never filled in.
     if (text.includes('{{')) {
-      this.problems.error(path, `${this.name(path)} has a {{…}} template in it, which is sent literally and never filled in; write the URL out in full, and put event fields in the body`);
+      this.problems.error(
+        path,
+        `${this.name(path)} has a {{…}} template in it, which is sent literally and never filled in; write the URL out in full, and put event fields in the body`,
+      );
       return null;
     }
     // URL parsers read "\" as "/" and drop spaces and line breaks; what they build is not what is written.
@@ -347,7 +363,10 @@ class Compiler {
       return null;
     }
     if (u.username || u.password) {
-      this.problems.error(path, `${this.name(path)} has a user name or password in it; put credentials in headers: (e.g. Authorization) instead, so they are never shown or logged with the URL`);
+      this.problems.error(
+        path,
+        `${this.name(path)} has a user name or password in it; put credentials in headers: (e.g. Authorization) instead, so they are never shown or logged with the URL`,
+      );
       return null;
     }
     if (u.protocol !== 'https:' && u.protocol !== 'http:') {
@@ -388,13 +407,20 @@ class Compiler {
         const channel = raw.channel ?? null;
         const webhookUrl = raw.webhook_url ?? null;
         if (channel !== null && webhookUrl !== null) {
-          this.problems.error(at('webhook_url'), `destination "${name}" has both channel and webhook_url; keep one: channel (with a bot token) for the Slack Web API, or webhook_url for an incoming webhook`, 'key');
+          this.problems.error(
+            at('webhook_url'),
+            `destination "${name}" has both channel and webhook_url; keep one: channel (with a bot token) for the Slack Web API, or webhook_url for an incoming webhook`,
+            'key',
+          );
         } else if (channel === null && webhookUrl === null && !this.written(path, 'channel') && !this.written(path, 'webhook_url')) {
           this.problems.error(path, `destination "${name}" needs a channel (e.g. channel: "#b3os-alerts") or a webhook_url (a Slack incoming webhook)`, 'key');
         }
         // A channel is sent as written: a placeholder in it would reach Slack literally.
         if (channel?.includes('{{')) {
-          this.problems.error(at('channel'), `the channel of destination "${name}" has a {{…}} placeholder, but channels are sent as written, never filled in from the event; name one channel (e.g. "#b3os-alerts"), and use one destination per channel`);
+          this.problems.error(
+            at('channel'),
+            `the channel of destination "${name}" has a {{…}} placeholder, but channels are sent as written, never filled in from the event; name one channel (e.g. "#b3os-alerts"), and use one destination per channel`,
+          );
         }
         if (raw.token !== undefined && webhookUrl !== null && channel === null) {
           this.problems.error(at('token'), `destination "${name}" has a token, which is only used with channel; an incoming webhook_url needs no token`, 'key');
@@ -436,11 +462,17 @@ class Compiler {
           // A line break in a value would end the header and start another (or be refused at
           // every send); say so now, without showing the value (it is often a token).
           if (typeof v === 'string' && /[\r\n\u0000-\u0008\u000a-\u001f\u007f]/.test(v)) {
-            this.problems.error([...at('headers'), h], `the header "${h}" of destination "${name}" has a line break or a control character in its value, which HTTP does not allow; write it on one line (check the variable it comes from, if any)`);
+            this.problems.error(
+              [...at('headers'), h],
+              `the header "${h}" of destination "${name}" has a line break or a control character in its value, which HTTP does not allow; write it on one line (check the variable it comes from, if any)`,
+            );
           }
           // Header values are sent as written: a placeholder would reach the receiver literally.
           if (typeof v === 'string' && v.includes('{{')) {
-            this.problems.error([...at('headers'), h], `the header "${h}" of destination "${name}" has a {{…}} placeholder, but header values are sent as written, never filled in from the event; put event fields in the body instead`);
+            this.problems.error(
+              [...at('headers'), h],
+              `the header "${h}" of destination "${name}" has a {{…}} placeholder, but header values are sent as written, never filled in from the event; put event fields in the body instead`,
+            );
           }
           headers[h] = v;
         }
@@ -473,7 +505,10 @@ class Compiler {
         this.problems.error(at('signing'), `destination "${name}" signs with standard-webhooks but has no secret; add secret: with ${WHSEC_HINT}`);
       }
     } else if (standardWebhooksKey(raw.secret) === null && !this.problems.unchecked(at('secret'))) {
-      this.problems.error(at('secret'), `the secret of destination "${name}" (${this.problems.envNames(at('secret')) ? 'from the environment, ' : ''}not shown) is not a Standard Webhooks secret, which signing: standard-webhooks needs; write ${WHSEC_HINT}`);
+      this.problems.error(
+        at('secret'),
+        `the secret of destination "${name}" (${this.problems.envNames(at('secret')) ? 'from the environment, ' : ''}not shown) is not a Standard Webhooks secret, which signing: standard-webhooks needs; write ${WHSEC_HINT}`,
+      );
     }
     return signing;
   }
@@ -497,7 +532,9 @@ class Compiler {
           : why === 'section'
             ? `opens ${tag} in one string and closes it in another, so the event would repeat or drop the JSON between them; open and close a section inside one string value`
             : `has ${tag} outside a JSON string, where a value could change the JSON around it; ${
-                /^\{\{[#^/]/.test(tag) ? 'write the list as JSON text in one string, or build the body as a YAML map' : `put the placeholder inside quotes, "${tag}" (the receiver then gets it as text)`
+                /^\{\{[#^/]/.test(tag)
+                  ? 'write the list as JSON text in one string, or build the body as a YAML map'
+                  : `put the placeholder inside quotes, "${tag}" (the receiver then gets it as text)`
               }`;
       this.problems.add('error', this.find(tag, path), `${this.name(path)} ${message}`);
     }
@@ -539,7 +576,10 @@ class Compiler {
       if (!known.destinations.includes(dest)) {
         const hint = didYouMean(dest, known.destinations);
         const tail = dest.includes(',')
-          ? `; to send to several, write them as a list: send_to: [${dest.split(',').map((d) => d.trim()).join(', ')}]`
+          ? `; to send to several, write them as a list: send_to: [${dest
+              .split(',')
+              .map((d) => d.trim())
+              .join(', ')}]`
           : hint || (known.destinations.length > 0 ? `; the destinations are ${listWords(known.destinations)}` : '; add it under destinations:');
         this.problems.error(at, `${label} sends to "${dest}", which is not a destination${tail}`);
         return;
@@ -576,7 +616,14 @@ class Compiler {
 
     const message = raw.message === undefined ? null : this.template(raw.message, [...path, 'message']);
     // Noise control (config/group.ts): group and digest_message.
-    const grouping = compileGrouping({ problems: this.problems, duration: (t, p) => this.duration(t, p), template: (s, p) => this.template(s, p) }, raw, path, label, sendTo, known.privileged);
+    const grouping = compileGrouping(
+      { problems: this.problems, duration: (t, p) => this.duration(t, p), template: (s, p) => this.template(s, p) },
+      raw,
+      path,
+      label,
+      sendTo,
+      known.privileged,
+    );
 
     const examples: RuleExample[] = [];
     (raw.examples ?? []).forEach((ex, k) => {
@@ -585,7 +632,10 @@ class Compiler {
       const event = this.exampleEvent(ex.event, [...at, 'event']);
       (ex.destinations ?? []).forEach((d, j) => {
         if (typeof d === 'string' && !known.destinations.includes(d)) {
-          this.problems.error([...at, 'destinations', j], `example ${k + 1} of ${label} lists "${d}", which is not a destination${didYouMean(d, known.destinations)}`);
+          this.problems.error(
+            [...at, 'destinations', j],
+            `example ${k + 1} of ${label} lists "${d}", which is not a destination${didYouMean(d, known.destinations)}`,
+          );
         }
       });
       if (!event) return;
@@ -663,7 +713,10 @@ class Compiler {
     }
     if (destination !== undefined && !known.destinations.includes(destination)) {
       usable = false;
-      this.problems.error([...path, 'destination'], `${label} names the destination "${destination}", which does not exist${didYouMean(destination, known.destinations)}`);
+      this.problems.error(
+        [...path, 'destination'],
+        `${label} names the destination "${destination}", which does not exist${didYouMean(destination, known.destinations)}`,
+      );
     }
     if (!usable || ruleName === undefined || destination === undefined) return null;
     if (!known.privileged.has(destination)) {

@@ -33,7 +33,11 @@ export function compileGrouping(
   const g = raw.group;
   if (g === undefined || g === null || typeof g !== 'object') {
     if (raw.digest_message !== undefined) {
-      c.problems.warn([...path, 'digest_message'], `${label} has a digest_message but no group:, so it never sends a digest; add group: {interval: 10m} or remove digest_message`, 'key');
+      c.problems.warn(
+        [...path, 'digest_message'],
+        `${label} has a digest_message but no group:, so it never sends a digest; add group: {interval: 10m} or remove digest_message`,
+        'key',
+      );
     }
     return { group: null, digestMessage };
   }
@@ -43,7 +47,10 @@ export function compileGrouping(
   (Array.isArray(g.by) ? g.by : []).forEach((p, j) => {
     if (typeof p !== 'string') return; // the schema said so
     if (p.startsWith('.') || p.endsWith('.') || p.includes('..') || compilePath(p) === null || /\s/.test(p)) {
-      c.problems.error([...at, 'by', j], `item ${j + 1} of the group.by of ${label} is "${p}", which is not a field path; write names joined by dots, e.g. data.workflowId`);
+      c.problems.error(
+        [...at, 'by', j],
+        `item ${j + 1} of the group.by of ${label} is "${p}", which is not a field path; write names joined by dots, e.g. data.workflowId`,
+      );
       ok = false;
       return;
     }

@@ -97,13 +97,7 @@ export function interpolateDocument(doc: Document, source: string, lines: LineCo
 
 function issueMessage(issue: InterpolationIssue): string {
   if (issue.kind === 'missing') {
-    return (
-      `the environment variable ${issue.name} is not set; set it before starting the router, ` +
-      `or give a default with \${${issue.name}:-default}`
-    );
+    return `the environment variable ${issue.name} is not set; set it before starting the router, ` + `or give a default with \${${issue.name}:-default}`;
   }
-  return (
-    `"${issue.name}" is not a variable reference; write \${NAME} or \${NAME:-default} ` +
-    '(letters, digits and _), or $${ for a literal "${"'
-  );
+  return `"${issue.name}" is not a variable reference; write \${NAME} or \${NAME:-default} ` + '(letters, digits and _), or $${ for a literal "${"';
 }

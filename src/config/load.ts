@@ -94,12 +94,24 @@ export function loadRulesText(text: string, file: string, env: Env = process.env
     return finish(text, abs, data, skip, problems, opts.examples ?? true, opts.eventFiles);
   } catch (err) {
     // A bug of ours, not of the file: still one readable line, never a stack trace.
-    problems.add('error', { line: 1, col: 1 }, `b3os-router could not finish checking this file (${(err as Error).message}); this is a bug in b3os-router, please report it`);
+    problems.add(
+      'error',
+      { line: 1, col: 1 },
+      `b3os-router could not finish checking this file (${(err as Error).message}); this is a bug in b3os-router, please report it`,
+    );
     return done(null, problems);
   }
 }
 
-function finish(text: string, abs: string, data: unknown, skip: Path[], problems: Problems, examples: boolean, allowed?: ReadonlyMap<string, EventObject>): LoadResult {
+function finish(
+  text: string,
+  abs: string,
+  data: unknown,
+  skip: Path[],
+  problems: Problems,
+  examples: boolean,
+  allowed?: ReadonlyMap<string, EventObject>,
+): LoadResult {
   const read = (path: string): EventFileResult => {
     const file = resolve(dirname(abs), path);
     if (allowed === undefined) return readEventFile(file, path);
@@ -196,7 +208,10 @@ export function readEventFile(abs: string, written: string): EventFileResult {
     return { ok: false, message: `the event file "${written}" ${jsonError(text, err)}` };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, message: `the event file "${written}" holds ${Array.isArray(value) ? 'a list' : 'a single value'}, not a JSON object like {"type": "run.failed", ...}` };
+    return {
+      ok: false,
+      message: `the event file "${written}" holds ${Array.isArray(value) ? 'a list' : 'a single value'}, not a JSON object like {"type": "run.failed", ...}`,
+    };
   }
   return { ok: true, event: value as EventObject };
 }

@@ -88,7 +88,9 @@ export class OptionError extends Error {
 export function serveOptions(flags: { rules?: string; db?: string; port?: string; host?: string }, env: Env = process.env): ServeOptions {
   const secret = nonEmpty(env.B3OS_WEBHOOK_SECRET);
   if (!secret) {
-    throw new OptionError('B3OS_WEBHOOK_SECRET is not set: serve needs the shared secret B3OS signs its hooks with (e.g. B3OS_WEBHOOK_SECRET=change-me npm start)');
+    throw new OptionError(
+      'B3OS_WEBHOOK_SECRET is not set: serve needs the shared secret B3OS signs its hooks with (e.g. B3OS_WEBHOOK_SECRET=change-me npm start)',
+    );
   }
   const previous = nonEmpty(env.B3OS_WEBHOOK_SECRET_PREVIOUS);
   const portText = nonEmpty(flags.port) ?? nonEmpty(env.PORT) ?? String(DEFAULT_OPTIONS.port);

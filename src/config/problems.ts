@@ -89,7 +89,10 @@ export class Problems {
   showAt(path: Path, value: unknown): string {
     const names = this.envNames(path);
     if (names === null) return showValue(value);
-    return `the value of ${listWords(names.map((n) => `\${${n}}`), 'and')} (not shown)`;
+    return `the value of ${listWords(
+      names.map((n) => `\${${n}}`),
+      'and',
+    )} (not shown)`;
   }
 
   add(severity: Problem['severity'], at: Position, message: string): void {
@@ -168,7 +171,6 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   const c = closest(word, candidates);
   return c === null ? '' : `; did you mean "${c}"?`;
 }
-
 
 /** A value as it would appear in a message: strings quoted, long values shortened. */
 export function showValue(v: unknown): string {

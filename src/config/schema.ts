@@ -89,7 +89,12 @@ interface Schema {
   type?: string | string[];
 }
 
-function translate(e: ErrorObject, path: PathSeg[], data: unknown, show: (v: unknown) => string): { path: PathSeg[]; message: string; part: 'key' | 'value' } | null {
+function translate(
+  e: ErrorObject,
+  path: PathSeg[],
+  data: unknown,
+  show: (v: unknown) => string,
+): { path: PathSeg[]; message: string; part: 'key' | 'value' } | null {
   const value = e.data;
   const parent = e.parentSchema as Schema | undefined;
   switch (e.keyword) {
@@ -123,7 +128,11 @@ function translate(e: ErrorObject, path: PathSeg[], data: unknown, show: (v: unk
       return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}; it should be one of ${listWords(unique)}${hint}` };
     }
     case 'const':
-      return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}; it should be ${showValue((e.params as { allowedValue: unknown }).allowedValue)}` };
+      return {
+        path,
+        part: 'value',
+        message: `${subject(path, data)} is ${show(value)}; it should be ${showValue((e.params as { allowedValue: unknown }).allowedValue)}`,
+      };
     case 'minimum':
     case 'exclusiveMinimum':
       return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}; it should be at least ${limitOf(e)}` };
@@ -135,14 +144,22 @@ function translate(e: ErrorObject, path: PathSeg[], data: unknown, show: (v: unk
     case 'minLength':
       if (path[path.length - 1] === 'channel') {
         // `channel: #alerts` is a YAML comment, so the value is empty: the commonest Slack slip.
-        return { path, part: 'value', message: `${subject(path, data)} is empty; write the channel in quotes, e.g. channel: "#b3os-alerts" (in YAML an unquoted # starts a comment)` };
+        return {
+          path,
+          part: 'value',
+          message: `${subject(path, data)} is empty; write the channel in quotes, e.g. channel: "#b3os-alerts" (in YAML an unquoted # starts a comment)`,
+        };
       }
       return { path, part: 'value', message: `${subject(path, data)} is empty; write a value or remove the line` };
     case 'pattern':
       if (path.length === 2 && path[0] === 'server' && path[1] === 'path') {
         return { path, part: 'value', message: `server.path is ${show(value)}; it should start with "/", e.g. /b3os/hooks` };
       }
-      return { path, part: 'value', message: `${subject(path, data)} is ${show(value)}, which is not in the expected form (${sentence(parent?.description) ?? 'see rules.schema.json'})` };
+      return {
+        path,
+        part: 'value',
+        message: `${subject(path, data)} is ${show(value)}, which is not in the expected form (${sentence(parent?.description) ?? 'see rules.schema.json'})`,
+      };
     case 'propertyNames': {
       const name = String((e.params as { propertyName?: string }).propertyName ?? '');
       return { path: [...path, name], part: 'key', message: `${place(path, data)} has an empty name; give it one` };

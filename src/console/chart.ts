@@ -29,7 +29,15 @@ const LEFT = 28;
 const BOTTOM = 18;
 const TOP = 6;
 
-export function chart(title: string, activity: Activity, buckets: number, bucketMs: number, since: number, tick: (ms: number) => string, tickEvery: number): ChartView {
+export function chart(
+  title: string,
+  activity: Activity,
+  buckets: number,
+  bucketMs: number,
+  since: number,
+  tick: (ms: number) => string,
+  tickEvery: number,
+): ChartView {
   const events = Array.from({ length: buckets }, () => ({ routed: 0, unrouted: 0 }));
   const deliveries = Array.from({ length: buckets }, () => new Map<string, number>());
   for (const e of activity.events) {
@@ -74,7 +82,13 @@ export function chart(title: string, activity: Activity, buckets: number, bucket
       base += n;
     }
   }
-  const grid = (Number.isInteger(max / 2) ? [0, 0.5, 1] : [0, 1]).map((f) => ({ x1: 0, x2: W, y: r1(y(max * f)), ty: r1(Math.max(9, y(max * f) - 2)), label: String(max * f) }));
+  const grid = (Number.isInteger(max / 2) ? [0, 0.5, 1] : [0, 1]).map((f) => ({
+    x1: 0,
+    x2: W,
+    y: r1(y(max * f)),
+    ty: r1(Math.max(9, y(max * f) - 2)),
+    label: String(max * f),
+  }));
   const ticks: ChartView['svg']['ticks'] = [];
   for (let i = 0; i < buckets; i += tickEvery) ticks.push({ x: r1(LEFT + i * slot), y: H - 4, text: tick(since + i * bucketMs) });
 

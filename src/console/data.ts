@@ -34,13 +34,29 @@ export function tryEvent(config: RouterConfig, event: EventObject, raw: string, 
  * The text a stored delivery sends, rendered now by the channel code from the rules in force (a
  * digest with the events it carries); null when its rule or destination is no longer in the file.
  */
-export async function sentText(store: Store, config: RouterConfig, d: StoredDelivery, event: EventObject, raw: string, now = Date.now()): Promise<TestDelivery | null> {
+export async function sentText(
+  store: Store,
+  config: RouterConfig,
+  d: StoredDelivery,
+  event: EventObject,
+  raw: string,
+  now = Date.now(),
+): Promise<TestDelivery | null> {
   const rule = config.rules.find((r) => r.name === d.rule);
   const dest = config.destinations.get(d.destination);
   if (!rule || !dest) return null;
   const digest = await loadDigest(store, d, config.server.fields);
   const { rendered, notes } = renderFor(config, rule, d.rule, dest, event, raw, eventType(event, config.server.fields), now, digest);
-  return { rule: d.rule, destination: d.destination, type: dest.type, privileged: d.privileged, allowed: d.status !== 'blocked', reason: d.reason ?? '', rendered, notes };
+  return {
+    rule: d.rule,
+    destination: d.destination,
+    type: dest.type,
+    privileged: d.privileged,
+    allowed: d.status !== 'blocked',
+    reason: d.reason ?? '',
+    rendered,
+    notes,
+  };
 }
 
 /** A rules file in force, as the evaluation thread gets it: its text, recompiled there. */
@@ -88,7 +104,14 @@ export interface CheckResult {
  * them over `events`. Both files are read with the same stand-in environment, so the diff
  * compares like with like. Runs in the evaluation thread (evaluate.ts): it may take long.
  */
-export function checkText(current: RulesText, text: string, env: Env, eventFiles: ReadonlyMap<string, EventObject>, events: StoredEvent[], now: number): CheckResult {
+export function checkText(
+  current: RulesText,
+  text: string,
+  env: Env,
+  eventFiles: ReadonlyMap<string, EventObject>,
+  events: StoredEvent[],
+  now: number,
+): CheckResult {
   const file = join(dirname(current.file), 'pasted-rules.yaml');
   const { config, problems } = loadRulesText(text, file, env, { eventFiles, standIns: true });
   const withheld = withheldNames(text, env);
@@ -149,7 +172,12 @@ export function silences(store: Store, all: boolean, now = Date.now()): Promise<
 }
 
 /** `silence add`: refused with the sentence the command prints, or stored. */
-export async function addSilence(store: Store, config: RouterConfig, req: SilenceRequest, now = Date.now()): Promise<{ ok: true; silence: StoredSilence } | { ok: false; message: string }> {
+export async function addSilence(
+  store: Store,
+  config: RouterConfig,
+  req: SilenceRequest,
+  now = Date.now(),
+): Promise<{ ok: true; silence: StoredSilence } | { ok: false; message: string }> {
   const checked = checkSilence(req, config, now);
   if (!checked.ok) return checked;
   return { ok: true, silence: await store.addSilence(checked.silence) };
@@ -177,8 +205,6 @@ export async function liveServers(store: Store, hash: string, now = Date.now()) 
   }));
   const engine = store.engine === 'postgres' ? 'PostgreSQL' : 'SQLite';
   const sentence =
-    store.engine === 'postgres'
-      ? `${live.length} live ${live.length === 1 ? 'replica' : 'replicas'} on one ${engine} database.`
-      : `One server (${engine}).`;
+    store.engine === 'postgres' ? `${live.length} live ${live.length === 1 ? 'replica' : 'replicas'} on one ${engine} database.` : `One server (${engine}).`;
   return { sentence, replicas };
 }

@@ -71,9 +71,17 @@ export function consoleFrameworkError(on: boolean, err: FastifyError, req: Fasti
     .join(';');
   void reply
     .code(err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400)
-    .headers({ 'content-security-policy': csp, 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin', 'cache-control': 'no-store' })
+    .headers({
+      'content-security-policy': csp,
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'same-origin',
+      'cache-control': 'no-store',
+    })
     .type(HTML)
-    .send(pages.message({ csrf: null, notice: null }, 'Not accepted', 'This is not a valid address (a % in it is not followed by two hex digits); check the link.'));
+    .send(
+      pages.message({ csrf: null, notice: null }, 'Not accepted', 'This is not a valid address (a % in it is not followed by two hex digits); check the link.'),
+    );
   return true;
 }
 
@@ -142,7 +150,15 @@ export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): voi
         }
         if (req.method === 'POST' && !sameSecret(form(req)._csrf, s.csrf)) {
           req.log.warn({ path: req.routeOptions.url }, 'console action refused: missing or wrong CSRF token');
-          return html(reply, pages.message({ csrf: s.csrf, notice: null }, 'Refused', 'This action did not carry the page\'s security token (CSRF). Reload the page and try again.'), 403);
+          return html(
+            reply,
+            pages.message(
+              { csrf: s.csrf, notice: null },
+              'Refused',
+              "This action did not carry the page's security token (CSRF). Reload the page and try again.",
+            ),
+            403,
+          );
         }
       });
 
@@ -194,7 +210,13 @@ export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): voi
           return html(reply, pages.signIn(next, 'That is not the admin token.'), 401);
         }
         const s = sessions.create();
-        reply.setCookie(COOKIE, s.id, { path: '/console', httpOnly: true, sameSite: 'strict', secure: deps.secureCookie, maxAge: Math.floor(CONSOLE_DEFAULTS.sessionMs / 1000) });
+        reply.setCookie(COOKIE, s.id, {
+          path: '/console',
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: deps.secureCookie,
+          maxAge: Math.floor(CONSOLE_DEFAULTS.sessionMs / 1000),
+        });
         req.log.info({ ip: req.ip }, 'console sign-in');
         return reply.redirect(next, 303);
       });
@@ -214,7 +236,8 @@ export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): voi
         const { id } = req.params as { id: string };
         const s = session(req);
         const body = await pages.event(deps, chrome(s), id, back(req));
-        if (body === null) return html(reply, pages.message({ csrf: s.csrf, notice: null }, 'Not found', `There is no stored event with id or key "${id}".`), 404);
+        if (body === null)
+          return html(reply, pages.message({ csrf: s.csrf, notice: null }, 'Not found', `There is no stored event with id or key "${id}".`), 404);
         return html(reply, body);
       });
       c.get('/deliveries', async (req, reply) => html(reply, await pages.deliveries(deps, chrome(session(req)), req.query as pages.Query, back(req))));
@@ -246,7 +269,9 @@ export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): voi
         return reply.redirect(f.back ? safeNext(f.back) : '/console/silences', 303);
       });
       c.get('/rules', async (req, reply) => html(reply, await pages.rules(deps, chrome(session(req)))));
-      c.get('/try', async (req, reply) => answer(reply, await pages.tryPage(deps, chrome(session(req)), { event: pages.qs(req.query as pages.Query, 'event', 1000) })));
+      c.get('/try', async (req, reply) =>
+        answer(reply, await pages.tryPage(deps, chrome(session(req)), { event: pages.qs(req.query as pages.Query, 'event', 1000) })),
+      );
       c.post('/try', async (req, reply) => {
         const f = form(req);
         return answer(reply, await pages.tryPage(deps, chrome(session(req)), { event: f.event, json: f.json }));

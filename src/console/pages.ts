@@ -32,7 +32,7 @@ export type Answer = { html: string; busy?: false } | { html: string; busy: true
 
 const BUSY = 'Another rules file or event is being tried on this router right now; try again in a few seconds.';
 const TOO_LONG = `This takes too long to evaluate (more than ${CONSOLE_DEFAULTS.evaluationBudgetMs / 1000} seconds), so it was stopped. A "when" condition with nested some, all or none over long lists is the usual cause; the router would take as long for every event.`;
-const FAILED = 'This could not be evaluated; the router\'s log has the details.';
+const FAILED = "This could not be evaluated; the router's log has the details.";
 
 export type Query = Record<string, string | undefined>;
 export type Chrome = Omit<Layout, 'title' | 'section'>;
@@ -91,7 +91,11 @@ export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<strin
   const config = deps.rules.current;
   const hourStart = Math.floor(now / (5 * 60_000)) * 5 * 60_000 - 11 * 5 * 60_000;
   const dayStart = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
-  const [hour, day, received] = await Promise.all([deps.store.activity(hourStart, 5 * 60_000), deps.store.activity(dayStart, HOUR), data.recentTypes(deps.store, config, now)]);
+  const [hour, day, received] = await Promise.all([
+    deps.store.activity(hourStart, 5 * 60_000),
+    deps.store.activity(dayStart, HOUR),
+    data.recentTypes(deps.store, config, now),
+  ]);
   const servers = await data.liveServers(deps.store, config.hash, now);
   const last = deps.rules.lastReload;
   const view = {
@@ -99,15 +103,26 @@ export async function overview(deps: ConsoleDeps, chrome: Chrome): Promise<strin
     blocked: { n: day.blocked, any: day.blocked > 0, href: '/console/deliveries?status=blocked' },
     rulesCount: config.rules.length,
     destinationsCount: config.destinations.size,
-    charts: [chart('The last hour (5-minute steps)', hour, 12, 5 * 60_000, hourStart, hhmm, 3), chart('The last 24 hours (hourly)', day, 24, HOUR, dayStart, hhmm, 6)],
+    charts: [
+      chart('The last hour (5-minute steps)', hour, 12, 5 * 60_000, hourStart, hhmm, 3),
+      chart('The last 24 hours (hourly)', day, 24, HOUR, dayStart, hhmm, 6),
+    ],
     rules: {
       file: config.file,
       hash: config.hash,
       shortHash: config.hash.slice(0, 12),
       loadedAt: when(deps.rules.loadedAt),
-      lastReload: last === null ? 'none since the router started' : `${when(last.at)}: ${last.ok ? 'rules reloaded' : 'reload refused (the rules above keep running; see the log or try the file on the check page)'}`,
+      lastReload:
+        last === null
+          ? 'none since the router started'
+          : `${when(last.at)}: ${last.ok ? 'rules reloaded' : 'reload refused (the rules above keep running; see the log or try the file on the check page)'}`,
     },
-    types: received.types.map((t) => ({ type: t.type ?? '(no type)', href: href('/console/events', { type: t.type ?? undefined, since: '24h' }), count: t.count, last: when(t.lastReceivedAt) })),
+    types: received.types.map((t) => ({
+      type: t.type ?? '(no type)',
+      href: href('/console/events', { type: t.type ?? undefined, since: '24h' }),
+      count: t.count,
+      last: when(t.lastReceivedAt),
+    })),
     unseen: received.unseen,
     servers: servers.sentence,
     replicas: servers.replicas,
@@ -210,39 +225,43 @@ export async function event(deps: ConsoleDeps, chrome: Chrome, id: string, back:
   const e = report.event;
   const raw = JSON.stringify(e.payload);
   const payload = e.payload !== null && typeof e.payload === 'object' && !Array.isArray(e.payload) ? (e.payload as EventObject) : null;
-  const deliveries = await Promise.all(report.deliveries.map(async (d) => {
-    const sent = payload ? await data.sentText(deps.store, config, d, payload, raw) : null;
-    return {
-      id: d.id,
-      rule: d.rule,
-      destination: d.destination,
-      status: d.status,
-      privileged: d.privileged,
-      summary: deliverySummary(d),
-      silence: silenceLink(d),
-      attempts: d.attemptsMade.map((a) => ({
-        n: a.attempt,
-        at: when(a.startedAt),
-        outcome: ATTEMPT_OUTCOME[a.outcome] ?? a.outcome,
-        detail: [a.code, a.error].filter(Boolean).join(': '),
-        ms: a.durationMs,
-      })),
-      sent: sent
-        ? {
-            title:
-              d.status === 'blocked'
-                ? 'What it would have sent (blocked, never sent)'
-                : d.status === 'silenced'
-                  ? 'What it would have sent (silenced, not sent)'
-                  : report.rulesChanged ? 'The text it sends, rendered with the rules in force now' : 'The text sent',
-            fields: sentFields(sent),
-            notes: sent.notes,
-          }
-        : false,
-      retry: d.status === 'dead',
-      back,
-    };
-  }));
+  const deliveries = await Promise.all(
+    report.deliveries.map(async (d) => {
+      const sent = payload ? await data.sentText(deps.store, config, d, payload, raw) : null;
+      return {
+        id: d.id,
+        rule: d.rule,
+        destination: d.destination,
+        status: d.status,
+        privileged: d.privileged,
+        summary: deliverySummary(d),
+        silence: silenceLink(d),
+        attempts: d.attemptsMade.map((a) => ({
+          n: a.attempt,
+          at: when(a.startedAt),
+          outcome: ATTEMPT_OUTCOME[a.outcome] ?? a.outcome,
+          detail: [a.code, a.error].filter(Boolean).join(': '),
+          ms: a.durationMs,
+        })),
+        sent: sent
+          ? {
+              title:
+                d.status === 'blocked'
+                  ? 'What it would have sent (blocked, never sent)'
+                  : d.status === 'silenced'
+                    ? 'What it would have sent (silenced, not sent)'
+                    : report.rulesChanged
+                      ? 'The text it sends, rendered with the rules in force now'
+                      : 'The text sent',
+              fields: sentFields(sent),
+              notes: sent.notes,
+            }
+          : false,
+        retry: d.status === 'dead',
+        back,
+      };
+    }),
+  );
   const view = {
     id: e.eventId ?? e.key,
     tryHref: href('/console/try', { event: e.eventId ?? e.key }),
@@ -296,8 +315,14 @@ export async function deliveries(deps: ConsoleDeps, chrome: Chrome, q: Query, ba
   if (destination) names.add(destination);
   const filters = {
     active: status !== undefined || destination !== undefined,
-    statuses: [{ value: '', label: 'any status', selected: status === undefined }, ...DELIVERY_STATUSES.map((s) => ({ value: s, label: s, selected: s === status }))],
-    destinations: [{ value: '', label: 'any destination', selected: destination === undefined }, ...[...names].sort().map((n) => ({ value: n, label: n, selected: n === destination }))],
+    statuses: [
+      { value: '', label: 'any status', selected: status === undefined },
+      ...DELIVERY_STATUSES.map((s) => ({ value: s, label: s, selected: s === status })),
+    ],
+    destinations: [
+      { value: '', label: 'any destination', selected: destination === undefined },
+      ...[...names].sort().map((n) => ({ value: n, label: n, selected: n === destination })),
+    ],
   };
   return page('deliveries', { ...chrome, title: 'Deliveries', section: 'deliveries' }, { filters, rows, limit });
 }
@@ -308,7 +333,8 @@ export async function retryOne(deps: ConsoleDeps, id: string): Promise<{ text: s
   if (!d) return { text: `There is no delivery ${id}.`, bad: true };
   if (d.status !== 'dead') return { text: `Delivery ${id} is ${d.status}, not dead; only dead deliveries can be retried.`, bad: true };
   const result = await data.retry(deps.store, () => deps.rules.current, d);
-  if (result.requeued.includes(id)) return { text: `Delivery ${id} (${d.rule} → ${d.destination}) is queued again; the worker sends it within a second.`, bad: false };
+  if (result.requeued.includes(id))
+    return { text: `Delivery ${id} (${d.rule} → ${d.destination}) is queued again; the worker sends it within a second.`, bad: false };
   const refused = result.refused.find((r) => r.id === id);
   return { text: refused ? `Policy refused to retry delivery ${id}: ${refused.reason}.` : `Delivery ${id} was not retried (it is no longer dead).`, bad: true };
 }
@@ -335,7 +361,12 @@ export async function rules(deps: ConsoleDeps, chrome: Chrome): Promise<string> 
         line: r.line,
         segments: ruleSentence(written[r.index] ?? {}, r.sendTo, r.stop),
         matched: `${matches.counts[r.name] ?? 0} time(s)`,
-        examples: ex.length === 0 ? 'none written' : failing === 0 ? `${ex.length === 1 ? 'its example passes' : `all ${ex.length} pass`}` : `${failing} of ${ex.length} fail`,
+        examples:
+          ex.length === 0
+            ? 'none written'
+            : failing === 0
+              ? `${ex.length === 1 ? 'its example passes' : `all ${ex.length} pass`}`
+              : `${failing} of ${ex.length} fail`,
       };
     }),
   };
@@ -400,7 +431,15 @@ export async function tryPage(deps: ConsoleDeps, chrome: Chrome, input: { event?
     if (error === false) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) error = 'An event is a JSON object, like {"type": "run.failed", "data": {...}}.';
       else {
-        const job = { kind: 'try' as const, current: data.rulesText(config), env: process.env, event: value as EventObject, raw, label: id || 'pasted', now: Date.now() };
+        const job = {
+          kind: 'try' as const,
+          current: data.rulesText(config),
+          env: process.env,
+          event: value as EventObject,
+          raw,
+          label: id || 'pasted',
+          now: Date.now(),
+        };
         const out = await deps.evaluator.run<data.TestReport>(() => job);
         if (out.ok) report = reportView(out.value);
         else if (out.reason === 'busy') return { busy: true, html: message(chrome, 'Busy', BUSY) };
@@ -417,7 +456,9 @@ export async function tryPage(deps: ConsoleDeps, chrome: Chrome, input: { event?
 
 export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string | undefined): Promise<Answer> {
   const last = CONSOLE_DEFAULTS.diffEvents;
-  const show = (result: object | false) => ({ html: page('check', { ...chrome, title: 'Try a rules file', section: 'check' }, { last, yaml: yaml ?? '', result }) });
+  const show = (result: object | false) => ({
+    html: page('check', { ...chrome, title: 'Try a rules file', section: 'check' }, { last, yaml: yaml ?? '', result }),
+  });
   if (yaml === undefined || yaml.trim() === '') return show(false);
   const current = deps.rules.current;
   const out = await deps.evaluator.run<data.CheckResult>(async () => ({
@@ -435,7 +476,8 @@ export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string 
       const notes = byLine.get(i + 1) ?? [];
       return { n: i + 1, text, notes, cls: notes.some((x) => x.severity === 'error') ? 'error' : notes.length ? 'warning' : '' };
     });
-  if (!out.ok) return show({ cls: 'bad', summary: out.reason === 'timeout' ? TOO_LONG : FAILED, problems: [], lines: lines(new Map()), diff: false, withheld: false });
+  if (!out.ok)
+    return show({ cls: 'bad', summary: out.reason === 'timeout' ? TOO_LONG : FAILED, problems: [], lines: lines(new Map()), diff: false, withheld: false });
   const { problems, counts, diff: d, withheld } = out.value;
   const errors = problems.filter((p) => p.severity === 'error').length;
   const warnings = problems.length - errors;
@@ -448,7 +490,9 @@ export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string 
         samples: d.samples.map((s) => ({
           href: eventHref(s.event),
           event: s.event,
-          change: [s.added.length ? `would now also go to ${s.added.join(', ')}` : '', s.removed.length ? `would no longer go to ${s.removed.join(', ')}` : ''].filter(Boolean).join('; '),
+          change: [s.added.length ? `would now also go to ${s.added.join(', ')}` : '', s.removed.length ? `would no longer go to ${s.removed.join(', ')}` : '']
+            .filter(Boolean)
+            .join('; '),
         })),
       }
     : false;
@@ -485,7 +529,17 @@ export async function silencesPage(deps: ConsoleDeps, chrome: Chrome, q: Query, 
       ...(x.destination !== null ? [{ k: 'destination', v: x.destination }] : []),
       ...Object.entries(x.matchers).map(([f, vs]) => ({ k: f, v: vs.join(' or ') })),
     ];
-    return { id: x.id, active, state: active ? 'active' : 'ended', cls: active ? 'silenced' : 'ended', conditions, until: when(x.endsAt), comment: x.comment, by: x.createdBy, back };
+    return {
+      id: x.id,
+      active,
+      state: active ? 'active' : 'ended',
+      cls: active ? 'silenced' : 'ended',
+      conditions,
+      until: when(x.endsAt),
+      comment: x.comment,
+      by: x.createdBy,
+      back,
+    };
   });
   const form = {
     rules: [option('', 'any rule', input.rule), ...config.rules.map((r) => option(r.name, r.name, input.rule))],
@@ -495,7 +549,9 @@ export async function silencesPage(deps: ConsoleDeps, chrome: Chrome, q: Query, 
     until: input.until ?? '',
     comment: input.comment ?? '',
   };
-  const toggle = all ? { href: '/console/silences', label: 'Show active silences only' } : { href: '/console/silences?all=1', label: 'Show ended silences too' };
+  const toggle = all
+    ? { href: '/console/silences', label: 'Show active silences only' }
+    : { href: '/console/silences?all=1', label: 'Show ended silences too' };
   return page('silences', { ...chrome, title: 'Silences', section: 'silences' }, { all, rows, toggle, form });
 }
 
@@ -503,7 +559,10 @@ const given = (v: string | undefined) => (v === undefined || v.trim() === '' ? u
 
 /** `silence add` from the form, by "console": the notice on success, or the sentence it refuses with. */
 export async function addSilence(deps: ConsoleDeps, input: SilenceForm): Promise<{ text: string; bad: boolean }> {
-  const match = (input.match ?? '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const match = (input.match ?? '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const r = await data.addSilence(deps.store, deps.rules.current, {
     rule: given(input.rule),
     destination: given(input.destination),
@@ -514,14 +573,19 @@ export async function addSilence(deps: ConsoleDeps, input: SilenceForm): Promise
     by: 'console',
   });
   if (!r.ok) return { text: `The silence was not added: ${r.message}`, bad: true };
-  return { text: `Silence ${r.silence.id} added (${data.describeSilence(r.silence)}) until ${when(r.silence.endsAt)}; the router honours it within a second.`, bad: false };
+  return {
+    text: `Silence ${r.silence.id} added (${data.describeSilence(r.silence)}) until ${when(r.silence.endsAt)}; the router honours it within a second.`,
+    bad: false,
+  };
 }
 
 /** `silence expire ID`; the notice says what happened. */
 export async function expireSilence(deps: ConsoleDeps, id: string): Promise<{ text: string; bad: boolean }> {
   const r = await data.expireSilence(deps.store, id);
   if (r === null) return { text: `There is no silence ${id}.`, bad: true };
-  return r.ended ? { text: `Silence ${id} ended; deliveries it matches are sent again from now on (the ones it silenced stay silenced).`, bad: false } : { text: `Silence ${id} had already ended at ${when(r.silence.endsAt)}.`, bad: false };
+  return r.ended
+    ? { text: `Silence ${id} ended; deliveries it matches are sent again from now on (the ones it silenced stay silenced).`, bad: false }
+    : { text: `Silence ${id} had already ended at ${when(r.silence.endsAt)}.`, bad: false };
 }
 
 export function message(chrome: Chrome, heading: string, text: string): string {

@@ -64,7 +64,16 @@ function valueWords(v: Json): Segment[] {
   return [t('is '), c(shown(v))];
 }
 
-const COMPARISONS: Record<string, string> = { '==': 'is', '===': 'is', '!=': 'is not', '!==': 'is not', '>': 'is more than', '>=': 'is at least', '<': 'is less than', '<=': 'is at most' };
+const COMPARISONS: Record<string, string> = {
+  '==': 'is',
+  '===': 'is',
+  '!=': 'is not',
+  '!==': 'is not',
+  '>': 'is more than',
+  '>=': 'is at least',
+  '<': 'is less than',
+  '<=': 'is at most',
+};
 
 /** A `when` we can say in words, or null to show it as code. */
 function whenWords(w: Json): Segment[] | null {
@@ -82,7 +91,8 @@ function whenWords(w: Json): Segment[] | null {
   const [a, b] = args;
   const path = varPath(a!);
   if (path === null || (b !== null && typeof b === 'object')) {
-    if (op === 'in' && path !== null && Array.isArray(b) && b.every((x) => x === null || typeof x !== 'object')) return [...field(path), t(' is '), ...list(b.map(shown), 'or')];
+    if (op === 'in' && path !== null && Array.isArray(b) && b.every((x) => x === null || typeof x !== 'object'))
+      return [...field(path), t(' is '), ...list(b.map(shown), 'or')];
     return null;
   }
   const verb = COMPARISONS[op];

@@ -130,7 +130,19 @@ export function renderFor(
   now: number,
   digest: Digest | null = null,
 ): { rendered: Record<string, string>; notes: string[] } {
-  const { payload, notes } = compose({ destination, rule, ruleName, event, raw, type, digest, deliveryId: 'dry-run', attempt: 1, fields: config.server.fields, now });
+  const { payload, notes } = compose({
+    destination,
+    rule,
+    ruleName,
+    event,
+    raw,
+    type,
+    digest,
+    deliveryId: 'dry-run',
+    attempt: 1,
+    fields: config.server.fields,
+    now,
+  });
   return { rendered: rendered(payload), notes };
 }
 

@@ -34,7 +34,8 @@ export async function gate(
   noise: GateNoise = { silences: null, digest: null },
 ): Promise<GateVerdict> {
   const silence = silenced(c, event, noise, now);
-  if (silence !== null) return { allowed: false, silenced: true, reason: silence, update: { id: c.id, attempt: null, status: 'silenced', nextAttemptAt: null, reason: silence } };
+  if (silence !== null)
+    return { allowed: false, silenced: true, reason: silence, update: { id: c.id, attempt: null, status: 'silenced', nextAttemptAt: null, reason: silence } };
   if (!dest?.privileged) return { allowed: true };
   let reason: string;
   if (c.privileged) {

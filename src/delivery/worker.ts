@@ -143,7 +143,8 @@ export class DeliveryWorker {
       } while (this.again && !this.stopping);
     } catch (err) {
       // Once per outage, not once per poll: deliveries pause until the database answers again.
-      if (!this.claimFailing) this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; deliveries paused, will keep trying');
+      if (!this.claimFailing)
+        this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; deliveries paused, will keep trying');
       this.claimFailing = true;
     } finally {
       this.pumping = false;
@@ -202,7 +203,9 @@ export class DeliveryWorker {
     }
 
     const startedAt = Date.now();
-    const result = dest ? await this.send(c, dest, config, event, digest) : ({ outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` } satisfies SendResult);
+    const result = dest
+      ? await this.send(c, dest, config, event, digest)
+      : ({ outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` } satisfies SendResult);
     const durationMs = Date.now() - startedAt;
     const update = settle(c, { result, startedAt, durationMs, cut: this.abort.signal.aborted }, dest?.delivery ?? config.delivery, Date.now());
     if (update === null) return; // cut short by shutdown: not an attempt; resumed at start
@@ -268,12 +271,17 @@ export class DeliveryWorker {
     this.pending = [];
     if (batch.length === 0) return;
     this.deps.store.finish(batch.map((b) => b.update)).then(
-      () => batch.forEach((b) => b.done()),
+      () => {
+        for (const b of batch) b.done();
+      },
       (err) => {
         if (this.abandonWrites) {
           // Shutting down: the deliveries keep their claim, which the next start releases.
-          this.deps.log.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'could not record delivery outcomes; they will be sent again after restart');
-          batch.forEach((b) => b.done());
+          this.deps.log.error(
+            { err: { message: (err as Error).message }, deliveries: batch.length },
+            'could not record delivery outcomes; they will be sent again after restart',
+          );
+          for (const b of batch) b.done();
           return;
         }
         this.deps.log.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'could not record delivery outcomes; trying again in 1s');
@@ -305,6 +313,4 @@ export class DeliveryWorker {
       d2.clear();
     }
   }
-
 }
-

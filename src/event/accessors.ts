@@ -9,7 +9,7 @@ import { compilePath, readPath } from './path.js';
 
 function own(obj: Json | undefined, key: string): Json | undefined {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
-  return  Object.hasOwn(obj, key) ? (obj as EventObject)[key] : undefined;
+  return Object.hasOwn(obj, key) ? (obj as EventObject)[key] : undefined;
 }
 
 /** A field name as a compiled path, cached: the lists are few and read on every event. */
@@ -116,7 +116,9 @@ function parseTime(v: Json): number | null {
 function parseIso(v: string): number | null {
   const m = ISO.exec(v);
   if (!m) return null;
-  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : Number(x))) as number[];
+  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) =>
+    x === undefined ? undefined : Number(x),
+  ) as number[];
   if (month! < 1 || month! > 12 || day! < 1 || day! > new Date(Date.UTC(year!, month!, 0)).getUTCDate()) return null;
   if (hour > 23 || minute > 59 || second > 59) return null;
   let offset = 0;

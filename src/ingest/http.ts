@@ -109,7 +109,11 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
     if (reserved + want > deps.bufferBytes && want > 0) {
       metrics.eventsReceived.inc({ outcome: 'rejected', reason: 'busy' });
       deps.rejectLog.warn(req.log, { reason: 'busy', status: 503 }, 'hook rejected: too many hook bodies in flight; try again');
-      void reply.code(503).header('retry-after', '1').header('connection', 'close').send({ error: 'busy', message: 'too many hook bodies in flight; try again shortly' });
+      void reply
+        .code(503)
+        .header('retry-after', '1')
+        .header('connection', 'close')
+        .send({ error: 'busy', message: 'too many hook bodies in flight; try again shortly' });
       return;
     }
     reserved += want;
@@ -215,6 +219,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
   app.route({
     method: ['GET', 'PUT', 'DELETE', 'PATCH'],
     url: path,
-    handler: (req, reply) => reject(req, reply.header('allow', 'POST'), { status: 405, reason: 'method_not_allowed', message: `${req.method} is not allowed; B3OS posts hooks` }),
+    handler: (req, reply) =>
+      reject(req, reply.header('allow', 'POST'), { status: 405, reason: 'method_not_allowed', message: `${req.method} is not allowed; B3OS posts hooks` }),
   });
 }

@@ -53,6 +53,9 @@ export class RejectLog {
     const byReason = Object.fromEntries(this.suppressed);
     const total = [...this.suppressed.values()].reduce((a, b) => a + b, 0);
     this.suppressed.clear();
-    this.log.warn({ suppressed: total, byReason, windowMs: this.opts.windowMs }, `suppressed ${total} more rejected-hook log lines (events_received_total counts every one)`);
+    this.log.warn(
+      { suppressed: total, byReason, windowMs: this.opts.windowMs },
+      `suppressed ${total} more rejected-hook log lines (events_received_total counts every one)`,
+    );
   }
 }

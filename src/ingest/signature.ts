@@ -43,13 +43,7 @@ function mac(secret: string, timestamp: string | null, body: Buffer): Buffer {
   return h.digest();
 }
 
-export function verify(
-  settings: SignatureSettings,
-  secrets: readonly string[],
-  headers: Record<string, HeaderValue>,
-  body: Buffer,
-  now: number,
-): VerifyResult {
+export function verify(settings: SignatureSettings, secrets: readonly string[], headers: Record<string, HeaderValue>, body: Buffer, now: number): VerifyResult {
   if (settings.scheme === 'standard-webhooks') return verifyStandard(settings, secrets, headers, body, now);
   const raw = headers[settings.header];
   // Node joins repeated headers with ", " (or gives an array): either way not one signature.
@@ -92,7 +86,13 @@ export function standardWebhooksMac(key: Buffer, id: string, timestamp: string, 
   return createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest();
 }
 
-function verifyStandard(settings: SignatureSettings, secrets: readonly string[], headers: Record<string, HeaderValue>, body: Buffer, now: number): VerifyResult {
+function verifyStandard(
+  settings: SignatureSettings,
+  secrets: readonly string[],
+  headers: Record<string, HeaderValue>,
+  body: Buffer,
+  now: number,
+): VerifyResult {
   const id = headers[STANDARD_HEADERS.id];
   const ts = headers[STANDARD_HEADERS.timestamp];
   const sig = headers[STANDARD_HEADERS.signature];

@@ -70,7 +70,8 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
   const maxBytes = deps.maxListingBytes ?? ADMIN_DEFAULTS.maxListingBytes;
   const guard = async (req: FastifyRequest, reply: FastifyReply) => {
     if (deps.token === null) return reply.code(404).send({ error: 'not_found', message: 'admin endpoints are off (set ADMIN_TOKEN)' });
-    if (!authorized(req, deps.token)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'missing or wrong bearer token' });
+    if (!authorized(req, deps.token))
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'missing or wrong bearer token' });
     const name = repeated(req.query);
     if (name !== null) return reply.code(400).send({ error: 'repeated_parameter', message: `give "${name}" once; each filter takes one value` });
   };

@@ -28,7 +28,13 @@ async function versionOf(store: Store, current: RouterConfig, hash: string): Pro
   return version;
 }
 
-async function ruleOutcomes(store: Store, config: RouterConfig, decision: RoutingDecision | null, payload: unknown, type: string | null): Promise<RuleOutcome[]> {
+async function ruleOutcomes(
+  store: Store,
+  config: RouterConfig,
+  decision: RoutingDecision | null,
+  payload: unknown,
+  type: string | null,
+): Promise<RuleOutcome[]> {
   if (decision === null || !decision.matchedOnly) return explainRules(config, decision ?? { outcomes: [], stoppedBy: null }, type);
   const version = await versionOf(store, config, decision.rules);
   const event = payload !== null && typeof payload === 'object' && !Array.isArray(payload) ? (payload as EventObject) : null;
@@ -36,7 +42,10 @@ async function ruleOutcomes(store: Store, config: RouterConfig, decision: Routin
     // The version's text is not in this database (or no longer compiles): what was stored.
     const why = version === null ? 'not recorded: the rules file version that decided is not in this database' : 'not recorded';
     const matched = new Set(decision.outcomes.map((o) => o.rule));
-    return [...decision.outcomes, ...config.rules.filter((r) => !matched.has(r.name)).map((r) => ({ rule: r.name, matched: false, reason: `did not match (${why})` }))];
+    return [
+      ...decision.outcomes,
+      ...config.rules.filter((r) => !matched.has(r.name)).map((r) => ({ rule: r.name, matched: false, reason: `did not match (${why})` })),
+    ];
   }
   return explainStored(version, decision, event, type);
 }
@@ -58,9 +67,7 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
   if (!ev) return null;
   const decision: RoutingDecision | null = ev.routing ? (JSON.parse(ev.routing) as RoutingDecision) : null;
 
-  const deliveries = await Promise.all(
-    (await store.deliveriesForEvent(ev.seq)).map(async (d) => ({ ...d, attemptsMade: await store.attemptsFor(d.id) })),
-  );
+  const deliveries = await Promise.all((await store.deliveriesForEvent(ev.seq)).map(async (d) => ({ ...d, attemptsMade: await store.attemptsFor(d.id) })));
   const { payload, routing: _routing, ...meta } = ev;
   let parsed: unknown;
   try {
@@ -78,7 +85,10 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
     stoppedBy: decision?.stoppedBy ?? null,
     deliveries,
     gathered,
-    sentences: [...sentences(ev, rules, deliveries, rulesChanged, decision?.stoppedBy ?? null, gathered.length > 0), ...gatheredSentences(gathered, deliveries)],
+    sentences: [
+      ...sentences(ev, rules, deliveries, rulesChanged, decision?.stoppedBy ?? null, gathered.length > 0),
+      ...gatheredSentences(gathered, deliveries),
+    ],
   };
 }
 

@@ -68,7 +68,11 @@ export function createMetrics(store: Store) {
       registers: [registry],
     }),
     rulesLoaded: new Gauge({ name: 'b3os_router_rules_loaded', help: 'Rules in the running configuration.', registers: [registry] }),
-    reloadSuccess: new Gauge({ name: 'b3os_router_rules_reload_success', help: '1 when the last (re)load of the rules file succeeded, else 0.', registers: [registry] }),
+    reloadSuccess: new Gauge({
+      name: 'b3os_router_rules_reload_success',
+      help: '1 when the last (re)load of the rules file succeeded, else 0.',
+      registers: [registry],
+    }),
     reloadTimestamp: new Gauge({
       name: 'b3os_router_rules_last_reload_timestamp_seconds',
       help: 'Unix time of the last (re)load attempt of the rules file.',

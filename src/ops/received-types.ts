@@ -48,7 +48,10 @@ export function unseenTypeWarnings(config: RouterConfig, counts: readonly TypeCo
       const why = other
         ? `but "${partner}", the other name B3OS deployments use for the same event, was received ${other.count} time${other.count === 1 ? '' : 's'}; add it to the type list`
         : tail;
-      problems.warn(['rules', rule.index, 'match', 'type', j], `rule "${rule.name}" takes ${takes}, and ${none} was received in the last ${window} (${all}); ${why}`);
+      problems.warn(
+        ['rules', rule.index, 'match', 'type', j],
+        `rule "${rule.name}" takes ${takes}, and ${none} was received in the last ${window} (${all}); ${why}`,
+      );
     });
   }
   return problems.list;

@@ -44,7 +44,13 @@ function planEvent(
   const add: NewDelivery[] = [];
   for (const d of planned) {
     if (d.status === 'pending') {
-      lines.push({ event: name, rule: d.rule, destination: d.destination, action: 'create', reason: d.privileged ? 'privileged; allowed by policy' : 'no delivery yet' });
+      lines.push({
+        event: name,
+        rule: d.rule,
+        destination: d.destination,
+        action: 'create',
+        reason: d.privileged ? 'privileged; allowed by policy' : 'no delivery yet',
+      });
       add.push({ ...d, eventSeq: stored.seq, origin: 'replay' });
     } else {
       lines.push({ event: name, rule: d.rule, destination: d.destination, action: 'blocked', reason: d.reason ?? 'blocked by policy' });

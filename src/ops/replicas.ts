@@ -75,11 +75,14 @@ export class ReplicaPresence {
     const mine = this.rulesHash();
     const others = (await this.store.replicas()).filter((r) => isLive(r, now) && !(r.host === this.host && r.pid === process.pid) && r.rulesHash !== '');
     const differ = others.filter((r) => r.rulesHash !== mine);
-    const signature = differ.map((r) => `${r.host}:${r.pid}:${r.rulesHash}`).sort().join(',');
+    const signature = differ
+      .map((r) => `${r.host}:${r.pid}:${r.rulesHash}`)
+      .sort()
+      .join(',');
     if (signature === this.warned) return;
     this.warned = signature;
     if (differ.length === 0) {
-      if (others.length > 0) this.log.info({ rules: mine.slice(0, 12), replicas: others.length + 1 }, 'rules file the same as the other replicas\'');
+      if (others.length > 0) this.log.info({ rules: mine.slice(0, 12), replicas: others.length + 1 }, "rules file the same as the other replicas'");
       return;
     }
     this.log.warn(

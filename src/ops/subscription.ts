@@ -46,20 +46,28 @@ export function subscribedTypes(config: RouterConfig): { types: string[]; notes:
       const matched = isWildcard(p) ? expandTypes([p], universe) : [p];
       if (isWildcard(p)) {
         expanded = true;
-        if (matched.length === 0) notes.push(`${label}: "${p}" matches none of the known B3OS types, so it adds nothing; write out the type names it should take`);
+        if (matched.length === 0)
+          notes.push(`${label}: "${p}" matches none of the known B3OS types, so it adds nothing; write out the type names it should take`);
       }
       for (const t of matched) {
         if (accepts(t)) types.add(t);
-        else if (!isWildcard(p)) notes.push(`${label} takes "${t}", which server.accept_types does not accept, so the router would ignore it: it is left out (add it to accept_types if the rule should get it)`);
+        else if (!isWildcard(p))
+          notes.push(
+            `${label} takes "${t}", which server.accept_types does not accept, so the router would ignore it: it is left out (add it to accept_types if the rule should get it)`,
+          );
       }
     }
   }
   if (untyped.length > 0) {
     const [they, their] = untyped.length === 1 ? [`${untyped[0]} has`, 'it'] : [`${untyped.join(', ')} have`, 'them'];
-    notes.push(`${they} no type in match (only a "when", or no condition), so ${their === 'it' ? 'it' : 'they'} can take any event: every known B3OS type${narrowed} is subscribed; give ${their} a match.type to narrow the list`);
+    notes.push(
+      `${they} no type in match (only a "when", or no condition), so ${their === 'it' ? 'it' : 'they'} can take any event: every known B3OS type${narrowed} is subscribed; give ${their} a match.type to narrow the list`,
+    );
   }
   if (expanded || accept?.some(isWildcard)) {
-    notes.push('wildcards are expanded over the types B3OS is known to send (both run.succeeded/execution.* and run.completed/node.* names); a type outside them must be written out to be subscribed');
+    notes.push(
+      'wildcards are expanded over the types B3OS is known to send (both run.succeeded/execution.* and run.completed/node.* names); a type outside them must be written out to be subscribed',
+    );
   }
   if (types.size === 0) notes.push('no enabled rule can match an accepted type, so subscribedEventTypes is empty; B3OS would send nothing the rules use');
   return { types: [...types].sort(), notes };
@@ -77,8 +85,10 @@ export function hookUrl(config: RouterConfig, url: string | undefined): { url: s
   const u = new URL(url); // the caller has checked it parses
   const notes: string[] = [];
   if (u.pathname === '/' || u.pathname === '') u.pathname = path;
-  else if (u.pathname !== path) notes.push(`the url's path is ${u.pathname}, but the router receives on ${path} (server.path); unless a proxy rewrites it, use ${u.origin}${path}`);
-  if (u.protocol !== 'https:') notes.push('B3OS delivers to HTTPS endpoints: serve TLS (TLS_CERT_FILE, TLS_KEY_FILE) or put a TLS proxy in front, and give its https:// address');
+  else if (u.pathname !== path)
+    notes.push(`the url's path is ${u.pathname}, but the router receives on ${path} (server.path); unless a proxy rewrites it, use ${u.origin}${path}`);
+  if (u.protocol !== 'https:')
+    notes.push('B3OS delivers to HTTPS endpoints: serve TLS (TLS_CERT_FILE, TLS_KEY_FILE) or put a TLS proxy in front, and give its https:// address');
   return { url: u.toString(), notes };
 }
 

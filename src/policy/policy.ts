@@ -108,7 +108,12 @@ function refuse(grant: Grant, input: PolicyInput): string | null {
 
 /** 600000 → "10m", 5400000 → "90m", 90061000 → "25h": whole units a person would write. */
 function formatAge(ms: number): string {
-  const units: [number, string][] = [[86_400_000, 'd'], [3_600_000, 'h'], [60_000, 'm'], [1000, 's']];
+  const units: [number, string][] = [
+    [86_400_000, 'd'],
+    [3_600_000, 'h'],
+    [60_000, 'm'],
+    [1000, 's'],
+  ];
   for (const [size, unit] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 120_000) return `${Math.round(ms / 1000)}s`;

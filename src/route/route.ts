@@ -182,11 +182,7 @@ function mergeByIndex(a: CompiledRule[], b: CompiledRule[]): CompiledRule[] {
   return out;
 }
 
-function evaluate(
-  config: RouterConfig,
-  event: EventObject,
-  type: string | null,
-): { decision: RoutingDecision; pairs: RoutePair[] } {
+function evaluate(config: RouterConfig, event: EventObject, type: string | null): { decision: RoutingDecision; pairs: RoutePair[] } {
   const rules = candidates(config, type);
   const outcomes: RuleOutcome[] = [];
   const pairs: RoutePair[] = [];
@@ -306,9 +302,15 @@ function evaluateIndexed(config: RouterConfig, event: EventObject, type: string 
  * again, against the same event with the same rules. What `explain` shows for a matchedOnly
  * decision.
  */
-export function explainStored(version: RouterConfig, decision: Pick<RoutingDecision, 'outcomes' | 'stoppedBy'>, event: EventObject, type: string | null): RuleOutcome[] {
+export function explainStored(
+  version: RouterConfig,
+  decision: Pick<RoutingDecision, 'outcomes' | 'stoppedBy'>,
+  event: EventObject,
+  type: string | null,
+): RuleOutcome[] {
   const decided = new Map(decision.outcomes.map((o) => [o.rule, o]));
-  const stopAt = decision.stoppedBy === null ? Number.POSITIVE_INFINITY : (version.rules.find((r) => r.name === decision.stoppedBy)?.index ?? Number.POSITIVE_INFINITY);
+  const stopAt =
+    decision.stoppedBy === null ? Number.POSITIVE_INFINITY : (version.rules.find((r) => r.name === decision.stoppedBy)?.index ?? Number.POSITIVE_INFINITY);
   const out = version.rules.map((rule): RuleOutcome => {
     const o = decided.get(rule.name);
     if (o) return o;
@@ -323,7 +325,8 @@ export function explainStored(version: RouterConfig, decision: Pick<RoutingDecis
   return out;
 }
 
-const typeMismatch = (rule: CompiledRule, type: string | null) => `type does not match: the rule takes ${(rule.types ?? []).join(', ')}, and this event is ${type ?? 'of no type'}`;
+const typeMismatch = (rule: CompiledRule, type: string | null) =>
+  `type does not match: the rule takes ${(rule.types ?? []).join(', ')}, and this event is ${type ?? 'of no type'}`;
 
 /**
  * Why each rule did or did not match, in file order, the rules the type index skipped included:

@@ -13,21 +13,74 @@ import { closest } from './spelling.js';
 import { compilePath, readPath } from '../event/path.js';
 
 export const OPERATORS: readonly string[] = [
-  'var', 'missing', 'missing_some',
-  'if', '?:', '==', '===', '!=', '!==', '!', '!!', 'or', 'and',
-  '>', '>=', '<', '<=', 'max', 'min', '+', '-', '*', '/', '%',
-  'map', 'filter', 'reduce', 'all', 'none', 'some', 'merge', 'in', 'cat', 'substr',
+  'var',
+  'missing',
+  'missing_some',
+  'if',
+  '?:',
+  '==',
+  '===',
+  '!=',
+  '!==',
+  '!',
+  '!!',
+  'or',
+  'and',
+  '>',
+  '>=',
+  '<',
+  '<=',
+  'max',
+  'min',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  'map',
+  'filter',
+  'reduce',
+  'all',
+  'none',
+  'some',
+  'merge',
+  'in',
+  'cat',
+  'substr',
 ];
 const KNOWN = new Set(OPERATORS);
 
 // Words people write for an operator, mapped to the operator they meant.
 const SYNONYMS: Record<string, string> = {
-  equals: '==', eq: '==', is: '==', '=': '==', equal: '==',
-  ne: '!=', neq: '!=', not_equals: '!=', '<>': '!=',
-  gt: '>', gte: '>=', ge: '>=', lt: '<', lte: '<=', le: '<=',
-  not: '!', '&&': 'and', '||': 'or', AND: 'and', OR: 'or',
-  contains: 'in', includes: 'in', field: 'var', get: 'var', path: 'var', concat: 'cat',
-  exists: '!!', any: 'some', every: 'all',
+  equals: '==',
+  eq: '==',
+  is: '==',
+  '=': '==',
+  equal: '==',
+  ne: '!=',
+  neq: '!=',
+  not_equals: '!=',
+  '<>': '!=',
+  gt: '>',
+  gte: '>=',
+  ge: '>=',
+  lt: '<',
+  lte: '<=',
+  le: '<=',
+  not: '!',
+  '&&': 'and',
+  '||': 'or',
+  AND: 'and',
+  OR: 'or',
+  contains: 'in',
+  includes: 'in',
+  field: 'var',
+  get: 'var',
+  path: 'var',
+  concat: 'cat',
+  exists: '!!',
+  any: 'some',
+  every: 'all',
 };
 
 // The built-in `var` walks inherited properties (`{"var": "constructor"}` reaches Object). The
@@ -96,7 +149,7 @@ library.apply = function chargedApply(logic: unknown, data: unknown): unknown {
   const result = plainApply(logic, data);
   if (remaining !== null) {
     remaining -= sizeOf(result, remaining);
-    if (remaining < 0) throw new WorkExceeded('the condition needs more work than this event\'s size allows (a reduce or map that grows with every item?)');
+    if (remaining < 0) throw new WorkExceeded("the condition needs more work than this event's size allows (a reduce or map that grows with every item?)");
   }
   return result;
 };
@@ -132,7 +185,7 @@ export function checkLogic(logic: Json): LogicIssue[] {
   const issues: LogicIssue[] = [];
   const walk = (node: Json, at: (string | number)[]): void => {
     if (Array.isArray(node)) {
-      node.forEach((item, i) => walk(item, [...at, i]));
+      for (const [i, item] of node.entries()) walk(item, [...at, i]);
       return;
     }
     if (node === null || typeof node !== 'object') return;

@@ -119,10 +119,7 @@ function alternative(expected: MatchScalar): Alternative {
  * Compiles a `match:` block. `typeOf` reads the event's type as routing does. Problems (a path that
  * can never resolve, a key that is not a path) are returned, not thrown, for `check` to place.
  */
-export function compileMatch(
-  spec: MatchSpec,
-  typeOf: (event: EventObject) => string | null,
-): { match: CompiledMatch; issues: MatchIssue[] } {
+export function compileMatch(spec: MatchSpec, typeOf: (event: EventObject) => string | null): { match: CompiledMatch; issues: MatchIssue[] } {
   const issues: MatchIssue[] = [];
   const conditions: Condition[] = [];
   let types: string[] | null = null;

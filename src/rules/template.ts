@@ -91,9 +91,7 @@ function checkTokens(tokens: Token[]): void {
   for (const t of tokens) {
     const [type, name] = t;
     if (type === '&') {
-      throw new TemplateError(
-        `{{{${name}}}} (or {{&${name}}}) would skip escaping; write {{${name}}}: every value is already escaped for where it goes`,
-      );
+      throw new TemplateError(`{{{${name}}}} (or {{&${name}}}) would skip escaping; write {{${name}}}: every value is already escaped for where it goes`);
     }
     if (type === '>') throw new TemplateError(`{{>${name}}} includes another template, which rules files do not support`);
     if (type === '=') throw new TemplateError('changing the {{ }} delimiters is not supported');

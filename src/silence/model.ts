@@ -32,7 +32,12 @@ export function checkSilence(req: SilenceRequest, config: RouterConfig, now: num
   const rule = req.rule === undefined || req.rule === '' ? null : req.rule;
   const destination = req.destination === undefined || req.destination === '' ? null : req.destination;
   if (rule !== null && !config.rules.some((r) => r.name === rule)) {
-    return fail(`the rules file has no rule "${rule}"${didYouMean(rule, config.rules.map((r) => r.name))}`);
+    return fail(
+      `the rules file has no rule "${rule}"${didYouMean(
+        rule,
+        config.rules.map((r) => r.name),
+      )}`,
+    );
   }
   if (destination !== null && !config.destinations.has(destination)) {
     return fail(`the rules file has no destination "${destination}"${didYouMean(destination, [...config.destinations.keys()])}`);

@@ -29,7 +29,7 @@ export class GroupCommit<I, R> {
       this.running = this.running.then(async () => {
         try {
           const results = await this.commit(batch.map((b) => b.item));
-          batch.forEach((b, i) => b.resolve(results[i]!));
+          for (const [i, b] of batch.entries()) b.resolve(results[i]!);
         } catch (err) {
           for (const b of batch) b.reject(err);
         }

@@ -76,12 +76,15 @@ function connectionError(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
   // 08: connection exception; 57P: operator intervention (shutdown); 53: insufficient resources.
   if (/^(08|57P|53)/.test(code) || /^E(CONN|PIPE|HOSTUNREACH|NETUNREACH|TIMEDOUT|AI_AGAIN|NOTFOUND)/.test(code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test((err as Error)?.message ?? '');
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+    (err as Error)?.message ?? '',
+  );
 }
 
 // bigint (int8) columns hold unix milliseconds and counts: well within a double.
 const TYPES = {
-  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 function toEvent(r: Row): StoredEvent {
@@ -399,7 +402,17 @@ export class PostgresStore implements Store {
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) AS u(k, kk, eid, rid, xid, t, at, p, r)
        ORDER BY k
        ON CONFLICT (key) DO NOTHING RETURNING seq, key`,
-      [ev.map((e) => e.key), ev.map((e) => e.keyKind), ev.map((e) => e.eventId), ev.map((e) => e.runId), ev.map((e) => e.executionId), ev.map((e) => e.type), ev.map((e) => e.receivedAt), ev.map((e) => e.payload), ev.map((e) => e.routing)],
+      [
+        ev.map((e) => e.key),
+        ev.map((e) => e.keyKind),
+        ev.map((e) => e.eventId),
+        ev.map((e) => e.runId),
+        ev.map((e) => e.executionId),
+        ev.map((e) => e.type),
+        ev.map((e) => e.receivedAt),
+        ev.map((e) => e.payload),
+        ev.map((e) => e.routing),
+      ],
     );
     const seqOf = new Map<string, number>(inserted.rows.map((r) => [r.key as string, r.seq as number]));
     const fresh = new Set(seqOf.keys());
@@ -482,7 +495,14 @@ export class PostgresStore implements Store {
        ORDER BY n
        ON CONFLICT (rule, destination, key) DO UPDATE SET rule = excluded.rule
        RETURNING id, rule, destination, key, opened_at, last_sent_at, flush_at`,
-      [first.map(() => uuidv7()), first.map((j) => j.d.rule), first.map((j) => j.d.destination), first.map((j) => j.g.key), first.map((j) => JSON.stringify(j.g.values)), first.map((j) => j.now)],
+      [
+        first.map(() => uuidv7()),
+        first.map((j) => j.d.rule),
+        first.map((j) => j.d.destination),
+        first.map((j) => j.g.key),
+        first.map((j) => JSON.stringify(j.g.values)),
+        first.map((j) => j.now),
+      ],
     );
     type State = { id: string; opened: number; last: number | null; flush: number | null; changed: boolean };
     const state = new Map<string, State>();
@@ -556,7 +576,14 @@ export class PostgresStore implements Store {
     const plans = uniq.map((it) => it.plan(NO_COUNTS));
     // A grouped delivery joins its group under the group row's lock: the transaction path (gather).
     if (plans.some((list) => list.some((p) => p.group && p.status === 'pending'))) return null;
-    const dk: string[] = [], did: string[] = [], rule: string[] = [], dest: string[] = [], status: string[] = [], reason: (string | null)[] = [], priv: boolean[] = [], at: number[] = [];
+    const dk: string[] = [],
+      did: string[] = [],
+      rule: string[] = [],
+      dest: string[] = [],
+      status: string[] = [],
+      reason: (string | null)[] = [],
+      priv: boolean[] = [],
+      at: number[] = [];
     plans.forEach((list, i) => {
       for (const p of list) {
         dk.push(ev[i]!.key);
@@ -589,8 +616,25 @@ export class PostgresStore implements Store {
          RETURNING status)
        SELECT true AS fresh, seq, key, (SELECT count(pg_notify('${DUE_CHANNEL}', '')) FROM (SELECT 1 FROM dl WHERE status = 'pending' LIMIT 1) x) AS woke FROM ins
        UNION ALL SELECT false, seq, key, 0 FROM dup`,
-      [ev.map((e) => e.key), ev.map((e) => e.keyKind), ev.map((e) => e.eventId), ev.map((e) => e.runId), ev.map((e) => e.executionId), ev.map((e) => e.type), ev.map((e) => e.receivedAt), ev.map((e) => e.payload), ev.map((e) => e.routing),
-        dk, did, rule, dest, status, reason, priv, at],
+      [
+        ev.map((e) => e.key),
+        ev.map((e) => e.keyKind),
+        ev.map((e) => e.eventId),
+        ev.map((e) => e.runId),
+        ev.map((e) => e.executionId),
+        ev.map((e) => e.type),
+        ev.map((e) => e.receivedAt),
+        ev.map((e) => e.payload),
+        ev.map((e) => e.routing),
+        dk,
+        did,
+        rule,
+        dest,
+        status,
+        reason,
+        priv,
+        at,
+      ],
     );
     const found = new Map(rows.map((r) => [r.key as string, { fresh: r.fresh as boolean, seq: r.seq as number }]));
     if (found.size < uniq.length) return null;
@@ -599,11 +643,16 @@ export class PostgresStore implements Store {
     if (dupsInBatch.length > 0) {
       // Repeats of a key within the batch: counted as duplicates too (rare; a second statement).
       const keys = dupsInBatch.map((it) => it.event.key);
-      await this.q(`UPDATE events SET duplicates = duplicates + u.n FROM (SELECT k, count(*)::int AS n FROM unnest($1::text[]) AS k GROUP BY k) u WHERE events.key = u.k AND events.key = ANY($1::text[])`, [keys]);
+      await this.q(
+        `UPDATE events SET duplicates = duplicates + u.n FROM (SELECT k, count(*)::int AS n FROM unnest($1::text[]) AS k GROUP BY k) u WHERE events.key = u.k AND events.key = ANY($1::text[])`,
+        [keys],
+      );
     }
     return items.map((it, i): IngestOutcome => {
       const f = found.get(it.event.key)!;
-      return f.fresh && first.get(it.event.key) === i ? { status: 'accepted', seq: f.seq, planned: planOf.get(it.event.key)! } : { status: 'duplicate', seq: f.seq };
+      return f.fresh && first.get(it.event.key) === i
+        ? { status: 'accepted', seq: f.seq, planned: planOf.get(it.event.key)! }
+        : { status: 'duplicate', seq: f.seq };
     });
   }
 
@@ -616,7 +665,8 @@ export class PostgresStore implements Store {
       }
       return await this.tx((c) => this.ingestBatch(c, items));
     } catch (err) {
-      if (items.length === 1 || connectionError(err) || (err instanceof StoreUnavailableError)) return items.map(() => ({ status: 'failed', error: this.wrap(err) }));
+      if (items.length === 1 || connectionError(err) || err instanceof StoreUnavailableError)
+        return items.map(() => ({ status: 'failed', error: this.wrap(err) }));
     }
     // The batch failed as a whole (rolled back): again event by event, so that one that cannot be
     // stored fails alone (or a deadlock between two replicas' batches resolves itself).
@@ -691,7 +741,15 @@ export class PostgresStore implements Store {
           await c.query(
             `INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, outcome, code, error)
              SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::text[], $6::text[], $7::text[])`,
-            [a.map((x) => x.deliveryId), a.map((x) => x.attempt), a.map((x) => x.startedAt), a.map((x) => Math.round(x.durationMs)), a.map((x) => x.outcome), a.map((x) => x.code), a.map((x) => x.error?.slice(0, 2000) ?? null)],
+            [
+              a.map((x) => x.deliveryId),
+              a.map((x) => x.attempt),
+              a.map((x) => x.startedAt),
+              a.map((x) => Math.round(x.durationMs)),
+              a.map((x) => x.outcome),
+              a.map((x) => x.code),
+              a.map((x) => x.error?.slice(0, 2000) ?? null),
+            ],
           );
         }
         await c.query(
@@ -699,7 +757,14 @@ export class PostgresStore implements Store {
              round_attempts = d.round_attempts + u.counted, next_attempt_at = u.next, lease_until = NULL, lease_owner = NULL, updated_at = $6
            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[]) AS u(id, status, reason, next, counted)
            WHERE d.id = u.id AND d.id = ANY($1::text[])`,
-          [updates.map((u) => u.id), updates.map((u) => u.status), updates.map((u) => u.reason?.slice(0, 2000) ?? null), updates.map((u) => u.nextAttemptAt), updates.map((u) => (u.attempt ? 1 : 0)), now],
+          [
+            updates.map((u) => u.id),
+            updates.map((u) => u.status),
+            updates.map((u) => u.reason?.slice(0, 2000) ?? null),
+            updates.map((u) => u.nextAttemptAt),
+            updates.map((u) => (u.attempt ? 1 : 0)),
+            now,
+          ],
         );
       });
     } catch (err) {
@@ -709,7 +774,9 @@ export class PostgresStore implements Store {
 
   async releaseLeases(): Promise<number> {
     // Only this replica's: the others' leases belong to live senders (a dead one's lapse).
-    const rows = await this.q(`UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL AND lease_owner = $1 RETURNING id`, [this.replicaId]);
+    const rows = await this.q(`UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL AND lease_owner = $1 RETURNING id`, [
+      this.replicaId,
+    ]);
     return rows.length;
   }
 
@@ -732,7 +799,17 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
-    return (await this.filtered('events', [['type =', q.type], ['received_at >=', q.since]], 'seq DESC', q.limit)).map(toEvent);
+    return (
+      await this.filtered(
+        'events',
+        [
+          ['type =', q.type],
+          ['received_at >=', q.since],
+        ],
+        'seq DESC',
+        q.limit,
+      )
+    ).map(toEvent);
   }
 
   async recentEvents(limit: number): Promise<StoredEvent[]> {
@@ -744,7 +821,11 @@ export class PostgresStore implements Store {
   }
 
   async listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]> {
-    const filters: [string, unknown][] = [['status =', q.status], ['destination =', q.destination], ['updated_at >=', q.since]];
+    const filters: [string, unknown][] = [
+      ['status =', q.status],
+      ['destination =', q.destination],
+      ['updated_at >=', q.since],
+    ];
     // Ids are time-ordered (UUIDv7): the tie-breaker SQLite's rowid is there.
     return (await this.filtered('deliveries', filters, 'updated_at DESC, id DESC', q.limit)).map(toDelivery);
   }
@@ -788,7 +869,11 @@ export class PostgresStore implements Store {
     }
   }
 
-  async admit(ids: string[], decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict, opts: { now: number; requeueDead: boolean }): Promise<AdmitResult[]> {
+  async admit(
+    ids: string[],
+    decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict,
+    opts: { now: number; requeueDead: boolean },
+  ): Promise<AdmitResult[]> {
     if (ids.length === 0) return [];
     const waiting = (d: StoredDelivery) => (opts.requeueDead ? d.status === 'dead' : d.status === 'pending' || d.status === 'failed');
     try {
@@ -811,7 +896,8 @@ export class PostgresStore implements Store {
           const own = (row!.allowed_at as number | null) ?? null;
           const view: PlanCounts = {
             allowedSince: (rule, destination, since) =>
-              counts.allowedSince(rule, destination, since) - (rule === d.rule && destination === d.destination && own !== null && own > since && d.status !== 'blocked' ? 1 : 0),
+              counts.allowedSince(rule, destination, since) -
+              (rule === d.rule && destination === d.destination && own !== null && own > since && d.status !== 'blocked' ? 1 : 0),
           };
           const verdict = decide(d, view);
           if (!verdict.allowed) {
@@ -987,7 +1073,12 @@ export class PostgresStore implements Store {
     let timer: NodeJS.Timeout | undefined;
     const connect = async () => {
       if (stopped) return;
-      const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: PG_DEFAULTS.connectTimeoutMs, application_name: 'b3os-router listen', keepAlive: true });
+      const c = new pg.Client({
+        connectionString: this.url,
+        connectionTimeoutMillis: PG_DEFAULTS.connectTimeoutMs,
+        application_name: 'b3os-router listen',
+        keepAlive: true,
+      });
       client = c;
       let retried = false;
       const retry = () => {
@@ -1029,10 +1120,9 @@ export class PostgresStore implements Store {
   }
 
   async typeCounts(since: number): Promise<TypeCount[]> {
-    const rows = await this.q(
-      `SELECT type, count(*) AS n, max(received_at) AS last FROM events WHERE received_at >= $1 GROUP BY type ORDER BY n DESC, type`,
-      [since],
-    );
+    const rows = await this.q(`SELECT type, count(*) AS n, max(received_at) AS last FROM events WHERE received_at >= $1 GROUP BY type ORDER BY n DESC, type`, [
+      since,
+    ]);
     return rows.map((r) => ({ type: r.type as string | null, count: r.n as number, lastReceivedAt: r.last as number }));
   }
 
@@ -1051,7 +1141,9 @@ export class PostgresStore implements Store {
          WHERE status IN ('pending', 'failed', 'delivered', 'dead', 'blocked') AND updated_at >= $1 GROUP BY 1, 2`,
         p,
       ),
-      this.q(`SELECT count(*) FILTER (WHERE status = 'dead') AS dead, count(*) FILTER (WHERE status = 'blocked') AS blocked FROM deliveries WHERE status IN ('dead', 'blocked')`),
+      this.q(
+        `SELECT count(*) FILTER (WHERE status = 'dead') AS dead, count(*) FILTER (WHERE status = 'blocked') AS blocked FROM deliveries WHERE status IN ('dead', 'blocked')`,
+      ),
     ]);
     return {
       events: events.map((r) => ({ bucket: Number(r.bucket), routed: Number(r.routed), unrouted: Number(r.n) - Number(r.routed) })),
@@ -1078,7 +1170,18 @@ export class PostgresStore implements Store {
   }
 
   async eventPage(q: EventQuery & { beforeSeq?: number }): Promise<StoredEvent[]> {
-    return (await this.filtered('events', [['type =', q.type], ['received_at >=', q.since], ['seq <', q.beforeSeq]], 'seq DESC', q.limit)).map(toEvent);
+    return (
+      await this.filtered(
+        'events',
+        [
+          ['type =', q.type],
+          ['received_at >=', q.since],
+          ['seq <', q.beforeSeq],
+        ],
+        'seq DESC',
+        q.limit,
+      )
+    ).map(toEvent);
   }
 
   // ---- noise control (contract §9) ----
@@ -1109,7 +1212,18 @@ export class PostgresStore implements Store {
           const id = uuidv7();
           const rule = g.rule as string;
           const destination = g.destination as string;
-          made.push({ id, eventSeq: w.first, rule, destination, privileged: false, status: 'pending', reason: null, origin: 'ingest', eventCount: w.n, groupId: g.id as string });
+          made.push({
+            id,
+            eventSeq: w.first,
+            rule,
+            destination,
+            privileged: false,
+            status: 'pending',
+            reason: null,
+            origin: 'ingest',
+            eventCount: w.n,
+            groupId: g.id as string,
+          });
           out.push({ deliveryId: id, rule, destination, eventCount: w.n });
         }
         // The notifications, their links and the groups' new state commit together (and NOTIFY).
@@ -1136,10 +1250,10 @@ export class PostgresStore implements Store {
     );
     const count = counted!.n as number;
     if (count <= 1) return null;
-    const events = await this.q(
-      `SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq WHERE g.delivery_id = $1 ORDER BY e.seq LIMIT $2`,
-      [deliveryId, limit],
-    );
+    const events = await this.q(`SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq WHERE g.delivery_id = $1 ORDER BY e.seq LIMIT $2`, [
+      deliveryId,
+      limit,
+    ]);
     const vals = counted!.vals as string | null;
     return { count, group: vals ? (JSON.parse(vals) as Record<string, unknown>) : {}, events: events.map(toEvent) };
   }
@@ -1163,10 +1277,16 @@ export class PostgresStore implements Store {
 
   async addSilence(s: NewSilence): Promise<StoredSilence> {
     const silence: StoredSilence = { ...s, id: uuidv7() };
-    await this.q(
-      `INSERT INTO silences (id, rule, destination, matchers, comment, created_by, created_at, ends_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [silence.id, silence.rule, silence.destination, JSON.stringify(silence.matchers), silence.comment, silence.createdBy, silence.createdAt, silence.endsAt],
-    );
+    await this.q(`INSERT INTO silences (id, rule, destination, matchers, comment, created_by, created_at, ends_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+      silence.id,
+      silence.rule,
+      silence.destination,
+      JSON.stringify(silence.matchers),
+      silence.comment,
+      silence.createdBy,
+      silence.createdAt,
+      silence.endsAt,
+    ]);
     return silence;
   }
 

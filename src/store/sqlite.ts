@@ -249,10 +249,12 @@ export class SqliteStore implements Store {
       throw new Error(`database ${this.path} is from a newer b3os-router (schema ${version}, this one knows ${MIGRATIONS.length})`);
     }
     for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.db.exec(MIGRATIONS[v]!);
+          this.db.pragma(`user_version = ${v + 1}`);
+        })
+        .immediate();
     }
   }
 
@@ -376,11 +378,13 @@ export class SqliteStore implements Store {
   private queuedTx<T>(conn: Database.Database, body: () => T): T {
     this.queued = 0;
     try {
-      return conn.transaction(() => {
-        const result = body();
-        if (this.queued !== 0) (conn === this.db ? this.s.queuedOnDb : this.s.queuedOnBk).run(this.queued);
-        return result;
-      }).immediate();
+      return conn
+        .transaction(() => {
+          const result = body();
+          if (this.queued !== 0) (conn === this.db ? this.s.queuedOnDb : this.s.queuedOnBk).run(this.queued);
+          return result;
+        })
+        .immediate();
     } finally {
       this.queued = 0;
     }
@@ -478,9 +482,7 @@ export class SqliteStore implements Store {
       waiting: db.prepare(`SELECT event_seq FROM group_events WHERE group_id = ? AND delivery_id IS NULL ORDER BY event_seq`).pluck(),
       link: db.prepare(`UPDATE group_events SET delivery_id = ? WHERE group_id = ? AND delivery_id IS NULL`),
       sent: db.prepare(`UPDATE groups SET last_sent_at = ?, flush_at = NULL WHERE id = ?`),
-      carried: db.prepare(
-        `SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq WHERE g.delivery_id = ? ORDER BY e.seq LIMIT ?`,
-      ),
+      carried: db.prepare(`SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq WHERE g.delivery_id = ? ORDER BY e.seq LIMIT ?`),
       carriedCount: db.prepare(`SELECT count(*) AS n FROM group_events WHERE delivery_id = ?`).pluck(),
       groupOfDelivery: db.prepare(`SELECT gr.group_values FROM deliveries d JOIN groups gr ON gr.id = d.group_id WHERE d.id = ?`).pluck(),
       gatheredFor: db.prepare(
@@ -508,7 +510,8 @@ export class SqliteStore implements Store {
       if (this.cap) this.limitPages();
       return this.queuedTx(this.db, () => items.map((item) => this.ingestOne(item)));
     } catch (err) {
-      if (items.length === 1 || WHOLE_DB_ERRORS.test((err as { code?: string }).code ?? '')) return items.map(() => ({ status: 'failed', error: storeError(err) }));
+      if (items.length === 1 || WHOLE_DB_ERRORS.test((err as { code?: string }).code ?? ''))
+        return items.map(() => ({ status: 'failed', error: storeError(err) }));
     }
     // The batch failed as a whole (rolled back). Again with a savepoint per event, so that one
     // that cannot be stored (say, too large for what is left under DB_MAX_MB) fails alone and the
@@ -533,28 +536,30 @@ export class SqliteStore implements Store {
   async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {
     // A read first, without the write lock: an idle poll never contends with ingest.
     if (this.s.dueDestinations.all().length === 0) return [];
-    return this.bk.transaction(() => {
-      const claimed: ClaimedDelivery[] = [];
-      const until = req.now + req.leaseMs;
-      // Each destination with deliveries waiting and room left: one indexed read of at most its
-      // room. A destination's backlog costs the others nothing (a single query ordered by due time
-      // had to walk past it on every claim, which made claiming O(backlog)).
-      // The starting destination rotates from one claim to the next, so that when the global
-      // bound is what limits a claim, no destination is always last in line.
-      const dests = this.s.dueDestinations.all() as string[];
-      const start = dests.length === 0 ? 0 : this.claimTurn++ % dests.length;
-      for (let i = 0; i < dests.length; i++) {
-        const dest = dests[(start + i) % dests.length]!;
-        if (claimed.length >= req.limit) break;
-        const left = req.room.get(dest) ?? req.defaultRoom;
-        if (left <= 0) continue;
-        for (const r of this.s.dueFor.all({ dest, now: req.now, limit: Math.min(left, req.limit - claimed.length) }) as Row[]) {
-          this.s.lease.run(until, r.id);
-          claimed.push({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null });
+    return this.bk
+      .transaction(() => {
+        const claimed: ClaimedDelivery[] = [];
+        const until = req.now + req.leaseMs;
+        // Each destination with deliveries waiting and room left: one indexed read of at most its
+        // room. A destination's backlog costs the others nothing (a single query ordered by due time
+        // had to walk past it on every claim, which made claiming O(backlog)).
+        // The starting destination rotates from one claim to the next, so that when the global
+        // bound is what limits a claim, no destination is always last in line.
+        const dests = this.s.dueDestinations.all() as string[];
+        const start = dests.length === 0 ? 0 : this.claimTurn++ % dests.length;
+        for (let i = 0; i < dests.length; i++) {
+          const dest = dests[(start + i) % dests.length]!;
+          if (claimed.length >= req.limit) break;
+          const left = req.room.get(dest) ?? req.defaultRoom;
+          if (left <= 0) continue;
+          for (const r of this.s.dueFor.all({ dest, now: req.now, limit: Math.min(left, req.limit - claimed.length) }) as Row[]) {
+            this.s.lease.run(until, r.id);
+            claimed.push({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null });
+          }
         }
-      }
-      return claimed;
-    }).immediate();
+        return claimed;
+      })
+      .immediate();
   }
 
   private claimTurn = 0;
@@ -600,7 +605,15 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(q: EventQuery): Promise<StoredEvent[]> {
-    const rows = this.filtered('events', [['type = ?', q.type], ['received_at >= ?', q.since]], 'seq DESC', q.limit);
+    const rows = this.filtered(
+      'events',
+      [
+        ['type = ?', q.type],
+        ['received_at >= ?', q.since],
+      ],
+      'seq DESC',
+      q.limit,
+    );
     return rows.map(toEvent);
   }
 
@@ -620,7 +633,11 @@ export class SqliteStore implements Store {
   }
 
   async listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]> {
-    const filters: [string, unknown][] = [['status = ?', q.status], ['destination = ?', q.destination], ['updated_at >= ?', q.since]];
+    const filters: [string, unknown][] = [
+      ['status = ?', q.status],
+      ['destination = ?', q.destination],
+      ['updated_at >= ?', q.since],
+    ];
     return this.filtered('deliveries', filters, 'updated_at DESC, rowid DESC', q.limit).map(toDelivery);
   }
 
@@ -649,7 +666,11 @@ export class SqliteStore implements Store {
     }
   }
 
-  async admit(ids: string[], decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict, opts: { now: number; requeueDead: boolean }): Promise<AdmitResult[]> {
+  async admit(
+    ids: string[],
+    decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict,
+    opts: { now: number; requeueDead: boolean },
+  ): Promise<AdmitResult[]> {
     const waiting = (d: StoredDelivery) => (opts.requeueDead ? d.status === 'dead' : d.status === 'pending' || d.status === 'failed');
     try {
       // IMMEDIATE: the write lock is taken before the first count, so no other connection (the
@@ -664,7 +685,8 @@ export class SqliteStore implements Store {
           // Its own earlier allowance (a dead delivery sent within the hour) is replaced by this one.
           const counts: PlanCounts = {
             allowedSince: (rule, destination, since) =>
-              this.counts.allowedSince(rule, destination, since) - (rule === d.rule && destination === d.destination && own !== null && own > since && d.status !== 'blocked' ? 1 : 0),
+              this.counts.allowedSince(rule, destination, since) -
+              (rule === d.rule && destination === d.destination && own !== null && own > since && d.status !== 'blocked' ? 1 : 0),
           };
           const verdict = decide(d, counts);
           if (!verdict.allowed) return { id, outcome: 'refused', reason: verdict.reason };
@@ -723,16 +745,18 @@ export class SqliteStore implements Store {
   }
 
   async prune(before: number, batch: number): Promise<number> {
-    return this.db.transaction(() => {
-      const seqs = this.s.prunable.all({ before, batch }) as { seq: number }[];
-      for (const { seq } of seqs) {
-        this.s.deleteAttemptsOfEvent.run(seq);
-        this.s.deleteDeliveriesOfEvent.run(seq);
-        this.s.deleteGatheredOfEvent.run(seq);
-        this.s.deleteEvent.run(seq);
-      }
-      return seqs.length;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const seqs = this.s.prunable.all({ before, batch }) as { seq: number }[];
+        for (const { seq } of seqs) {
+          this.s.deleteAttemptsOfEvent.run(seq);
+          this.s.deleteDeliveriesOfEvent.run(seq);
+          this.s.deleteGatheredOfEvent.run(seq);
+          this.s.deleteEvent.run(seq);
+        }
+        return seqs.length;
+      })
+      .immediate();
   }
 
   async writable(): Promise<boolean> {
@@ -761,22 +785,24 @@ export class SqliteStore implements Store {
   }
 
   async acquireServerLock(pid: number, host: string, now: number, info?: ReplicaInfo): Promise<{ ok: true } | { ok: false; holder: string }> {
-    return this.db.transaction(() => {
-      const held = this.db.prepare('SELECT * FROM server_lock WHERE id = 1').get() as { pid: number; host: string; heartbeat_at: number } | undefined;
-      if (held && held.pid !== pid && now - held.heartbeat_at < LOCK_STALE_MS) {
-        // A fresh heartbeat from a process that is gone (kill -9 on this host) is no claim.
-        const alive = held.host !== host || processAlive(held.pid);
-        if (alive) return { ok: false as const, holder: `pid ${held.pid} on ${held.host}, last seen ${Math.round((now - held.heartbeat_at) / 1000)}s ago` };
-      }
-      this.db
-        .prepare(
-          `INSERT INTO server_lock (id, pid, host, started_at, heartbeat_at, version, rules_hash) VALUES (1, ?, ?, ?, ?, ?, ?)
+    return this.db
+      .transaction(() => {
+        const held = this.db.prepare('SELECT * FROM server_lock WHERE id = 1').get() as { pid: number; host: string; heartbeat_at: number } | undefined;
+        if (held && held.pid !== pid && now - held.heartbeat_at < LOCK_STALE_MS) {
+          // A fresh heartbeat from a process that is gone (kill -9 on this host) is no claim.
+          const alive = held.host !== host || processAlive(held.pid);
+          if (alive) return { ok: false as const, holder: `pid ${held.pid} on ${held.host}, last seen ${Math.round((now - held.heartbeat_at) / 1000)}s ago` };
+        }
+        this.db
+          .prepare(
+            `INSERT INTO server_lock (id, pid, host, started_at, heartbeat_at, version, rules_hash) VALUES (1, ?, ?, ?, ?, ?, ?)
            ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
              version = excluded.version, rules_hash = excluded.rules_hash`,
-        )
-        .run(pid, host, now, now, info?.version ?? null, info?.rulesHash ?? null);
-      return { ok: true as const };
-    }).immediate();
+          )
+          .run(pid, host, now, now, info?.version ?? null, info?.rulesHash ?? null);
+        return { ok: true as const };
+      })
+      .immediate();
   }
 
   async heartbeat(pid: number, now: number, info?: ReplicaInfo): Promise<void> {
@@ -852,8 +878,16 @@ export class SqliteStore implements Store {
 
   async activity(since: number, bucketMs: number): Promise<Activity> {
     const p = { since: Math.floor(since), bucket: Math.max(1, Math.floor(bucketMs)) };
-    const events = (this.cs.events.all(p) as { bucket: number; n: number; routed: number }[]).map((r) => ({ bucket: r.bucket, routed: r.routed, unrouted: r.n - r.routed }));
-    const deliveries = (this.cs.deliveries.all(p) as { bucket: number; status: DeliveryStatus; n: number }[]).map((r) => ({ bucket: r.bucket, status: r.status, count: r.n }));
+    const events = (this.cs.events.all(p) as { bucket: number; n: number; routed: number }[]).map((r) => ({
+      bucket: r.bucket,
+      routed: r.routed,
+      unrouted: r.n - r.routed,
+    }));
+    const deliveries = (this.cs.deliveries.all(p) as { bucket: number; status: DeliveryStatus; n: number }[]).map((r) => ({
+      bucket: r.bucket,
+      status: r.status,
+      count: r.n,
+    }));
     return { events, deliveries, dead: this.cs.status.get('dead') as number, blocked: this.cs.status.get('blocked') as number };
   }
 
@@ -864,7 +898,16 @@ export class SqliteStore implements Store {
   }
 
   async eventPage(q: EventQuery & { beforeSeq?: number }): Promise<StoredEvent[]> {
-    return this.filtered('events', [['type = ?', q.type], ['received_at >= ?', q.since], ['seq < ?', q.beforeSeq]], 'seq DESC', q.limit).map(toEvent);
+    return this.filtered(
+      'events',
+      [
+        ['type = ?', q.type],
+        ['received_at >= ?', q.since],
+        ['seq < ?', q.beforeSeq],
+      ],
+      'seq DESC',
+      q.limit,
+    ).map(toEvent);
   }
 
   // ---- noise control (contract §9) ----

@@ -206,7 +206,11 @@ export interface Store {
    * taken in sorted order (no deadlock between replicas), before the first count; ingest and
    * replay take the same per-pair locks for the privileged pairs they plan.
    */
-  admit(ids: string[], decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict, opts: { now: number; requeueDead: boolean }): Promise<AdmitResult[]>;
+  admit(
+    ids: string[],
+    decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict,
+    opts: { now: number; requeueDead: boolean },
+  ): Promise<AdmitResult[]>;
   /**
    * Adds deliveries for stored events (replay), in one transaction. `plan` is called per event
    * inside it, seeing the event's existing deliveries; it returns the ones to add.

@@ -16,10 +16,7 @@ export interface CliResult {
 }
 
 /** Runs `b3os-router ...args` to completion (bounded by timeoutMs). */
-export function runCli(
-  args: string[],
-  opts: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
+export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
@@ -45,7 +42,23 @@ export function runCli(
 /** Environment for a child: this process's, minus router variables a developer may have set. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['B3OS_WEBHOOK_SECRET', 'B3OS_WEBHOOK_SECRET_PREVIOUS', 'RULES_FILE', 'DB_PATH', 'DATABASE_URL', 'LEASE_MARGIN_MS', 'DB_POOL_MAX', 'PORT', 'HOST', 'SLACK_BOT_TOKEN', 'SLACK_API_URL', 'SMTP_URL', 'ADMIN_TOKEN', 'LOG_LEVEL', 'NODE_TEST_CONTEXT']) {
+  for (const k of [
+    'B3OS_WEBHOOK_SECRET',
+    'B3OS_WEBHOOK_SECRET_PREVIOUS',
+    'RULES_FILE',
+    'DB_PATH',
+    'DATABASE_URL',
+    'LEASE_MARGIN_MS',
+    'DB_POOL_MAX',
+    'PORT',
+    'HOST',
+    'SLACK_BOT_TOKEN',
+    'SLACK_API_URL',
+    'SMTP_URL',
+    'ADMIN_TOKEN',
+    'LOG_LEVEL',
+    'NODE_TEST_CONTEXT',
+  ]) {
     delete env[k];
   }
   for (const [k, v] of Object.entries(extra)) {

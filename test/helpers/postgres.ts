@@ -125,7 +125,10 @@ function run(argv: [string, string[]], env: NodeJS.ProcessEnv, timeoutMs: number
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve();
-      else reject(new Error(`${what} failed (${signal ? `killed by ${signal}${signal === 'SIGKILL' ? `, over ${timeoutMs} ms?` : ''}` : `exit ${code}`}):\n${out}`));
+      else
+        reject(
+          new Error(`${what} failed (${signal ? `killed by ${signal}${signal === 'SIGKILL' ? `, over ${timeoutMs} ms?` : ''}` : `exit ${code}`}):\n${out}`),
+        );
     });
   });
 }
@@ -164,19 +167,30 @@ export async function startPostgres(o: StartPostgresOptions = {}): Promise<Postg
     if (child) throw new Error('PostgreSQL is already running');
     log = '';
     const args = [
-      '-D', dataDir,
-      '-p', String(port),
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
       // Test data is thrown away: trade durability for speed (not when measuring).
       ...(o.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
-      '-c', 'max_connections=50',
-      '-c', 'shared_buffers=32MB',
+      '-c',
+      'max_connections=50',
+      '-c',
+      'shared_buffers=32MB',
     ];
     const c = spawn(...wrap(bin.postgres, args, who, 'SIGINT'), { env: pgEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     let gone = false;
-    exited = new Promise<void>((resolve) => c.on('close', () => ((gone = true), resolve())));
+    exited = new Promise<void>((resolve) =>
+      c.on('close', () => {
+        gone = true;
+        resolve();
+      }),
+    );
     c.on('error', (e) => (log += `spawn error: ${e.message}\n`));
     c.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-LOG_KEEP)));
     const deadline = Date.now() + timeoutMs;
@@ -233,7 +247,12 @@ export async function startPostgres(o: StartPostgresOptions = {}): Promise<Postg
     }
     let t = Date.now();
     await run(
-      wrap(bin.initdb, ['-D', dataDir, '-U', USER, '--pwfile', pwfile, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'], who, 'SIGKILL'),
+      wrap(
+        bin.initdb,
+        ['-D', dataDir, '-U', USER, '--pwfile', pwfile, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'],
+        who,
+        'SIGKILL',
+      ),
       pgEnv(),
       timeoutMs,
       'initdb',

@@ -8,7 +8,12 @@ import type { TestContext } from 'node:test';
 
 /** Absolute path of promtool ($PROMTOOL, else on PATH), or undefined. */
 export function findPromtool(): string | undefined {
-  const candidates = process.env.PROMTOOL ? [process.env.PROMTOOL] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'promtool'));
+  const candidates = process.env.PROMTOOL
+    ? [process.env.PROMTOOL]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, 'promtool'));
   for (const p of candidates) {
     try {
       accessSync(p, constants.X_OK);
@@ -39,6 +44,9 @@ export function promtoolOrSkip(t: TestContext): string | undefined {
 export function checkMetrics(promtool: string, exposition: string): { ok: boolean; problems: string[]; status: number | null } {
   const r = spawnSync(promtool, ['check', 'metrics'], { input: exposition, encoding: 'utf8', timeout: 30_000 });
   if (r.error) throw r.error;
-  const problems = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
+  const problems = `${r.stdout}\n${r.stderr}`
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return { ok: r.status === 0, problems, status: r.status };
 }

@@ -159,11 +159,19 @@ export async function startHttpReceiver(opts: HttpReceiverOptions = {}): Promise
       return receiver;
     },
     async waitFor(count, timeoutMs = DEFAULT_WAIT_MS) {
-      await changes.waitUntil(() => receiver.requests.length >= count, timeoutMs, () => `${count} request(s) (got ${receiver.requests.length})`);
+      await changes.waitUntil(
+        () => receiver.requests.length >= count,
+        timeoutMs,
+        () => `${count} request(s) (got ${receiver.requests.length})`,
+      );
       return receiver.requests;
     },
     waitForDisconnects(count, timeoutMs = DEFAULT_WAIT_MS) {
-      return changes.waitUntil(() => receiver.disconnects >= count, timeoutMs, () => `${count} client disconnect(s) (got ${receiver.disconnects})`);
+      return changes.waitUntil(
+        () => receiver.disconnects >= count,
+        timeoutMs,
+        () => `${count} client disconnect(s) (got ${receiver.disconnects})`,
+      );
     },
     waitUntil(predicate, timeoutMs = DEFAULT_WAIT_MS, what = 'a condition') {
       return changes.waitUntil(predicate, timeoutMs, () => what);
@@ -472,8 +480,7 @@ type StageScript = { code: number; message: string } | 'hang';
 export async function startSmtpServer(): Promise<FakeSmtpServer> {
   const changes = new Changes();
   const scripts: Record<SmtpStage, StageScript[]> = { mail: [], rcpt: [], data: [] };
-  const smtpError = (s: { code: number; message: string }): Error =>
-    Object.assign(new Error(s.message), { responseCode: s.code });
+  const smtpError = (s: { code: number; message: string }): Error => Object.assign(new Error(s.message), { responseCode: s.code });
   /** Runs the stage's next script: true when handled (failed or hung), false to carry on. */
   const scripted = (stage: SmtpStage, callback: (err?: Error | null) => void): boolean => {
     const s = scripts[stage].shift();
@@ -547,7 +554,11 @@ export async function startSmtpServer(): Promise<FakeSmtpServer> {
       return fake;
     },
     async waitFor(count, timeoutMs = DEFAULT_WAIT_MS) {
-      await changes.waitUntil(() => fake.messages.length >= count, timeoutMs, () => `${count} message(s) (got ${fake.messages.length})`);
+      await changes.waitUntil(
+        () => fake.messages.length >= count,
+        timeoutMs,
+        () => `${count} message(s) (got ${fake.messages.length})`,
+      );
       return fake.messages;
     },
     waitUntil(predicate, timeoutMs = DEFAULT_WAIT_MS, what = 'a condition') {
@@ -676,7 +687,6 @@ export function parseMime(raw: Buffer | string): ParsedMime {
 // ---------------------------------------------------------------------------------------------
 // Fixtures for channel tests: notifications and destinations built by hand.
 
-
 /** A tiny `{{path}}` template for tests (no escaping beyond JSON.stringify for 'json'). */
 export function testTemplate(source: string): Template {
   return {
@@ -780,9 +790,7 @@ function delivery(overrides: Partial<DeliverySettings>): DeliverySettings {
 
 const base = (name: string) => ({ name, line: 1, enabled: true, privileged: false });
 
-export function slackDestination(
-  o: Partial<Omit<SlackDestination, 'delivery'>> & { delivery?: Partial<DeliverySettings> } = {},
-): SlackDestination {
+export function slackDestination(o: Partial<Omit<SlackDestination, 'delivery'>> & { delivery?: Partial<DeliverySettings> } = {}): SlackDestination {
   return {
     ...base(o.name ?? 'ops-slack'),
     type: 'slack',
@@ -795,9 +803,7 @@ export function slackDestination(
   };
 }
 
-export function emailDestination(
-  o: Partial<Omit<EmailDestination, 'delivery'>> & { delivery?: Partial<DeliverySettings> } = {},
-): EmailDestination {
+export function emailDestination(o: Partial<Omit<EmailDestination, 'delivery'>> & { delivery?: Partial<DeliverySettings> } = {}): EmailDestination {
   return {
     ...base(o.name ?? 'oncall-email'),
     type: 'email',

@@ -6,8 +6,10 @@ import { createRequire } from 'node:module';
 // Loaded on first use: a router with no email destination never pays for the library.
 const require = createRequire(import.meta.url);
 let nodemailer: { createTransport: typeof CreateTransport } | null = null;
-const createTransport: typeof CreateTransport = ((...args: Parameters<typeof CreateTransport>) =>
-  (nodemailer ??= require('nodemailer') as { createTransport: typeof CreateTransport }).createTransport(...args)) as typeof CreateTransport;
+const createTransport: typeof CreateTransport = ((...args: Parameters<typeof CreateTransport>) => {
+  if (!nodemailer) nodemailer = require('nodemailer') as { createTransport: typeof CreateTransport };
+  return nodemailer.createTransport(...args);
+}) as typeof CreateTransport;
 import type { EmailDestination } from '../../config/types.js';
 import type { Composed } from '../compose.js';
 import type { Channel, ChannelEnv, SendResult } from './channel.js';
@@ -119,7 +121,11 @@ export class EmailChannel implements Channel {
     try {
       transport = this.transport(url, timeoutMs);
     } catch (err) {
-      return { outcome: 'permanent', code: null, error: `email destination ${dest.name} has an unusable SMTP URL: ${oneLine(String((err as Error).message ?? err), 200)}` };
+      return {
+        outcome: 'permanent',
+        code: null,
+        error: `email destination ${dest.name} has an unusable SMTP URL: ${oneLine(String((err as Error).message ?? err), 200)}`,
+      };
     }
 
     const d = deadline(signal, timeoutMs);
@@ -142,8 +148,7 @@ export class EmailChannel implements Channel {
           ? { outcome: 'retry', code: 'timeout', error: `${what} did not finish within ${timeoutMs} ms` }
           : { outcome: 'retry', code: 'aborted', error: `the send to ${what} was aborted (shutting down?)` };
       }
-      const addr = (a: unknown): string =>
-        typeof a === 'string' ? a : String((a as { address?: unknown } | null)?.address ?? a);
+      const addr = (a: unknown): string => (typeof a === 'string' ? a : String((a as { address?: unknown } | null)?.address ?? a));
       const rejected: string[] = Array.isArray(info.rejected) ? info.rejected.map(addr) : [];
       const accepted: string[] = Array.isArray(info.accepted) ? info.accepted.map(addr) : [];
       const response = typeof info.response === 'string' ? oneLine(info.response, 200) : '';

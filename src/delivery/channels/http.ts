@@ -55,10 +55,13 @@ export function deadline(parent: AbortSignal | undefined, timeoutMs: number): De
     callerAborted = true;
     ctl.abort(parent?.reason ?? new DOMException('The send was aborted', 'AbortError'));
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    ctl.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
-  }, Math.max(1, timeoutMs));
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      ctl.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+    },
+    Math.max(1, timeoutMs),
+  );
   timer.unref?.();
   if (parent) {
     if (parent.aborted) onAbort();

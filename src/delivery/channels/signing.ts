@@ -13,7 +13,13 @@ export const SIGNATURE_HEADER = 'x-b3os-router-signature';
  * The signature headers for one attempt. A standard-webhooks secret that is not `whsec_…` throws:
  * `check` refuses such a file, so reaching it is a programming error, never a silent unsigned send.
  */
-export function signatureHeaders(scheme: SignatureScheme, secret: string, deliveryId: string, nowSeconds: number, body: string | Buffer): Record<string, string> {
+export function signatureHeaders(
+  scheme: SignatureScheme,
+  secret: string,
+  deliveryId: string,
+  nowSeconds: number,
+  body: string | Buffer,
+): Record<string, string> {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
   if (scheme === 'b3os') return sign(secret, bytes, { header: SIGNATURE_HEADER });
   const key = standardWebhooksKey(secret);

@@ -142,8 +142,7 @@ export class SlackChannel implements Channel {
     const timeoutMs = dest.delivery.timeoutMs;
     const d = deadline(signal, timeoutMs);
     const aborted = whenAborted(d.signal);
-    const fetchWithDeadline: FetchFunction = (url, init) =>
-      fetch(url, { ...(init as RequestInit), signal: d.signal }) as unknown as ReturnType<FetchFunction>;
+    const fetchWithDeadline: FetchFunction = (url, init) => fetch(url, { ...(init as RequestInit), signal: d.signal }) as unknown as ReturnType<FetchFunction>;
     // A client per send: it is cheap, and it ties this send's deadline to its requests.
     const { WebClient } = await loadSlack();
     const client = new WebClient(token, {

@@ -47,6 +47,7 @@ import {
   type StoredSilence,
   type TypeCount,
 } from './store.js';
+import { type Row, toAttempt, toDelivery, toEvent, toSilence } from './rows.js';
 import type { GroupPlacement, PlannedDelivery } from '../event/model.js';
 import { PG_DEFAULTS } from './pg-defaults.js';
 
@@ -62,8 +63,6 @@ export interface PostgresOptions {
   /** Who holds this process's leases; default host:pid (a restarted container keeps its host). */
   replicaId?: string;
 }
-
-type Row = Record<string, unknown>;
 
 /** NOTIFY channel: deliveries were committed that may be due now. */
 export const DUE_CHANNEL = 'b3os_router_due';
@@ -87,55 +86,6 @@ const TYPES = {
     oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
-function toEvent(r: Row): StoredEvent {
-  return {
-    seq: r.seq as number,
-    key: r.key as string,
-    keyKind: r.key_kind as StoredEvent['keyKind'],
-    eventId: r.event_id as string | null,
-    runId: r.run_id as string | null,
-    executionId: r.execution_id as string | null,
-    type: r.type as string | null,
-    receivedAt: r.received_at as number,
-    lastSeenAt: r.last_seen_at as number,
-    duplicates: r.duplicates as number,
-    payload: r.payload as string,
-    routing: r.routing as string | null,
-  };
-}
-
-function toDelivery(r: Row): StoredDelivery {
-  return {
-    id: r.id as string,
-    eventSeq: r.event_seq as number,
-    rule: r.rule as string,
-    destination: r.destination as string,
-    status: r.status as DeliveryStatus,
-    reason: r.reason as string | null,
-    privileged: r.privileged === true,
-    attempts: r.attempts as number,
-    roundAttempts: r.round_attempts as number,
-    nextAttemptAt: r.next_attempt_at as number | null,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-    origin: r.origin as StoredDelivery['origin'],
-    eventCount: (r.event_count as number | undefined) ?? 1,
-  };
-}
-
-function toSilence(r: Row): StoredSilence {
-  return {
-    id: r.id as string,
-    rule: r.rule as string | null,
-    destination: r.destination as string | null,
-    matchers: JSON.parse(r.matchers as string) as Record<string, string[]>,
-    comment: r.comment as string,
-    createdBy: r.created_by as string,
-    createdAt: r.created_at as number,
-    endsAt: r.ends_at as number,
-  };
-}
-
 /** A delivery row to insert: planned (silenced ones too), or a group's notification (with its count). */
 type DeliveryRow = Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status']; id?: string; eventCount?: number; groupId?: string | null };
 
@@ -144,18 +94,6 @@ interface Joining {
   d: DeliveryRow;
   g: GroupPlacement;
   now: number;
-}
-
-function toAttempt(r: Row): StoredAttempt {
-  return {
-    deliveryId: r.delivery_id as string,
-    attempt: r.attempt as number,
-    startedAt: r.started_at as number,
-    durationMs: r.duration_ms as number,
-    outcome: r.outcome as StoredAttempt['outcome'],
-    code: r.code as string | null,
-    error: r.error as string | null,
-  };
 }
 
 /** What a plan that declared no counted pair reads: nothing (reading throws, as in LockedCounts). */

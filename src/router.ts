@@ -80,10 +80,14 @@ export function createRouter(
   // rules that did not match (stored decisions list only those that did).
   const saved = store.saveRulesVersion(config.hash, config.source, Date.now());
   saved.catch(() => undefined); // awaited by listen()
-  const rules = new RulesHolder(config, async (next) => {
-    await store.saveRulesVersion(next.hash, next.source, Date.now());
-    await deliveries.reload(next.source);
-  });
+  const rules = new RulesHolder(
+    config,
+    async (next) => {
+      await store.saveRulesVersion(next.hash, next.source, Date.now());
+      await deliveries.reload(next.source);
+    },
+    opts.secrets,
+  );
   const presence = new ReplicaPresence(store, () => rules.current.hash, metrics.registry, log.child({ component: 'replicas' }));
   metrics.rulesLoaded.set(config.rules.length);
   metrics.reloadSuccess.set(1);

@@ -11,6 +11,8 @@ export class RulesHolder {
     private config: RouterConfig,
     /** Readies the rest of the router for a new good version (the delivery thread compiles the same text). */
     private readonly prepare: (next: RouterConfig) => Promise<void> = async () => undefined,
+    /** The signing secrets in force (current, then previous), as serve read them at start. */
+    private readonly secrets: readonly string[] = [],
     private readonly env: Record<string, string | undefined> = process.env,
   ) {}
 
@@ -35,8 +37,7 @@ export class RulesHolder {
       return { ok: false, problems };
     }
     // A switch to server.signature.scheme: standard-webhooks needs whsec_ secrets, as at start.
-    const { B3OS_WEBHOOK_SECRET: current = '', B3OS_WEBHOOK_SECRET_PREVIOUS: previous } = this.env;
-    const badSecret = secretsProblem(config.server.signature, previous ? [current, previous] : [current]);
+    const badSecret = secretsProblem(config.server.signature, this.secrets);
     if (badSecret) {
       metrics.reloadSuccess.set(0);
       log.error(`reload refused\n${badSecret}`);

@@ -35,6 +35,7 @@ import {
   type IngestItem,
   type IngestOutcome,
   type NewDelivery,
+  type NewEvent,
   type NewSilence,
   type NotificationEvents,
   type PlanCounts,
@@ -85,6 +86,27 @@ const TYPES = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
+
+/** The outcomes of one pass with its holes filled, in order, by those of the pass that followed. */
+function merge(first: (IngestOutcome | undefined)[], then: IngestOutcome[]): IngestOutcome[] {
+  let j = 0;
+  return first.map((o) => o ?? then[j++]!);
+}
+
+/** New events as the column arrays of an `unnest(...)` insert ($1 … $9, in the events table's order). */
+function eventColumns(ev: readonly NewEvent[]): unknown[][] {
+  return [
+    ev.map((e) => e.key),
+    ev.map((e) => e.keyKind),
+    ev.map((e) => e.eventId),
+    ev.map((e) => e.runId),
+    ev.map((e) => e.executionId),
+    ev.map((e) => e.type),
+    ev.map((e) => e.receivedAt),
+    ev.map((e) => e.payload),
+    ev.map((e) => e.routing),
+  ];
+}
 
 /** A delivery row to insert: planned (silenced ones too), or a group's notification (with its count). */
 type DeliveryRow = Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status']; id?: string; eventCount?: number; groupId?: string | null };
@@ -340,17 +362,7 @@ export class PostgresStore implements Store {
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) AS u(k, kk, eid, rid, xid, t, at, p, r)
        ORDER BY k
        ON CONFLICT (key) DO NOTHING RETURNING seq, key`,
-      [
-        ev.map((e) => e.key),
-        ev.map((e) => e.keyKind),
-        ev.map((e) => e.eventId),
-        ev.map((e) => e.runId),
-        ev.map((e) => e.executionId),
-        ev.map((e) => e.type),
-        ev.map((e) => e.receivedAt),
-        ev.map((e) => e.payload),
-        ev.map((e) => e.routing),
-      ],
+      eventColumns(ev),
     );
     const seqOf = new Map<string, number>(inserted.rows.map((r) => [r.key as string, r.seq as number]));
     const fresh = new Set(seqOf.keys());
@@ -500,11 +512,12 @@ export class PostgresStore implements Store {
   /**
    * The common case in one statement (one round trip, its own transaction): no plan reads a
    * count, so every plan runs before it (a duplicate's plan is dropped). Events, duplicates and
-   * deliveries are written by one statement; null when some key was neither inserted nor found
-   * (a concurrent insert of it committed after the statement's snapshot), or when a delivery
-   * joins a group (before anything is written): the caller falls back.
+   * deliveries are written by one statement. null when a delivery joins a group (nothing is
+   * written): the caller takes the transaction path. An item whose key was neither inserted nor
+   * found (a concurrent insert of it committed after the statement's snapshot) is left undefined
+   * for the caller to store that way; what this statement committed is never stored again.
    */
-  private async ingestSimple(items: IngestItem[]): Promise<IngestOutcome[] | null> {
+  private async ingestSimple(items: IngestItem[]): Promise<(IngestOutcome | undefined)[] | null> {
     const first = new Map<string, number>();
     items.forEach((it, i) => {
       if (!first.has(it.event.key)) first.set(it.event.key, i);
@@ -554,30 +567,11 @@ export class PostgresStore implements Store {
          RETURNING status)
        SELECT true AS fresh, seq, key, (SELECT count(pg_notify('${DUE_CHANNEL}', '')) FROM (SELECT 1 FROM dl WHERE status = 'pending' LIMIT 1) x) AS woke FROM ins
        UNION ALL SELECT false, seq, key, 0 FROM dup`,
-      [
-        ev.map((e) => e.key),
-        ev.map((e) => e.keyKind),
-        ev.map((e) => e.eventId),
-        ev.map((e) => e.runId),
-        ev.map((e) => e.executionId),
-        ev.map((e) => e.type),
-        ev.map((e) => e.receivedAt),
-        ev.map((e) => e.payload),
-        ev.map((e) => e.routing),
-        dk,
-        did,
-        rule,
-        dest,
-        status,
-        reason,
-        priv,
-        at,
-      ],
+      [...eventColumns(ev), dk, did, rule, dest, status, reason, priv, at],
     );
     const found = new Map(rows.map((r) => [r.key as string, { fresh: r.fresh as boolean, seq: r.seq as number }]));
-    if (found.size < uniq.length) return null;
     const planOf = new Map(uniq.map((it, i) => [it.event.key, plans[i]!]));
-    const dupsInBatch = items.filter((it, i) => first.get(it.event.key) !== i);
+    const dupsInBatch = items.filter((it, i) => first.get(it.event.key) !== i && found.has(it.event.key));
     if (dupsInBatch.length > 0) {
       // Repeats of a key within the batch: counted as duplicates too (rare; a second statement).
       const keys = dupsInBatch.map((it) => it.event.key);
@@ -586,8 +580,9 @@ export class PostgresStore implements Store {
         [keys],
       );
     }
-    return items.map((it, i): IngestOutcome => {
-      const f = found.get(it.event.key)!;
+    return items.map((it, i): IngestOutcome | undefined => {
+      const f = found.get(it.event.key);
+      if (!f) return undefined;
       return f.fresh && first.get(it.event.key) === i
         ? { status: 'accepted', seq: f.seq, planned: planOf.get(it.event.key)! }
         : { status: 'duplicate', seq: f.seq };
@@ -596,27 +591,39 @@ export class PostgresStore implements Store {
 
   async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
     if (items.length === 0) return [];
+    let rest = items;
+    let simple: (IngestOutcome | undefined)[] | null = null;
     try {
       if (items.every((it) => (it.counted ?? []).length === 0)) {
-        const done = await this.ingestSimple(items);
-        if (done) return done;
+        simple = await this.ingestSimple(items);
+        // Only what the statement left undefined goes on: what it committed is answered as it is.
+        if (simple) {
+          rest = items.filter((_it, i) => simple![i] === undefined);
+          if (rest.length === 0) return simple as IngestOutcome[];
+        }
       }
-      return await this.tx((c) => this.ingestBatch(c, items));
+      const stored = await this.tx((c) => this.ingestBatch(c, rest));
+      return simple ? merge(simple, stored) : stored;
     } catch (err) {
-      if (items.length === 1 || connectionError(err) || err instanceof StoreUnavailableError)
-        return items.map(() => ({ status: 'failed', error: this.wrap(err) }));
+      // A lost connection or a database that is down fails the batch; anything else is retried
+      // event by event below. (q() and tx() wrap every error, so look at the cause.)
+      const cause = err instanceof StoreUnavailableError ? (err.cause ?? err) : err;
+      if (rest.length === 1 || connectionError(cause) || (cause as { code?: string }).code === 'connection') {
+        const failed = rest.map((): IngestOutcome => ({ status: 'failed', error: this.wrap(err) }));
+        return simple ? merge(simple, failed) : failed;
+      }
     }
     // The batch failed as a whole (rolled back): again event by event, so that one that cannot be
     // stored fails alone (or a deadlock between two replicas' batches resolves itself).
     const out: IngestOutcome[] = [];
-    for (const item of items) {
+    for (const item of rest) {
       try {
         out.push(...(await this.tx((c) => this.ingestBatch(c, [item]))));
       } catch (err) {
         out.push({ status: 'failed', error: this.wrap(err) });
       }
     }
-    return out;
+    return simple ? merge(simple, out) : out;
   }
 
   async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {

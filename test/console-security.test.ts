@@ -273,7 +273,8 @@ describe('console check page', () => {
     writeFileSync(join(tmp.dir, 'ok.json'), JSON.stringify({ type: 'run.failed', data: { workflowId: 'wf_ok' } }));
     writeFileSync(join(tmp.dir, '.env'), 'SECRET_IN_DOTENV=dotenv-value-5544\n');
     writeFileSync(join(tmp.dir, 'private.json'), JSON.stringify({ type: 'run.failed', data: { private: 'json-file-secret-8821' } }));
-    router = await startRouter({ dir: tmp.dir, rules: RULES_IN_FORCE, env: SECRETS });
+    // debug: the test waits for 'console evaluation started' rather than for a fixed time.
+    router = await startRouter({ dir: tmp.dir, rules: RULES_IN_FORCE, env: { ...SECRETS, LOG_LEVEL: 'debug' } });
     for (let i = 0; i < 3; i++)
       assert.ok((await postEvent(router.url, { id: `evt_check_${i}`, type: 'run.failed', data: { workflowId: `wf_${i}`, x: LONG } })).status < 300);
     const res = await signIn(router.url, CHECK_TOKEN);
@@ -410,9 +411,10 @@ rules:
       - { event: { type: run.failed, data: &big "${'x'.repeat(300_000)}" }, matches: false }
 ${examples}
 `;
+    const started = router.logs.filter((l) => l.msg === 'console evaluation started').length;
     const pending = check(yaml);
     // While it runs: a second try is refused at once, and a hook is answered quickly.
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => router.logs.filter((l) => l.msg === 'console evaluation started').length > started, { what: 'the slow check evaluating' });
     const second = await check('version: 1\n');
     assert.equal(second.status, 429);
     assert.ok(second.ms < 1000, `the busy answer took ${second.ms} ms`);

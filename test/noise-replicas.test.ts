@@ -2,36 +2,15 @@
 // database (a real server, started here; a fresh database per test), a real local receiver and
 // the real CLI. Groups and silences are rows every replica reads: one digest per group per
 // interval whichever replicas received the events, and a silence holds on each within a second.
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { runCli, tempDir, waitFor } from './helpers/cli.js';
-import { startPostgres, type PostgresServer } from './helpers/postgres.js';
-import { startHttpReceiver, type HttpReceiver } from './helpers/receivers.js';
-import { postEvent, startRouter, type RouterProcess } from './helpers/router.js';
+import { runCli, waitFor } from './helpers/cli.js';
+import type { HttpReceiver } from './helpers/receivers.js';
+import { queryDb, replicaSuite } from './helpers/replicas.js';
+import { postEvent, type RouterProcess } from './helpers/router.js';
 
-let server: PostgresServer;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-before(async () => {
-  server = await startPostgres();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
+const suite = replicaSuite();
+const query = queryDb;
 
 const RULES = (hook: HttpReceiver) => `version: 1
 destinations:
@@ -55,32 +34,15 @@ const ev = (id: string, type = 'run.failed', workflowId = 'wf_payroll') => ({
 
 /** Two replicas on `db` with the same rules, each in its own folder; killed after the test. */
 async function twoReplicas(db: string, rules: string): Promise<[RouterProcess, RouterProcess]> {
-  const rs = await Promise.all(
-    [0, 1].map(async () => {
-      const tmp = tempDir('b3os-noise-replica-');
-      cleanups.push(tmp.cleanup);
-      const r = await startRouter({ dir: tmp.dir, rules, dbPath: db, env: { DB_POOL_MAX: '4' }, timeoutMs: 30_000 });
-      cleanups.push(() =>
-        r.stop('SIGKILL').then(
-          () => undefined,
-          () => undefined,
-        ),
-      );
-      return r;
-    }),
-  );
-  return [rs[0]!, rs[1]!];
+  const [a, b] = await suite.replicas(2, db, rules);
+  return [a!, b!];
 }
 
-async function receiver(): Promise<HttpReceiver> {
-  const r = await startHttpReceiver();
-  cleanups.push(() => r.close());
-  return r;
-}
+const receiver = () => suite.receiver();
 
 describe('noise control on several replicas (PostgreSQL)', () => {
   test('a burst posted alternately to two replicas: one notification at once and ONE digest carrying every other event', { timeout: 90_000 }, async () => {
-    const db = await server.createDatabase();
+    const db = await suite.server.createDatabase();
     const hook = await receiver();
     const [a, b] = await twoReplicas(db, RULES(hook));
 
@@ -128,7 +90,7 @@ describe('noise control on several replicas (PostgreSQL)', () => {
   });
 
   test('a silence added with the CLI (`silence add --db postgres://…`) holds on both replicas within a second', { timeout: 90_000 }, async () => {
-    const db = await server.createDatabase();
+    const db = await suite.server.createDatabase();
     const hook = await receiver();
     const [a, b] = await twoReplicas(db, RULES(hook));
 

@@ -1,39 +1,19 @@
 // Several real `serve` processes on one PostgreSQL database (a real server, started here): the
 // guarantees of contract sections 2, 4, 5 and 8 across replicas. One server for this file, a
 // fresh database per test.
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { runCli, tempDir, waitFor } from './helpers/cli.js';
-import { startPostgres, type PostgresServer } from './helpers/postgres.js';
-import { startHttpReceiver, type HttpReceiver } from './helpers/receivers.js';
+import type { HttpReceiver } from './helpers/receivers.js';
+import { queryDb, replicaSuite } from './helpers/replicas.js';
 import { SECRET, postEvent, startRouter, type RouterProcess } from './helpers/router.js';
 import { sign } from '../src/ingest/signature.js';
 import { PG_MIGRATIONS } from '../src/store/pg-migrations.js';
 
-let server: PostgresServer;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-before(async () => {
-  server = await startPostgres();
-});
-// Each test's replicas and receivers go with it: the server's connections are for the next test.
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
+const suite = replicaSuite({ LEASE_MARGIN_MS: '1000', DB_POOL_MAX: '4' });
+const query = queryDb;
+const replicas = suite.replicas;
+const receiver = (delayMs = 0) => suite.receiver(() => ({ status: 200, delayMs }));
 
 function rules(receiver: HttpReceiver, extra = ''): string {
   return `version: 1
@@ -62,44 +42,13 @@ policy:
 ${extra}`;
 }
 
-/** Starts `n` replicas on `db` at once, each in its own folder with the same rules. */
-async function replicas(n: number, db: string, rulesText: string, env: Record<string, string> = {}): Promise<RouterProcess[]> {
-  const started = await Promise.all(
-    Array.from({ length: n }, async () => {
-      const tmp = tempDir('b3os-replica-');
-      cleanups.push(tmp.cleanup);
-      const r = await startRouter({
-        dir: tmp.dir,
-        rules: rulesText,
-        dbPath: db,
-        env: { LEASE_MARGIN_MS: '1000', DB_POOL_MAX: '4', ...env },
-        timeoutMs: 30_000,
-      });
-      cleanups.push(() =>
-        r.stop('SIGKILL').then(
-          () => undefined,
-          () => undefined,
-        ),
-      );
-      return r;
-    }),
-  );
-  return started;
-}
-
-async function receiver(delayMs = 0): Promise<HttpReceiver> {
-  const r = await startHttpReceiver({ defaultReply: () => ({ status: 200, delayMs }) });
-  cleanups.push(() => r.close());
-  return r;
-}
-
 /** Event ids the receiver got on `path`, from the default webhook body {rule, destination, event}. */
 const receivedIds = (r: HttpReceiver, path = '/hook') =>
   new Set(r.requests.filter((q) => q.path === path).map((q) => q.json<{ event: { id: string } }>().event.id));
 
 describe('several replicas on PostgreSQL', () => {
   test('three replicas starting at once on an empty database: the schema is made once, all are ready; status lists them', { timeout: 90_000 }, async () => {
-    const db = await server.createDatabase();
+    const db = await suite.server.createDatabase();
     const hooks = await receiver();
     const rs = await replicas(3, db, rules(hooks));
     for (const r of rs) assert.equal((await fetch(`${r.url}/readyz`)).status, 200);
@@ -127,15 +76,15 @@ describe('several replicas on PostgreSQL', () => {
     // The password is in no log line, no error and no metric.
     for (const r of rs) {
       const text = r.stderr() + JSON.stringify(r.logs);
-      assert.ok(!text.includes(server.password), 'password in the logs');
+      assert.ok(!text.includes(suite.server.password), 'password in the logs');
       assert.match(text, /\*\*\*@127\.0\.0\.1/, 'the database is named, without its password');
     }
-    assert.ok(!metrics.includes(server.password));
-    assert.ok(!status.stdout.includes(server.password) && !status.stderr.includes(server.password));
+    assert.ok(!metrics.includes(suite.server.password));
+    assert.ok(!status.stdout.includes(suite.server.password) && !status.stderr.includes(suite.server.password));
   });
 
   test('a replica whose rules file differs says so in its log and on the console, and keeps working', { timeout: 60_000 }, async () => {
-    const db = await server.createDatabase();
+    const db = await suite.server.createDatabase();
     const hooks = await receiver();
     const [a] = await replicas(1, db, rules(hooks), { ADMIN_TOKEN: 'console-token' });
     const [b] = await replicas(1, db, rules(hooks, '# another file\n'));
@@ -160,7 +109,7 @@ describe('several replicas on PostgreSQL', () => {
   });
 
   test('the same event posted to two replicas at once: one 204, one duplicate, one set of deliveries', { timeout: 60_000 }, async () => {
-    const db = await server.createDatabase();
+    const db = await suite.server.createDatabase();
     const hooks = await receiver();
     const [a, b] = await replicas(2, db, rules(hooks));
     const ids = Array.from({ length: 40 }, (_, i) => `dup-${i}`);
@@ -182,7 +131,7 @@ describe('several replicas on PostgreSQL', () => {
   });
 
   test('max_per_hour under concurrent posts to different replicas: exactly the cap', { timeout: 60_000 }, async () => {
-    const db = await server.createDatabase();
+    const db = await suite.server.createDatabase();
     const hooks = await receiver();
     const rs = await replicas(2, db, rules(hooks));
     const answers = await Promise.all(
@@ -201,7 +150,7 @@ describe('several replicas on PostgreSQL', () => {
   });
 
   test('kill -9 of one replica under load: every acknowledged event is delivered by the other within 60 s', { timeout: 120_000 }, async () => {
-    const db = await server.createDatabase();
+    const db = await suite.server.createDatabase();
     // Slow answers: the killed replica holds sends in flight and claims in its lease.
     const hooks = await receiver(150);
     const [a, b] = await replicas(2, db, rules(hooks));
@@ -243,7 +192,7 @@ describe('several replicas on PostgreSQL', () => {
   test('PostgreSQL restarted mid-load: 503 with Retry-After and /readyz 503 meanwhile, then recovery; nothing acknowledged lost', {
     timeout: 120_000,
   }, async () => {
-    const db = await server.createDatabase();
+    const db = await suite.server.createDatabase();
     const hooks = await receiver();
     const [a, b] = await replicas(2, db, rules(hooks));
     const accepted = new Set<string>();
@@ -268,7 +217,7 @@ describe('several replicas on PostgreSQL', () => {
     };
     const posting = Promise.all([poster(), poster()]);
     await waitFor(() => accepted.size >= 30, { timeoutMs: 20_000, what: 'load' });
-    await server.stopServer();
+    await suite.server.stopServer();
     await waitFor(() => (answers[503] ?? 0) >= 4, { timeoutMs: 20_000, what: '503 answers while the database is down' });
     const ready = await fetch(`${a!.url}/readyz`);
     assert.equal(ready.status, 503);
@@ -276,7 +225,7 @@ describe('several replicas on PostgreSQL', () => {
     const res = await fetch(`${b!.url}/b3os/hooks`, { method: 'POST', headers: { 'content-type': 'application/json', ...sign(SECRET, raw) }, body: raw });
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '5');
-    await server.startServer();
+    await suite.server.startServer();
     const before = accepted.size;
     await waitFor(() => accepted.size >= before + 30, { timeoutMs: 30_000, what: 'events accepted again after the restart' });
     await waitFor(async () => (await fetch(`${a!.url}/readyz`)).status === 200 && (await fetch(`${b!.url}/readyz`)).status === 200, {
@@ -296,15 +245,15 @@ describe('several replicas on PostgreSQL', () => {
       [...accepted].every((id) => stored.has(id)),
       'every 2xx event is stored',
     );
-    for (const r of [a!, b!]) assert.ok(!(r.stderr() + JSON.stringify(r.logs)).includes(server.password));
+    for (const r of [a!, b!]) assert.ok(!(r.stderr() + JSON.stringify(r.logs)).includes(suite.server.password));
   });
 
   test('status on SQLite: the one server and the queue', { timeout: 30_000 }, async () => {
     const tmp = tempDir('b3os-status-');
-    cleanups.push(tmp.cleanup);
+    suite.cleanup(tmp.cleanup);
     const hooks = await receiver();
     const r = await startRouter({ dir: tmp.dir, rules: rules(hooks) });
-    cleanups.push(() => r.stop().then(() => undefined));
+    suite.cleanup(() => r.stop().then(() => undefined));
     const out = await runCli(['status', '--json', '--db', r.dbPath]);
     assert.equal(out.code, 0, out.stderr);
     const doc = JSON.parse(out.stdout) as { engine: string; replicas: { pid: number; rules_hash: string }[]; queue: { pending: number } };

@@ -5,11 +5,6 @@ import { checkSilence, describeSilence, silenceJson } from '../silence/model.js'
 import { UsageError, bool, parse, str } from './args.js';
 import { CommandError, iso, loadConfig, openStore, printJson, printTable } from './context.js';
 
-const USAGE =
-  'usage: b3os-router silence add [--rule R] [--destination D] [--match FIELD=VALUE …] (--for DURATION | --until TIME) [--comment TEXT] [--by NAME]\n' +
-  '       b3os-router silence list [--all]\n' +
-  '       b3os-router silence expire ID\n';
-
 export async function run(argv: string[]): Promise<number> {
   const p = parse(
     argv,
@@ -26,11 +21,7 @@ export async function run(argv: string[]): Promise<number> {
     2,
   );
   const [sub, id] = p.positionals;
-  if (bool(p, 'help')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (sub !== 'add' && sub !== 'list' && sub !== 'expire') throw new UsageError(`say what to do: silence add, silence list or silence expire ID\n${USAGE}`);
+  if (sub !== 'add' && sub !== 'list' && sub !== 'expire') throw new UsageError('say what to do: silence add, silence list or silence expire ID');
   if (sub === 'expire' ? id === undefined : id !== undefined)
     throw new UsageError(sub === 'expire' ? 'name the silence: silence expire ID (see `b3os-router silence list`)' : `unexpected argument "${id}"`);
   const json = bool(p, 'json');

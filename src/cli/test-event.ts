@@ -8,9 +8,7 @@ import type { EventObject, Problem } from '../config/types.js';
 import { dryRun, type TestReport } from '../delivery/dry-run.js';
 import { UsageError, bool, parse, str } from './args.js';
 
-export { dryRun, type TestDelivery, type TestReport } from '../delivery/dry-run.js';
-
-const USAGE = 'usage: b3os-router test --event FILE [--rules FILE] [--json]\n';
+export type { TestReport } from '../delivery/dry-run.js';
 
 type EventRead = { ok: true; event: EventObject; raw: string } | { ok: false; message: string };
 
@@ -41,10 +39,6 @@ function readEvent(file: string): EventRead {
 
 export async function run(argv: string[]): Promise<number> {
   const p = parse(argv, { event: { type: 'string' } });
-  if (bool(p, 'help')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   const json = bool(p, 'json');
   const eventFlag = str(p, 'event');
   if (!eventFlag) throw new UsageError('--event FILE is required: the JSON file of one B3OS event, e.g. --event examples/events/run-failed-payroll.json');

@@ -15,6 +15,8 @@ export class Evaluator {
   constructor(
     private readonly budgetMs: number,
     private readonly memoryMb: number,
+    /** Told once a job has the slot (logged at debug: when a check or a try started). */
+    private readonly onStart: () => void = () => undefined,
   ) {}
 
   /**
@@ -25,6 +27,7 @@ export class Evaluator {
     if (this.busy) return { ok: false, reason: 'busy' };
     this.busy = true;
     try {
+      this.onStart();
       return await this.send<T>(await job());
     } finally {
       this.busy = false;

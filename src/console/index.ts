@@ -12,7 +12,8 @@ import { ASSETS } from './assets.js';
 import { MatchCounts } from './data.js';
 import { Evaluator } from './evaluate.js';
 import * as pages from './pages.js';
-import { sameSecret, Sessions, type Session } from './session.js';
+import { sameSecret } from '../ops/secret.js';
+import { Sessions, type Session } from './session.js';
 
 /** What the router gives the console; the console adds its own evaluation thread. */
 export type ConsoleOptions = Omit<pages.ConsoleDeps, 'evaluator' | 'matchCounts'>;
@@ -101,7 +102,7 @@ export function registerConsole(app: FastifyInstance, opts: ConsoleOptions): voi
   const token = opts.token;
   const deps: pages.ConsoleDeps = {
     ...opts,
-    evaluator: new Evaluator(CONSOLE_DEFAULTS.evaluationBudgetMs, CONSOLE_DEFAULTS.evaluationMemoryMb),
+    evaluator: new Evaluator(CONSOLE_DEFAULTS.evaluationBudgetMs, CONSOLE_DEFAULTS.evaluationMemoryMb, () => app.log.debug('console evaluation started')),
     matchCounts: new MatchCounts(CONSOLE_DEFAULTS.matchCountsKeptMs),
   };
   app.addHook('onClose', () => deps.evaluator.close());

@@ -351,8 +351,9 @@ export async function rules(deps: ConsoleDeps, chrome: Chrome): Promise<string> 
     shortHash: config.hash.slice(0, 12),
     window: `${matches.events >= CONSOLE_DEFAULTS.matchScanLimit ? `the newest ${matches.events} events of the last 24 hours` : `the ${matches.events} events of the last 24 hours`}, counted at ${hhmm(matches.countedAt)} UTC (counted again after a minute, or when the rules change)`,
     rules: config.rules.map((r) => {
+      // The rules in force never have a failing example: one that fails refuses the file, at
+      // start and on reload (config/load.ts). So they are not run again on every view.
       const ex = r.examples;
-      const failing = ex.filter((x) => r.test(x.event).matched !== x.matches).length;
       return {
         index: r.index,
         name: r.name,
@@ -361,12 +362,7 @@ export async function rules(deps: ConsoleDeps, chrome: Chrome): Promise<string> 
         line: r.line,
         segments: ruleSentence(written[r.index] ?? {}, r.sendTo, r.stop),
         matched: `${matches.counts[r.name] ?? 0} time(s)`,
-        examples:
-          ex.length === 0
-            ? 'none written'
-            : failing === 0
-              ? `${ex.length === 1 ? 'its example passes' : `all ${ex.length} pass`}`
-              : `${failing} of ${ex.length} fail`,
+        examples: ex.length === 0 ? 'none written' : `${ex.length === 1 ? 'its example passes' : `all ${ex.length} pass`}`,
       };
     }),
   };

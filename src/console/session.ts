@@ -1,7 +1,7 @@
 // Console sessions, kept in the router's memory: the cookie holds only a random id (256 bits), so
 // there is nothing in it to forge or read. Each session has its own CSRF token. A restart signs
 // everyone out, which is fine for a page a few people use.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { CONSOLE_DEFAULTS } from '../config/defaults.js';
 
 export interface Session {
@@ -10,14 +10,6 @@ export interface Session {
   expiresAt: number;
   /** A message for the next page shown (after a redirect), then cleared. */
   notice: { text: string; bad: boolean } | null;
-}
-
-// Hashing both sides first gives equal lengths, so timingSafeEqual never leaks a length.
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** Constant-time equality of two secrets (the admin token, a CSRF token). */
-export function sameSecret(given: unknown, expected: string): boolean {
-  return typeof given === 'string' && timingSafeEqual(digest(given), digest(expected));
 }
 
 export class Sessions {

@@ -14,7 +14,7 @@ import { escapeText } from '../event/escape.js';
 import type { Digest, EventFields, EventObject, Json, Template, TemplateEscape } from '../event/model.js';
 import { defaultSummary, workflowLabel } from '../event/summary.js';
 import { describeGroup } from '../route/group.js';
-import { SIGNATURE_HEADER, signatureHeaders } from './channels/signing.js';
+import { signatureHeaders } from './channels/signing.js';
 import { wildcard } from '../rules/match.js';
 
 export interface ComposeInput {
@@ -340,7 +340,6 @@ function emailPayload(m: Message, dest: EmailDestination): EmailPayload {
 // ---- Webhook ----
 
 export const USER_AGENT = 'b3os-router';
-export { SIGNATURE_HEADER };
 export const DELIVERY_HEADER = 'x-b3os-router-delivery';
 export const ATTEMPT_HEADER = 'x-b3os-router-attempt';
 export const TEST_HEADER = 'x-b3os-router-test';

@@ -8,7 +8,7 @@ import type { Destination, Grant } from '../event/config.js';
 import type { EventObject } from '../event/model.js';
 
 /** The sliding window `max_per_hour` counts over. */
-export const RATE_WINDOW_MS = 3_600_000;
+const RATE_WINDOW_MS = 3_600_000;
 
 /** Deliveries policy allowed to (rule, destination) since a time: the store's counts (Store.PlanCounts,
  * inside the transaction that holds the write lock), or a dry run's. */

@@ -9,8 +9,6 @@ import { SlackChannel } from './slack.js';
 import { WebhookChannel } from './webhook.js';
 
 export type { Channel, ChannelEnv, SendResult } from './channel.js';
-export { parseRetryAfter } from './http.js';
-export { PERMANENT_SLACK_ERRORS } from './slack.js';
 
 export function createChannel(destination: Destination, env: ChannelEnv): Channel {
   switch (destination.type) {

@@ -8,8 +8,6 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { classifyStatus, deadline, drainWithin, networkFailure, oneLine } from './http.js';
 
-export { ATTEMPT_HEADER, DELIVERY_HEADER, SIGNATURE_HEADER, TEST_HEADER, USER_AGENT, defaultWebhookBody } from '../compose.js';
-
 type Agents = { http: HttpAgent; https: HttpsAgent };
 const SNIPPET_BYTES = 2048;
 

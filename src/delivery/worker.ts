@@ -17,7 +17,7 @@ import { loadDigest } from '../dispatch/digest.js';
 import type { DeliveryMetrics } from '../ops/metrics.js';
 import { ruleNamed } from '../route/route.js';
 import type { SilenceCache } from '../silence/cache.js';
-import type { ClaimedDelivery, DeliveryUpdate, Store } from '../store/store.js';
+import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, Store } from '../store/store.js';
 import { attempt } from './attempt.js';
 import type { SendResult } from './channels/channel.js';
 import type { Lease } from './channels/index.js';
@@ -51,7 +51,7 @@ export class DeliveryWorker {
   private readonly held = new Set<string>();
   private readonly perDestination = new Map<string, number>();
   private readonly abort = new AbortController();
-  private pending: { update: DeliveryUpdate; done: () => void }[] = [];
+  private pending: { update: DeliveryUpdate; destination: string; done: (claimed: boolean) => void }[] = [];
   private flushing: NodeJS.Immediate | NodeJS.Timeout | null = null;
   /** Set at the end of shutdown: outcomes that still cannot be written are left to the restart. */
   private abandonWrites = false;
@@ -104,7 +104,46 @@ export class DeliveryWorker {
     this.timer.unref();
   }
 
+  /** What a claim may take now: room per destination and in all. `freed` are the deliveries whose
+   * outcomes are being written with this claim: their slots count as free. */
+  private claimRequest(config: RouterConfig, freed: readonly string[]): ClaimRequest | null {
+    const free = this.opts.globalConcurrency - this.inFlight.size + freed.length;
+    if (free <= 0 || this.stopping) return null;
+    if (config !== this.synced) {
+      // New rules: channels of changed or removed destinations are replaced (closed once idle).
+      this.synced = config;
+      this.deps.channels.sync?.(config.destinations);
+    }
+    const freedBy = new Map<string, number>();
+    for (const d of freed) freedBy.set(d, (freedBy.get(d) ?? 0) + 1);
+    const room = new Map<string, number>();
+    let maxTimeout = 0;
+    for (const d of config.destinations.values()) {
+      // A disabled destination is muted, not emptied: its deliveries wait, pending.
+      const busy = (this.perDestination.get(d.name) ?? 0) - (freedBy.get(d.name) ?? 0);
+      room.set(d.name, d.enabled ? d.delivery.concurrency - busy : 0);
+      maxTimeout = Math.max(maxTimeout, d.delivery.timeoutMs);
+    }
+    return {
+      now: Date.now(),
+      leaseMs: maxTimeout + this.opts.leaseMarginMs,
+      room,
+      // Deliveries to destinations no longer in the rules are settled one at a time.
+      defaultRoom: 1,
+      limit: free,
+    };
+  }
+
+  /** Starts the claimed deliveries (one this worker still holds is not sent twice). */
+  private take(claimed: ClaimedDelivery[], config: RouterConfig): void {
+    if (this.claimFailing) this.deps.log.info('claiming deliveries again');
+    this.claimFailing = false;
+    for (const c of claimed) if (!this.held.has(c.id)) this.launch(c, config);
+  }
+
   private async pump(): Promise<void> {
+    // One claim at a time (here or with a batch of outcomes, in flush): each counts the slots
+    // the other has not yet filled, so two at once could overfill a destination.
     if (this.pumping) {
       this.again = true;
       return;
@@ -113,55 +152,43 @@ export class DeliveryWorker {
     try {
       do {
         this.again = false;
-        const free = this.opts.globalConcurrency - this.inFlight.size;
-        if (free <= 0 || this.stopping) break;
         const config = this.deps.rules();
-        if (config !== this.synced) {
-          // New rules: channels of changed or removed destinations are replaced (closed once idle).
-          this.synced = config;
-          this.deps.channels.sync?.(config.destinations);
-        }
-        const room = new Map<string, number>();
-        let maxTimeout = 0;
-        for (const d of config.destinations.values()) {
-          // A disabled destination is muted, not emptied: its deliveries wait, pending.
-          room.set(d.name, d.enabled ? d.delivery.concurrency - (this.perDestination.get(d.name) ?? 0) : 0);
-          maxTimeout = Math.max(maxTimeout, d.delivery.timeoutMs);
-        }
-        const claimed = await this.deps.store.claimDue({
-          now: Date.now(),
-          leaseMs: maxTimeout + this.opts.leaseMarginMs,
-          room,
-          // Deliveries to destinations no longer in the rules are settled one at a time.
-          defaultRoom: 1,
-          limit: free,
-        });
-        if (this.claimFailing) this.deps.log.info('claiming deliveries again');
-        this.claimFailing = false;
-        for (const c of claimed) if (!this.held.has(c.id)) this.launch(c, config);
-        if (claimed.length === free) this.again = true;
+        const req = this.claimRequest(config, []);
+        if (req === null) break;
+        const claimed = await this.deps.store.claimDue(req);
+        this.take(claimed, config);
+        if (claimed.length === req.limit) this.again = true;
       } while (this.again && !this.stopping);
     } catch (err) {
-      // Once per outage, not once per poll: deliveries pause until the database answers again.
-      if (!this.claimFailing)
-        this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; deliveries paused, will keep trying');
-      this.claimFailing = true;
+      this.claimFailed(err);
     } finally {
       this.pumping = false;
       this.schedule();
     }
   }
 
+  private claimFailed(err: unknown): void {
+    // Once per outage, not once per poll: deliveries pause until the database answers again.
+    if (!this.claimFailing)
+      this.deps.log.error({ err: { message: (err as Error).message } }, 'could not claim deliveries; deliveries paused, will keep trying');
+    this.claimFailing = true;
+  }
+
   private launch(c: ClaimedDelivery, config: RouterConfig): void {
     this.perDestination.set(c.destination, (this.perDestination.get(c.destination) ?? 0) + 1);
     this.held.add(c.id);
     const p = this.deliver(c, config)
-      .catch((err) => this.deps.log.error({ err: { message: (err as Error).message }, delivery: c.id }, 'delivery bookkeeping failed; it will be retried'))
-      .finally(() => {
+      .catch((err) => {
+        this.deps.log.error({ err: { message: (err as Error).message }, delivery: c.id }, 'delivery bookkeeping failed; it will be retried');
+        return false;
+      })
+      .then((claimedWithOutcome) => {
         this.held.delete(c.id);
         this.inFlight.delete(p);
         const busy = (this.perDestination.get(c.destination) ?? 1) - 1;
         this.perDestination.set(c.destination, busy);
+        // The transaction that wrote this outcome also claimed for its slot: nothing to do.
+        if (claimedWithOutcome) return;
         // A claim is a write transaction: rather than one per finished send, claim once a quarter
         // of the destination's slots is free, or when it has nothing left in flight. (Ingest wakes
         // the worker at once, and the poll timer still runs.)
@@ -171,7 +198,8 @@ export class DeliveryWorker {
     this.inFlight.add(p);
   }
 
-  private async deliver(c: ClaimedDelivery, config: RouterConfig): Promise<void> {
+  /** Resolves true when the transaction that recorded the outcome also claimed for its slot. */
+  private async deliver(c: ClaimedDelivery, config: RouterConfig): Promise<boolean> {
     const dest = config.destinations.get(c.destination) ?? null;
     const log = this.deps.log;
     const metrics = this.deps.metrics;
@@ -187,19 +215,17 @@ export class DeliveryWorker {
     if (!verdict.allowed) {
       if (verdict.update === null) {
         log.warn({ delivery: c.id, destination: c.destination }, 'a claimed delivery was no longer waiting; not sent');
-        return;
+        return false;
       }
       if (verdict.silenced) {
         log.info({ delivery: c.id, rule: c.rule, destination: c.destination, reason: verdict.reason }, 'delivery silenced at send time');
         metrics.deliveries.inc({ destination: c.destination, status: 'silenced' });
-        await this.record(verdict.update);
-        return;
+        return this.record(verdict.update, c.destination);
       }
       log.warn({ delivery: c.id, rule: c.rule, destination: c.destination, reason: verdict.reason }, 'privileged delivery blocked by policy at send time');
       metrics.policyBlocked.inc({ rule: c.rule, destination: c.destination });
       metrics.deliveries.inc({ destination: c.destination, status: 'blocked' });
-      await this.record(verdict.update);
-      return;
+      return this.record(verdict.update, c.destination);
     }
 
     const startedAt = Date.now();
@@ -208,7 +234,7 @@ export class DeliveryWorker {
       : ({ outcome: 'permanent', code: null, error: `destination "${c.destination}" is no longer in the rules file` } satisfies SendResult);
     const durationMs = Date.now() - startedAt;
     const update = settle(c, { result, startedAt, durationMs, cut: this.abort.signal.aborted }, dest?.delivery ?? config.delivery, Date.now());
-    if (update === null) return; // cut short by shutdown: not an attempt; resumed at start
+    if (update === null) return false; // cut short by shutdown: not an attempt; resumed at start
     metrics.attempts.observe({ channel: dest?.type ?? 'none', outcome: result.outcome }, durationMs / 1000);
     const ctx = { delivery: c.id, rule: c.rule, destination: c.destination, attempt: c.attempts + 1, code: result.code };
     if (update.status === 'delivered') {
@@ -220,7 +246,7 @@ export class DeliveryWorker {
     } else {
       log.warn({ ...ctx, error: update.reason, retryInMs: (update.nextAttemptAt ?? Date.now()) - Date.now() }, 'delivery failed; will retry');
     }
-    await this.record(update);
+    return this.record(update, c.destination);
   }
 
   /** compose → attempt, through the destination's current channel. */
@@ -249,13 +275,14 @@ export class DeliveryWorker {
   }
 
   /**
-   * Outcomes are written in batches: one transaction per turn of the event loop. The delivery's
-   * slot is held until its outcome is written; a write that fails is tried again every second, so a
-   * full or locked database never turns into the same delivery being sent again and again.
+   * Outcomes are written in batches: one transaction per turn of the event loop, which also claims
+   * what the batch's slots can take next (when the engine can, and no other claim is running). The
+   * delivery's slot is held until its outcome is written; a write that fails is tried again every
+   * second, so a full or locked database never turns into the same delivery being sent again and again.
    */
-  private record(update: DeliveryUpdate): Promise<void> {
-    return new Promise<void>((done) => {
-      this.pending.push({ update, done });
+  private record(update: DeliveryUpdate, destination: string): Promise<boolean> {
+    return new Promise<boolean>((done) => {
+      this.pending.push({ update, destination, done });
       this.scheduleFlush(0);
     });
   }
@@ -270,18 +297,42 @@ export class DeliveryWorker {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    this.deps.store.finish(batch.map((b) => b.update)).then(
-      () => {
-        for (const b of batch) b.done();
+    const updates = batch.map((b) => b.update);
+    const store = this.deps.store;
+    const config = this.deps.rules();
+    const claim =
+      store.finishAndClaim && !this.pumping && !this.abandonWrites
+        ? this.claimRequest(
+            config,
+            batch.map((b) => b.destination),
+          )
+        : null;
+    if (claim) this.pumping = true;
+    const written = claim ? store.finishAndClaim!(updates, claim) : store.finish(updates).then(() => null);
+    written.then(
+      (claimed) => {
+        // Their slots are free now (the claim counted them so); the rest of their bookkeeping
+        // follows in the launch's continuation.
+        for (const b of batch) this.held.delete(b.update.id);
+        for (const b of batch) b.done(claimed !== null);
+        if (claimed === null || claim === null) return;
+        this.take(claimed, config);
+        this.pumping = false;
+        if (claimed.length === claim.limit || this.again) void this.pump();
+        else this.schedule();
       },
       (err) => {
+        if (claim) {
+          this.pumping = false;
+          this.schedule();
+        }
         if (this.abandonWrites) {
           // Shutting down: the deliveries keep their claim, which the next start releases.
           this.deps.log.error(
             { err: { message: (err as Error).message }, deliveries: batch.length },
             'could not record delivery outcomes; they will be sent again after restart',
           );
-          for (const b of batch) b.done();
+          for (const b of batch) b.done(false);
           return;
         }
         this.deps.log.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'could not record delivery outcomes; trying again in 1s');

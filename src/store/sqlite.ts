@@ -474,57 +474,73 @@ export class SqliteStore implements Store {
   async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {
     // A read first, without the write lock: an idle poll never contends with ingest.
     if (this.s.dueDestinations.all().length === 0) return [];
-    return this.bk
-      .transaction(() => {
-        const claimed: ClaimedDelivery[] = [];
-        const until = req.now + req.leaseMs;
-        // Each destination with deliveries waiting and room left: one indexed read of at most its
-        // room. A destination's backlog costs the others nothing (a single query ordered by due time
-        // had to walk past it on every claim, which made claiming O(backlog)).
-        // The starting destination rotates from one claim to the next, so that when the global
-        // bound is what limits a claim, no destination is always last in line.
-        const dests = this.s.dueDestinations.all() as string[];
-        const start = dests.length === 0 ? 0 : this.claimTurn++ % dests.length;
-        for (let i = 0; i < dests.length; i++) {
-          const dest = dests[(start + i) % dests.length]!;
-          if (claimed.length >= req.limit) break;
-          const left = req.room.get(dest) ?? req.defaultRoom;
-          if (left <= 0) continue;
-          for (const r of this.s.dueFor.all({ dest, now: req.now, limit: Math.min(left, req.limit - claimed.length) }) as Row[]) {
-            this.s.lease.run(until, r.id);
-            claimed.push({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null });
-          }
-        }
-        return claimed;
-      })
-      .immediate();
+    return this.bk.transaction(() => this.claimRows(req)).immediate();
+  }
+
+  /** The claim, inside the caller's transaction on the bookkeeping connection. */
+  private claimRows(req: ClaimRequest): ClaimedDelivery[] {
+    const claimed: ClaimedDelivery[] = [];
+    const until = req.now + req.leaseMs;
+    // Each destination with deliveries waiting and room left: one indexed read of at most its
+    // room. A destination's backlog costs the others nothing (a single query ordered by due time
+    // had to walk past it on every claim, which made claiming O(backlog)).
+    // The starting destination rotates from one claim to the next, so that when the global
+    // bound is what limits a claim, no destination is always last in line.
+    const dests = this.s.dueDestinations.all() as string[];
+    const start = dests.length === 0 ? 0 : this.claimTurn++ % dests.length;
+    for (let i = 0; i < dests.length; i++) {
+      const dest = dests[(start + i) % dests.length]!;
+      if (claimed.length >= req.limit) break;
+      const left = req.room.get(dest) ?? req.defaultRoom;
+      if (left <= 0) continue;
+      for (const r of this.s.dueFor.all({ dest, now: req.now, limit: Math.min(left, req.limit - claimed.length) }) as Row[]) {
+        this.s.lease.run(until, r.id);
+        claimed.push({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null });
+      }
+    }
+    return claimed;
   }
 
   private claimTurn = 0;
 
+  /** The outcomes, inside the caller's transaction on the bookkeeping connection. */
+  private finishRows(updates: DeliveryUpdate[], withAttempts: boolean, now: number): void {
+    for (const u of updates) {
+      if (u.attempt && withAttempts) this.s.insertAttempt.run({ ...u.attempt, error: u.attempt.error?.slice(0, 2000) ?? null });
+      const p = { id: u.id, status: u.status, reason: u.reason?.slice(0, 2000) ?? null, nextAttemptAt: u.nextAttemptAt, counted: u.attempt ? 1 : 0, now };
+      const wasQueued = this.s.finishQueued.run(p).changes > 0;
+      if (!wasQueued) this.s.finish.run(p);
+      this.queued += (u.status === 'failed' ? 1 : 0) - (wasQueued ? 1 : 0);
+    }
+  }
+
   async finish(updates: DeliveryUpdate[]): Promise<void> {
     const now = Date.now();
-    const write = (withAttempts: boolean) =>
-      this.queuedTx(this.bk, () => {
-        for (const u of updates) {
-          if (u.attempt && withAttempts) this.s.insertAttempt.run({ ...u.attempt, error: u.attempt.error?.slice(0, 2000) ?? null });
-          const p = { id: u.id, status: u.status, reason: u.reason?.slice(0, 2000) ?? null, nextAttemptAt: u.nextAttemptAt, counted: u.attempt ? 1 : 0, now };
-          const wasQueued = this.s.finishQueued.run(p).changes > 0;
-          if (!wasQueued) this.s.finish.run(p);
-          this.queued += (u.status === 'failed' ? 1 : 0) - (wasQueued ? 1 : 0);
-        }
-      });
     try {
-      write(true);
+      this.queuedTx(this.bk, () => this.finishRows(updates, true, now));
     } catch (err) {
       // A full database still takes status updates (they need no new pages); the attempt rows
       // are what is given up, so that a sent delivery is never sent again for want of space.
       if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
       try {
-        write(false);
+        this.queuedTx(this.bk, () => this.finishRows(updates, false, now));
       } catch (err2) {
         unavailable(err2);
       }
+    }
+  }
+
+  async finishAndClaim(updates: DeliveryUpdate[], claim: ClaimRequest): Promise<ClaimedDelivery[]> {
+    try {
+      return this.queuedTx(this.bk, () => {
+        this.finishRows(updates, true, Date.now());
+        return this.claimRows(claim);
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
+      // Full: the outcomes without their attempt rows (finish), and no claim this time.
+      await this.finish(updates);
+      return [];
     }
   }
 

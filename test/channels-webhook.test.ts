@@ -239,6 +239,64 @@ describe('webhook channel', () => {
     assert.equal(r.outcome, 'retry');
   });
 
+  test('a connection closed before the answer → retry coded ECONNRESET (as node:http named it)', async () => {
+    rx.reply('reset');
+    const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/closed` })), never);
+    assert.equal(r.outcome, 'retry');
+    assert.equal(r.code, 'ECONNRESET');
+    assert.doesNotMatch(r.outcome === 'retry' ? r.error : '', /127\.0\.0\.1|\/closed/, 'no URL in the error');
+  });
+
+  test('credentials in the URL are sent as Basic auth; a destination Authorization header wins', async () => {
+    const url = `http://bench%40acme:p%3Ass@127.0.0.1:${rx.port}/auth`;
+    const start = rx.requests.length;
+    assert.equal((await channel.send(notification(webhookDestination({ url })), never)).outcome, 'delivered');
+    const own = webhookDestination({ url, headers: { Authorization: 'Bearer own-token' } });
+    assert.equal((await channel.send(notification(own), never)).outcome, 'delivered');
+    const reqs = (await rx.waitFor(start + 2)).slice(start);
+    assert.deepEqual(
+      reqs.map((r) => r.headers.authorization),
+      [`Basic ${Buffer.from('bench@acme:p:ss').toString('base64')}`, 'Bearer own-token'],
+    );
+    assert.equal(reqs[0]?.path, '/auth');
+  });
+
+  test('a Content-Length header of the destination is replaced by the body length', async () => {
+    const start = rx.requests.length;
+    const dest = webhookDestination({ url: `${rx.url}/length`, headers: { 'Content-Length': '3' } });
+    assert.equal((await channel.send(notification(dest), never)).outcome, 'delivered');
+    const [req] = (await rx.waitFor(start + 1)).slice(start);
+    assert.equal(req?.headers['content-length'], String(req?.body.length));
+    assert.ok((req?.body.length ?? 0) > 3);
+  });
+
+  test('a framing header (Transfer-Encoding) is refused before sending, as permanent', async () => {
+    const start = rx.requests.length;
+    const dest = webhookDestination({ url: `${rx.url}/te`, headers: { 'Transfer-Encoding': 'chunked' } });
+    const r = await channel.send(notification(dest), never);
+    assert.equal(r.outcome, 'permanent');
+    assert.match(r.outcome === 'permanent' ? r.error : '', /transfer-encoding/);
+    assert.equal(rx.requests.length, start);
+  });
+
+  test("at most the destination's concurrency of connections, reused across sends", async () => {
+    const own = await startHttpReceiver({ defaultReply: { status: 200, headers: { 'content-length': '2' }, body: 'ok', delayMs: 100 } });
+    const pooled = new PerDestination();
+    try {
+      const dest = webhookDestination({ url: `${own.url}/pool`, delivery: { concurrency: 2 } });
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => pooled.send(notification(dest, { deliveryId: `dlv_pool_${i}` }), never)));
+      assert.deepEqual(
+        results.map((r) => r.outcome),
+        Array(6).fill('delivered'),
+      );
+      assert.equal(own.requests.length, 6);
+      assert.equal(own.openConnections(), 2, 'two kept-alive connections carried all six');
+    } finally {
+      await pooled.close();
+      await own.close();
+    }
+  });
+
   test('the secret never appears in results', async () => {
     rx.reply(500);
     const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/secret`, secret: 'TOPSECRET-VALUE' })), never);

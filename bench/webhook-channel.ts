@@ -10,7 +10,10 @@
 // --root DIR runs another checkout's built code (its dist/src) with this harness, so that a base
 // and a branch can be measured alternately:
 //   node dist/bench/webhook-channel.js --mode channel --n 20000 [--root /tmp/base] [--no-secret]
-import { mkdtempSync, rmSync } from 'node:fs';
+// --profile FILE writes a CPU profile of the measured part alone (node dist/bench/profile.js FILE).
+import { setMaxListeners } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,10 +33,11 @@ interface Args {
   inFlight: number;
   root: string;
   secret: boolean;
+  profile: string | null;
 }
 
 function args(argv: string[]): Args {
-  const a: Args = { mode: 'channel', n: 20_000, warmup: 3_000, inFlight: 16, root: ROOT, secret: true };
+  const a: Args = { mode: 'channel', n: 20_000, warmup: 3_000, inFlight: 16, root: ROOT, secret: true, profile: null };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -55,6 +59,10 @@ function args(argv: string[]): Args {
         break;
       case '--root':
         a.root = resolve(v ?? '.');
+        i++;
+        break;
+      case '--profile':
+        a.profile = resolve(v ?? 'webhook-channel.cpuprofile');
         i++;
         break;
       case '--no-secret':
@@ -88,6 +96,27 @@ const cpuUs = (): number => {
   return u.user + u.system;
 };
 
+/** CPU µs of `work` (and wall ms), profiled into `profile` when set. */
+async function measured(profile: string | null, work: () => Promise<void>): Promise<{ cpu: number; wallMs: number }> {
+  const session = profile === null ? null : new Session();
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  const t0 = performance.now();
+  const c0 = cpuUs();
+  await work();
+  const cpu = cpuUs() - c0;
+  const wallMs = performance.now() - t0;
+  if (session && profile) {
+    const { profile: p } = await session.post('Profiler.stop');
+    writeFileSync(profile, JSON.stringify(p));
+    session.disconnect();
+  }
+  return { cpu, wallMs };
+}
+
 async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promise<number>): Promise<{ cpuUsPerDelivery: number; wallMs: number }> {
   const { compose } = await load<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
   const { WebhookChannel } = await load<{ WebhookChannel: new (d: WebhookDestination) => Channel }>(a.root, 'delivery/channels/webhook.js');
@@ -95,6 +124,8 @@ async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promi
   const channel = new WebhookChannel(dest);
   const rule = config.rules[0] ?? null;
   const never = new AbortController().signal;
+  // Every send in flight listens on it, as on the worker's shutdown signal.
+  setMaxListeners(0, never);
   const raws = Array.from({ length: 1000 }, (_, i) => eventBody(`evt_${i}`));
   const events = raws.map((r) => JSON.parse(r) as ComposeInput['event']);
   let failed = 0;
@@ -123,11 +154,7 @@ async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promi
   };
   await run(a.warmup);
   const before = await sinkTotal();
-  const t0 = performance.now();
-  const c0 = cpuUs();
-  await run(a.n);
-  const cpu = cpuUs() - c0;
-  const wallMs = performance.now() - t0;
+  const { cpu, wallMs } = await measured(a.profile, () => run(a.n));
   await channel.close();
   if (failed > 0) throw new Error(`${failed} sends were not delivered`);
   const got = (await sinkTotal()) - before;
@@ -177,12 +204,10 @@ async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promis
       log: silent,
     });
     const before = await sinkTotal();
-    const t0 = performance.now();
-    const c0 = cpuUs();
-    await worker.start();
-    await until(async () => (await sinkTotal()) - before >= a.n, 300_000, 'all deliveries at the sink', 20);
-    const cpu = cpuUs() - c0;
-    const wallMs = performance.now() - t0;
+    const { cpu, wallMs } = await measured(a.profile, async () => {
+      await worker.start();
+      await until(async () => (await sinkTotal()) - before >= a.n, 300_000, 'all deliveries at the sink', 20);
+    });
     await worker.stop(5_000);
     await channels.close();
     return { cpuUsPerDelivery: cpu / a.n, wallMs };

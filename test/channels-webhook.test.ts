@@ -1,5 +1,6 @@
 // The webhook channel against a real local HTTP receiver.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { parseRetryAfter } from '../src/delivery/channels/http.js';
@@ -8,6 +9,14 @@ import { DEFAULT_SERVER } from '../src/config/defaults.js';
 import { PerDestination, notification, startHttpReceiver, testTemplate, webhookDestination, type HttpReceiver } from './helpers/receivers.js';
 
 const never = new AbortController().signal;
+
+test("loading the webhook channel leaves Node's own fetch (the Slack channel's) on its own dispatcher", () => {
+  // undici's index installs its Agent as the global dispatcher that Node's fetch also reads.
+  const channel = new URL('../src/delivery/channels/webhook.js', import.meta.url).href;
+  const script = `await import(${JSON.stringify(channel)}); console.log(globalThis[Symbol.for('undici.globalDispatcher.1')] === undefined ? 'untouched' : 'replaced');`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(out.trim(), 'untouched');
+});
 
 describe('webhook channel', () => {
   let rx: HttpReceiver;

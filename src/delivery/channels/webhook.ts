@@ -5,8 +5,16 @@
 import type { WebhookDestination } from '../../config/types.js';
 import type { Composed } from '../compose.js';
 import type { Channel, SendResult } from './channel.js';
-import { Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher, Pool as UndiciPool } from 'undici';
 import { classifyStatus, deadline, networkFailure, oneLine } from './http.js';
+
+// undici's Pool and its request(), not its index: loading the index installs undici 7's Agent as
+// the global dispatcher, which Node's own fetch (the Slack channel's, in this thread) then uses.
+const load = createRequire(import.meta.url);
+const Pool = load('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
+type Pool = UndiciPool;
+const request = load('undici/lib/api/api-request.js') as (this: Pool, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 
 const SNIPPET_BYTES = 2048;
 /** A success body announced at most this long is read to its end, so the connection is reused. */
@@ -115,7 +123,7 @@ export class WebhookChannel implements Channel {
     const timeoutMs = dest.delivery.timeoutMs;
     const d = deadline(signal, timeoutMs);
     try {
-      const res = await this.pool(t.origin).request({
+      const res = await request.call(this.pool(t.origin), {
         path: t.path,
         method,
         headers,

@@ -1,5 +1,6 @@
 // The webhook channel against a real local HTTP receiver.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { parseRetryAfter } from '../src/delivery/channels/http.js';
@@ -8,6 +9,14 @@ import { DEFAULT_SERVER } from '../src/config/defaults.js';
 import { PerDestination, notification, startHttpReceiver, testTemplate, webhookDestination, type HttpReceiver } from './helpers/receivers.js';
 
 const never = new AbortController().signal;
+
+test("loading the webhook channel leaves Node's own fetch (the Slack channel's) on its own dispatcher", () => {
+  // undici's index installs its Agent as the global dispatcher that Node's fetch also reads.
+  const channel = new URL('../src/delivery/channels/webhook.js', import.meta.url).href;
+  const script = `await import(${JSON.stringify(channel)}); console.log(globalThis[Symbol.for('undici.globalDispatcher.1')] === undefined ? 'untouched' : 'replaced');`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(out.trim(), 'untouched');
+});
 
 describe('webhook channel', () => {
   let rx: HttpReceiver;
@@ -237,6 +246,64 @@ describe('webhook channel', () => {
     rx.reply('reset');
     const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/reset` })), never);
     assert.equal(r.outcome, 'retry');
+  });
+
+  test('a connection closed before the answer → retry coded ECONNRESET (as node:http named it)', async () => {
+    rx.reply('reset');
+    const r = await channel.send(notification(webhookDestination({ url: `${rx.url}/closed` })), never);
+    assert.equal(r.outcome, 'retry');
+    assert.equal(r.code, 'ECONNRESET');
+    assert.doesNotMatch(r.outcome === 'retry' ? r.error : '', /127\.0\.0\.1|\/closed/, 'no URL in the error');
+  });
+
+  test('credentials in the URL are sent as Basic auth; a destination Authorization header wins', async () => {
+    const url = `http://bench%40acme:p%3Ass@127.0.0.1:${rx.port}/auth`;
+    const start = rx.requests.length;
+    assert.equal((await channel.send(notification(webhookDestination({ url })), never)).outcome, 'delivered');
+    const own = webhookDestination({ url, headers: { Authorization: 'Bearer own-token' } });
+    assert.equal((await channel.send(notification(own), never)).outcome, 'delivered');
+    const reqs = (await rx.waitFor(start + 2)).slice(start);
+    assert.deepEqual(
+      reqs.map((r) => r.headers.authorization),
+      [`Basic ${Buffer.from('bench@acme:p:ss').toString('base64')}`, 'Bearer own-token'],
+    );
+    assert.equal(reqs[0]?.path, '/auth');
+  });
+
+  test('a Content-Length header of the destination is replaced by the body length', async () => {
+    const start = rx.requests.length;
+    const dest = webhookDestination({ url: `${rx.url}/length`, headers: { 'Content-Length': '3' } });
+    assert.equal((await channel.send(notification(dest), never)).outcome, 'delivered');
+    const [req] = (await rx.waitFor(start + 1)).slice(start);
+    assert.equal(req?.headers['content-length'], String(req?.body.length));
+    assert.ok((req?.body.length ?? 0) > 3);
+  });
+
+  test('a framing header (Transfer-Encoding) is refused before sending, as permanent', async () => {
+    const start = rx.requests.length;
+    const dest = webhookDestination({ url: `${rx.url}/te`, headers: { 'Transfer-Encoding': 'chunked' } });
+    const r = await channel.send(notification(dest), never);
+    assert.equal(r.outcome, 'permanent');
+    assert.match(r.outcome === 'permanent' ? r.error : '', /transfer-encoding/);
+    assert.equal(rx.requests.length, start);
+  });
+
+  test("at most the destination's concurrency of connections, reused across sends", async () => {
+    const own = await startHttpReceiver({ defaultReply: { status: 200, headers: { 'content-length': '2' }, body: 'ok', delayMs: 100 } });
+    const pooled = new PerDestination();
+    try {
+      const dest = webhookDestination({ url: `${own.url}/pool`, delivery: { concurrency: 2 } });
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => pooled.send(notification(dest, { deliveryId: `dlv_pool_${i}` }), never)));
+      assert.deepEqual(
+        results.map((r) => r.outcome),
+        Array(6).fill('delivered'),
+      );
+      assert.equal(own.requests.length, 6);
+      assert.equal(own.openConnections(), 2, 'two kept-alive connections carried all six');
+    } finally {
+      await pooled.close();
+      await own.close();
+    }
   });
 
   test('the secret never appears in results', async () => {

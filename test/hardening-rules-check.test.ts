@@ -156,6 +156,11 @@ test('check refuses URLs that can never work and line breaks in header values', 
       'X-A',
       /the header "X-A" of destination "pay" has a line break/,
     ],
+    [
+      ['    url: https://pay.example.com/hook', '    headers:', '      Transfer-Encoding: chunked'],
+      'Transfer-Encoding',
+      /the header "Transfer-Encoding" of destination "pay" frames the request on its connection, which b3os-router does itself/,
+    ],
   ];
   for (const [extra, lineHas, message, env] of cases) {
     const r = await check(hook(extra), env ?? {});

@@ -128,6 +128,8 @@ export interface CompileInput {
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** How a request is framed on its connection: the HTTP client sets these, a webhook cannot. */
+const FRAMING_HEADERS = new Set(['transfer-encoding', 'keep-alive', 'upgrade', 'expect']);
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 const NAMED_EMAIL = /^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/;
 
@@ -458,6 +460,12 @@ class Compiler {
         for (const [h, v] of Object.entries(raw.headers ?? {})) {
           if (!HEADER_NAME.test(h)) {
             this.problems.error([...at('headers'), h], `"${h}" in the headers of destination "${name}" is not an HTTP header name`, 'key');
+          } else if (FRAMING_HEADERS.has(h.toLowerCase())) {
+            this.problems.error(
+              [...at('headers'), h],
+              `the header "${h}" of destination "${name}" frames the request on its connection, which b3os-router does itself; remove it`,
+              'key',
+            );
           }
           // A line break in a value would end the header and start another (or be refused at
           // every send); say so now, without showing the value (it is often a token).

@@ -1,7 +1,6 @@
 // Small HTTP helpers shared by the webhook and Slack channels: Retry-After parsing, a deadline that
 // combines the delivery timeout with the worker's AbortSignal, bounded reading of error bodies, and
 // the contract's classification of HTTP answers (section 4).
-import type { IncomingMessage } from 'node:http';
 import type { SendResult } from './channel.js';
 
 const SECONDS = /^\s*(\d+(?:\.\d+)?)\s*$/;
@@ -94,30 +93,6 @@ export function whenAborted(signal: AbortSignal): { promise: Promise<void>; disp
   };
 }
 
-/**
- * Reads a response body to its end and throws it away, but never past `signal`: a receiver that
- * promises a length and never sends it would otherwise hold the socket forever once the send's
- * deadline is gone. On abort the response (and so its socket) is destroyed. Never rejects.
- */
-export function drainWithin(res: IncomingMessage, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const finish = (): void => {
-      signal.removeEventListener('abort', cut);
-      resolve();
-    };
-    const cut = (): void => {
-      res.destroy();
-      finish();
-    };
-    if (signal.aborted) return cut();
-    signal.addEventListener('abort', cut, { once: true });
-    res.on('error', finish);
-    res.on('end', finish);
-    res.on('close', finish);
-    res.resume();
-  });
-}
-
 export const MAX_ERROR_BODY_BYTES = 2048;
 
 /**
@@ -198,6 +173,22 @@ export function classifyStatus(
   return { outcome: 'permanent', code, error: `${opts.what} answered ${status}${detail}` };
 }
 
+/**
+ * undici's own error codes (the webhook channel's Pool, and fetch under the Slack channel) as the
+ * codes node:http gave for the same failure, so stored codes and alerts keep meaning the same.
+ */
+const UNDICI_CODES: Readonly<Record<string, string>> = {
+  // The other side closed the connection before the answer was complete (node:http: "socket hang up").
+  UND_ERR_SOCKET: 'ECONNRESET',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+  // The channel's connections were closed under the send (a reload or the stop).
+  UND_ERR_ABORTED: 'aborted',
+  UND_ERR_DESTROYED: 'aborted',
+  UND_ERR_CLOSED: 'aborted',
+};
+
 /** A network-level failure (no HTTP answer) as a retry result. Never includes the URL. */
 export function networkFailure(err: unknown, what: string, d: Deadline, timeoutMs: number): SendResult {
   if (d.timedOut()) {
@@ -208,12 +199,18 @@ export function networkFailure(err: unknown, what: string, d: Deadline, timeoutM
   }
   const cause = (err as { cause?: unknown } | null)?.cause ?? err;
   const errno = (cause as { code?: unknown } | null)?.code;
-  const code = typeof errno === 'string' ? errno : null;
+  const raw = typeof errno === 'string' ? errno : null;
+  const message = cause instanceof Error ? cause.message : String(cause);
   // A TypeError is fetch refusing to build the request; its message quotes the URL, which may
-  // hold secrets. It will not change on retry.
-  if (code === null && cause instanceof TypeError && cause.message !== 'fetch failed') {
+  // hold secrets. undici's refusals (a header it will not send) name only the header. Neither
+  // changes on retry.
+  if (raw === null && cause instanceof TypeError && cause.message !== 'fetch failed') {
     return { outcome: 'permanent', code: null, error: `could not build the request to ${what} (check its url and headers)` };
   }
-  const message = cause instanceof Error ? cause.message : String(cause);
+  if (raw === 'UND_ERR_INVALID_ARG' || raw === 'UND_ERR_NOT_SUPPORTED') {
+    return { outcome: 'permanent', code: null, error: `could not build the request to ${what}: ${oneLine(message, 100)} (check its url and headers)` };
+  }
+  const code = raw === null ? null : (UNDICI_CODES[raw] ?? raw);
+  if (code === 'timeout') return { outcome: 'retry', code, error: `${what} did not answer in time (${oneLine(message, 100)})` };
   return { outcome: 'retry', code, error: `could not reach ${what}: ${oneLine(message, 200)}` };
 }

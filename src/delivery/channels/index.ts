@@ -1,5 +1,5 @@
 // Channels per configured destination: createChannel builds the one a destination sends through
-// (its own HTTP agents, its own SMTP pool), and the registry keeps one per destination name,
+// (its own HTTP connection pools, its own SMTP pool), and the registry keeps one per destination name,
 // replacing it when the destination's settings change on reload and closing the old one once its
 // sends have finished. The worker and `b3os-router ping` go through here.
 import type { Destination } from '../../config/types.js';

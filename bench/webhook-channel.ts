@@ -1,0 +1,237 @@
+// In-process harness for the delivery thread's HTTP cost (informational, not a scenario of
+// `npm run bench`). Two modes, both against the bench sink (a child process), CPU of this process
+// only (process.cpuUsage, all its threads), so the sink's own work is not counted:
+//
+//   channel: N composed webhook deliveries (compose() + WebhookChannel.send, signed with the
+//            default `b3os` scheme) with 16 in flight, after a warm-up: CPU µs per delivery.
+//   worker:  N pending deliveries in a fresh SQLite database, drained by one DeliveryWorker
+//            (claims, compose, send, outcomes): CPU µs per delivery from start to the last one.
+//
+// --root DIR runs another checkout's built code (its dist/src) with this harness, so that a base
+// and a branch can be measured alternately:
+//   node dist/bench/webhook-channel.js --mode channel --n 20000 [--root /tmp/base] [--no-secret]
+// --profile FILE writes a CPU profile of the measured part alone (node dist/bench/profile.js FILE).
+import { setMaxListeners } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { RouterConfig, WebhookDestination } from '../src/config/types.js';
+import type { Channel } from '../src/delivery/channels/channel.js';
+import type { Lease } from '../src/delivery/channels/index.js';
+import type { ComposeInput, ComposeResult } from '../src/delivery/compose.js';
+import type { DeliveryWorker, WorkerDeps } from '../src/delivery/worker.js';
+import type { LoadResult } from '../src/config/load.js';
+import type { IngestItem, Store } from '../src/store/store.js';
+import { eventBody, ROOT, startSink, until } from './common.js';
+
+interface Args {
+  mode: 'channel' | 'worker';
+  n: number;
+  warmup: number;
+  inFlight: number;
+  root: string;
+  secret: boolean;
+  profile: string | null;
+}
+
+function args(argv: string[]): Args {
+  const a: Args = { mode: 'channel', n: 20_000, warmup: 3_000, inFlight: 16, root: ROOT, secret: true, profile: null };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    switch (argv[i]) {
+      case '--mode':
+        a.mode = v === 'worker' ? 'worker' : 'channel';
+        i++;
+        break;
+      case '--n':
+        a.n = Number(v);
+        i++;
+        break;
+      case '--warmup':
+        a.warmup = Number(v);
+        i++;
+        break;
+      case '--in-flight':
+        a.inFlight = Number(v);
+        i++;
+        break;
+      case '--root':
+        a.root = resolve(v ?? '.');
+        i++;
+        break;
+      case '--profile':
+        a.profile = resolve(v ?? 'webhook-channel.cpuprofile');
+        i++;
+        break;
+      case '--no-secret':
+        a.secret = false;
+        break;
+    }
+  }
+  return a;
+}
+
+/** A module of the checkout under test, by its path below dist/src. */
+const load = <T>(root: string, path: string): Promise<T> => import(pathToFileURL(join(root, 'dist', 'src', path)).href) as Promise<T>;
+
+function rulesText(sinkUrl: string, secret: boolean, concurrency: number): string {
+  return `version: 1
+destinations:
+  bench-hook:
+    type: webhook
+    url: ${sinkUrl}/bench
+    ${secret ? 'secret: bench-outbound-secret-0123456789' : ''}
+    concurrency: ${concurrency}
+rules:
+  - name: bench-failures
+    match: { type: run.failed }
+    send_to: [bench-hook]
+`;
+}
+
+const cpuUs = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** CPU µs of `work` (and wall ms), profiled into `profile` when set. */
+async function measured(profile: string | null, work: () => Promise<void>): Promise<{ cpu: number; wallMs: number }> {
+  const session = profile === null ? null : new Session();
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  const t0 = performance.now();
+  const c0 = cpuUs();
+  await work();
+  const cpu = cpuUs() - c0;
+  const wallMs = performance.now() - t0;
+  if (session && profile) {
+    const { profile: p } = await session.post('Profiler.stop');
+    writeFileSync(profile, JSON.stringify(p));
+    session.disconnect();
+  }
+  return { cpu, wallMs };
+}
+
+async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promise<number>): Promise<{ cpuUsPerDelivery: number; wallMs: number }> {
+  const { compose } = await load<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
+  const { WebhookChannel } = await load<{ WebhookChannel: new (d: WebhookDestination) => Channel }>(a.root, 'delivery/channels/webhook.js');
+  const dest = config.destinations.get('bench-hook') as WebhookDestination;
+  const channel = new WebhookChannel(dest);
+  const rule = config.rules[0] ?? null;
+  const never = new AbortController().signal;
+  // Every send in flight listens on it, as on the worker's shutdown signal.
+  setMaxListeners(0, never);
+  const raws = Array.from({ length: 1000 }, (_, i) => eventBody(`evt_${i}`));
+  const events = raws.map((r) => JSON.parse(r) as ComposeInput['event']);
+  let failed = 0;
+  const run = async (count: number): Promise<void> => {
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < count) {
+        const i = next++;
+        const { payload } = compose({
+          destination: dest,
+          rule,
+          ruleName: 'bench-failures',
+          event: events[i % events.length]!,
+          raw: raws[i % raws.length]!,
+          type: 'run.failed',
+          deliveryId: `dlv_${i}`,
+          attempt: 1,
+          fields: config.server.fields,
+          now: Date.now(),
+        });
+        const r = await channel.send(payload, never);
+        if (r.outcome !== 'delivered') failed++;
+      }
+    };
+    await Promise.all(Array.from({ length: a.inFlight }, lane));
+  };
+  await run(a.warmup);
+  const before = await sinkTotal();
+  const { cpu, wallMs } = await measured(a.profile, () => run(a.n));
+  await channel.close();
+  if (failed > 0) throw new Error(`${failed} sends were not delivered`);
+  const got = (await sinkTotal()) - before;
+  if (got !== a.n) throw new Error(`the sink received ${got} of ${a.n}`);
+  return { cpuUsPerDelivery: cpu / a.n, wallMs };
+}
+
+async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promise<number>): Promise<{ cpuUsPerDelivery: number; wallMs: number }> {
+  const { openStore } = await load<{ openStore(spec: string): Store }>(a.root, 'store/open.js');
+  const { ChannelRegistry } = await load<{ ChannelRegistry: new (env: object) => { lease(d: unknown): Lease; close(): Promise<void> } }>(
+    a.root,
+    'delivery/channels/index.js',
+  );
+  const { DeliveryWorker: Worker } = await load<{ DeliveryWorker: new (d: WorkerDeps) => DeliveryWorker }>(a.root, 'delivery/worker.js');
+  const dir = mkdtempSync(join(tmpdir(), 'b3os-bench-worker-'));
+  const store = openStore(join(dir, 'router.db'));
+  try {
+    const now = Date.now();
+    for (let start = 0; start < a.n; start += 100) {
+      const batch: IngestItem[] = [];
+      for (let i = start; i < Math.min(a.n, start + 100); i++) {
+        batch.push({
+          event: {
+            key: `id:evt_${i}`,
+            keyKind: 'event_id',
+            eventId: `evt_${i}`,
+            runId: `run_evt_${i}`,
+            executionId: null,
+            type: 'run.failed',
+            receivedAt: now,
+            payload: eventBody(`evt_${i}`),
+            routing: '{}',
+          },
+          plan: () => [{ rule: 'bench-failures', destination: 'bench-hook', privileged: false, status: 'pending', reason: null }],
+        });
+      }
+      await store.ingest(batch);
+    }
+    const silent = { info() {}, warn() {}, error() {}, debug() {}, child: () => silent } as unknown as WorkerDeps['log'];
+    const channels = new ChannelRegistry({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });
+    const noop = { inc() {}, observe() {} };
+    const worker = new Worker({
+      store,
+      rules: () => config,
+      channels,
+      metrics: { deliveries: noop, policyBlocked: noop, attempts: noop },
+      log: silent,
+    });
+    const before = await sinkTotal();
+    const { cpu, wallMs } = await measured(a.profile, async () => {
+      await worker.start();
+      await until(async () => (await sinkTotal()) - before >= a.n, 300_000, 'all deliveries at the sink', 20);
+    });
+    await worker.stop(5_000);
+    await channels.close();
+    return { cpuUsPerDelivery: cpu / a.n, wallMs };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const a = args(process.argv.slice(2));
+  const sink = await startSink();
+  try {
+    const { loadRulesText } = await load<{ loadRulesText(t: string, f: string): LoadResult }>(a.root, 'config/load.js');
+    const { config, problems } = loadRulesText(rulesText(sink.url, a.secret, a.inFlight), 'bench-rules.yaml');
+    if (config === null) throw new Error(problems.map((p) => p.message).join('; '));
+    const sinkTotal = async () => (await sink.stats()).total;
+    const r = a.mode === 'channel' ? await channelMode(a, config, sinkTotal) : await workerMode(a, config, sinkTotal);
+    console.log(
+      `${a.mode} root=${a.root} n=${a.n} in-flight=${a.inFlight}${a.secret ? ' signed' : ''}: ${r.cpuUsPerDelivery.toFixed(1)} µs CPU/delivery, ${Math.round((a.n / r.wallMs) * 1000)} deliveries/s`,
+    );
+  } finally {
+    await sink.close();
+  }
+}
+
+await main();

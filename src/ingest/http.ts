@@ -5,7 +5,7 @@ import type { RouterConfig } from '../config/types.js';
 import { idempotencyKey, type IdempotencyKey } from '../event/key.js';
 import type { EventObject } from '../event/model.js';
 import type { Metrics } from '../ops/metrics.js';
-import { routeEvent } from '../route/route.js';
+import { decisionText, routeEvent } from '../route/route.js';
 import { knownEventSize } from '../rules/logic.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { StoreUnavailableError, type IngestItem, type IngestOutcome } from '../store/store.js';
@@ -137,7 +137,7 @@ export function prepareEvent(
       type,
       receivedAt: now,
       payload: parsed.text,
-      routing: JSON.stringify(routing.decision),
+      routing: decisionText(routing.decision),
     },
     // The privileged pairs: their max_per_hour counts are locked and read before plan runs.
     counted: routing.pairs.filter((p) => config.destinations.get(p.destination)?.privileged),

@@ -304,6 +304,31 @@ function evaluate(config: RouterConfig, event: EventObject, type: string | null,
 
 const reasonIfMatched = (r: { matched: boolean; reason: string }) => (r.matched ? r.reason : null);
 
+/** Rule names and rules hashes as JSON texts: few, and seen again with every event. */
+const quoted = new Map<string, string>();
+function quote(text: string): string {
+  let q = quoted.get(text);
+  if (q === undefined) {
+    q = JSON.stringify(text);
+    if (quoted.size >= 4096) quoted.clear();
+    quoted.set(text, q);
+  }
+  return q;
+}
+
+/**
+ * JSON.stringify(decision), the same text (test/rules-index.test.ts compares them), written
+ * directly: ingest stores one with every event, and the generic walk costs several times this.
+ */
+export function decisionText(d: RoutingDecision): string {
+  let outcomes = '';
+  for (const o of d.outcomes) {
+    outcomes += `${outcomes === '' ? '' : ','}{"rule":${quote(o.rule)},"matched":${o.matched},"reason":${JSON.stringify(o.reason)}}`;
+  }
+  const stoppedBy = d.stoppedBy === null ? 'null' : quote(d.stoppedBy);
+  return `{"rules":${quote(d.rules)},"outcomes":[${outcomes}],"skipped":${d.skipped},"stoppedBy":${stoppedBy}${d.matchedOnly ? ',"matchedOnly":true' : ''}}`;
+}
+
 /**
  * Why each rule of the version that decided (`version`, whose hash is decision.rules) did or did
  * not match a stored event, in file order: the matched ones as stored, the others evaluated

@@ -81,6 +81,7 @@ try {
     root,
     requests: n,
     non2xx: res.non2xx,
+    statusCodes: Object.fromEntries(Object.entries(res.statusCodeStats).map(([k, v]) => [k, v.count])),
     errors: res.errors,
     p99: res.latency.p99,
     mainUsPerReq: +(((main1.user + main1.sys - main0.user - main0.sys) * 1e6) / n).toFixed(1),

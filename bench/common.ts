@@ -207,6 +207,8 @@ export interface RouterStart {
   env?: Record<string, string>;
   /** The database (--db): a PostgreSQL URL; default a SQLite file in dir. */
   db?: string;
+  /** The CLI to run (another checkout's, to compare versions); default this one's. */
+  bin?: string;
 }
 
 /**
@@ -237,7 +239,20 @@ export async function startRouter(o: RouterStart): Promise<Target & { dbPath: st
   Object.assign(env, { NODE_ENV: 'production', LOG_LEVEL: 'warn', B3OS_WEBHOOK_SECRET: SECRET, ...o.env });
   const child = spawn(
     process.execPath,
-    [...startScriptNodeFlags(), ...(o.nodeArgs ?? []), BIN, 'serve', '--rules', rulesPath, '--db', dbPath, '--port', String(port), '--host', '127.0.0.1'],
+    [
+      ...startScriptNodeFlags(),
+      ...(o.nodeArgs ?? []),
+      o.bin ?? BIN,
+      'serve',
+      '--rules',
+      rulesPath,
+      '--db',
+      dbPath,
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ],
     {
       cwd: o.dir,
       env,

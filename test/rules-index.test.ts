@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadRulesText } from '../src/config/load.js';
 import type { EventObject, Json } from '../src/config/types.js';
-import { indexedCandidates, routeEvent } from '../src/route/route.js';
+import { decisionText, indexedCandidates, routeEvent } from '../src/route/route.js';
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -113,6 +113,9 @@ test('the rule index picks the same rules as testing every rule, over generated 
       assert.equal(lean.decision.stoppedBy, full.decision.stoppedBy);
       assert.deepEqual(lean.pairs, full.pairs);
       assert.equal(lean.decision.matchedOnly, true);
+      // The text ingest stores is JSON.stringify's, written directly.
+      assert.equal(decisionText(lean.decision), JSON.stringify(lean.decision));
+      assert.equal(decisionText(full.decision), JSON.stringify(full.decision));
       compared++;
       skipped += config.rules.length - indexedCandidates(config, event, full.type).length;
     }

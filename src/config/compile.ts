@@ -663,7 +663,18 @@ class Compiler {
       }
       return m ?? { matched: true, reason: 'the rule has no match or when, so it matches every event' };
     };
-    const matches = (event: EventObject): boolean => (match === null || match.matches(event)) && (when === null || when(event).value);
+    // test(event).reason for an event the rule matches, else null, each condition evaluated once
+    // and no sentence built for a failure: what ingest's rule index runs.
+    const matchedReason = (event: EventObject): string | null => {
+      const m = match ? match.matchedReason(event) : null;
+      if (match && m === null) return null;
+      if (when) {
+        const w = when(event);
+        if (w.error || !w.value) return null;
+        return m !== null ? `${m}, and the "when" condition is true` : 'the "when" condition is true';
+      }
+      return m ?? 'the rule has no match or when, so it matches every event';
+    };
 
     return {
       name: raw.name ?? `rule ${i + 1}`,
@@ -677,7 +688,7 @@ class Compiler {
       types: match ? match.types : null,
       typePatterns: raw.match?.type === undefined ? null : [raw.match.type].flat().filter((t): t is string => typeof t === 'string'),
       test,
-      matches,
+      matchedReason,
       admitsType: match ? match.admitsType : () => true,
       keys: [...(match ? match.keys : []), ...(when && raw.when !== undefined ? logicKeys(raw.when) : [])],
       examples,

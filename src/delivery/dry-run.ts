@@ -78,7 +78,8 @@ function previewGroup(p: GroupPlacement): GroupPreview {
 export function dryRun(config: RouterConfig, event: EventObject, raw: string, file: string, now: number): TestReport {
   const fields = config.server.fields;
   const routing = routeEvent(config, event, { now, replay: false });
-  const { type, time, accepted, decision } = routing;
+  const { type, accepted, decision } = routing;
+  const time = routing.time();
   const byName = new Map(config.rules.map((r) => [r.name, r]));
   const deliveries = (accepted ? routing.plan(NO_COUNTS) : []).map((d): TestDelivery => {
     const dest = config.destinations.get(d.destination)!;

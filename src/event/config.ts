@@ -124,8 +124,11 @@ export interface CompiledRule {
   typePatterns?: string[] | null;
   /** The rule's own condition: `match` AND `when`. Pure; never throws. */
   test(event: EventObject): MatchResult;
-  /** test(event).matched without building the reason (ingest stores only the rules that matched). */
-  matches?(event: EventObject): boolean;
+  /**
+   * test(event).reason when the rule matches, else null, evaluating each condition once and
+   * building no sentence for a failure (ingest stores only the rules that matched).
+   */
+  matchedReason?(event: EventObject): string | null;
   /** Whether `match.type` (wildcards included) admits an event of this type; absent: any type. */
   admitsType?(type: string | null): boolean;
   /** Equalities the rule needs (see IndexKey); absent or empty: the index cannot skip it. */

@@ -2,10 +2,10 @@
 // The raw body is verified before anything parses it; nothing unverified reaches the rules.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouterConfig } from '../config/types.js';
-import { idempotencyKey } from '../event/key.js';
+import { idempotencyKey, type IdempotencyKey } from '../event/key.js';
 import type { EventObject } from '../event/model.js';
 import type { Metrics } from '../ops/metrics.js';
-import { routeEvent } from '../route/route.js';
+import { decisionText, routeEvent } from '../route/route.js';
 import { knownEventSize } from '../rules/logic.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { StoreUnavailableError, type IngestItem, type IngestOutcome } from '../store/store.js';
@@ -60,21 +60,90 @@ function parseEvent(body: Buffer): { event: EventObject; text: string } | Reject
   return { event: value as EventObject, text };
 }
 
-/** Bracket depth outside strings; a linear scan, cheaper than a failed deep parse. */
-function exceedsDepth(text: string, max: number): boolean {
+/**
+ * Bracket depth outside strings; a linear scan, cheaper than a failed deep parse. A string is
+ * skipped with indexOf to its closing quote (the first not escaped by an odd run of backslashes):
+ * most of an event's bytes are in strings, and indexOf is far faster than a loop over them.
+ */
+export function exceedsDepth(text: string, max: number): boolean {
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34 /* " */) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 /* { */ || c === 91 /* [ */) {
+    if (c === 34 /* " */) {
+      let end = i;
+      for (;;) {
+        end = text.indexOf('"', end + 1);
+        if (end < 0) return false; // an unclosed string: no bracket after it counts
+        let k = end - 1;
+        while (text.charCodeAt(k) === 92 /* \ */) k--;
+        if ((end - k) % 2 === 1) break;
+      }
+      i = end;
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
       if (++depth > max) return true;
     } else if (c === 125 || c === 93) depth--;
   }
   return false;
+}
+
+/** What the handler does before the commit: a rejection, an ignored type, or the item to store. */
+export type Prepared =
+  | { kind: 'rejected'; rejection: Rejection }
+  | { kind: 'ignored'; type: string | null }
+  | { kind: 'event'; type: string | null; key: IdempotencyKey; item: IngestItem };
+
+/**
+ * Verify → parse → route → idempotency key: everything ingest does for an event before its
+ * transaction, synchronously (bench/ingest-steps.ts times exactly this).
+ */
+export function prepareEvent(
+  config: RouterConfig,
+  secrets: readonly string[],
+  silences: SilenceCache | null,
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer,
+  now: number,
+): Prepared {
+  const v = verify(config.server.signature, secrets, headers, body, now);
+  if (!v.ok) return { kind: 'rejected', rejection: { status: 401, reason: v.reason, message: v.reason.replace(/_/g, ' ') } };
+
+  const parsed = parseEvent(body);
+  if (!('event' in parsed)) return { kind: 'rejected', rejection: parsed };
+  const event = parsed.event;
+  knownEventSize(event, parsed.text.length);
+  const routing = routeEvent(config, event, {
+    now,
+    replay: false,
+    skipIgnored: true,
+    matchedOnly: true,
+    silenced: silences
+      ? (p) => {
+          const s = silences.find(event, p.rule, p.destination, now);
+          return s ? silencedReason(s) : null;
+        }
+      : undefined,
+  });
+  const { type } = routing;
+  if (!routing.accepted) return { kind: 'ignored', type };
+
+  const key = idempotencyKey(event, type, body, config.server.fields, v.webhookId ?? null);
+  const item: IngestItem = {
+    event: {
+      key: key.key,
+      keyKind: key.kind,
+      eventId: key.eventId,
+      runId: key.runId,
+      executionId: key.executionId,
+      type,
+      receivedAt: now,
+      payload: parsed.text,
+      routing: decisionText(routing.decision),
+    },
+    // The privileged pairs: their max_per_hour counts are locked and read before plan runs.
+    counted: routing.pairs.filter((p) => config.destinations.get(p.destination)?.privileged),
+    plan: (counts) => routing.plan(counts),
+  };
+  return { kind: 'event', type, key, item };
 }
 
 export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: string): void {
@@ -124,55 +193,16 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
   };
 
   app.post(path, { onRequest: reserve }, async (req, reply) => {
-    const config = deps.rules();
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const now = Date.now();
-
-    const v = verify(config.server.signature, deps.secrets, req.headers, body, now);
-    if (!v.ok) return reject(req, reply, { status: 401, reason: v.reason, message: v.reason.replace(/_/g, ' ') });
-
-    const parsed = parseEvent(body);
-    if (!('event' in parsed)) return reject(req, reply, parsed);
-    const event = parsed.event;
-    knownEventSize(event, parsed.text.length);
-    const silences = deps.silences ?? null;
-    const routing = routeEvent(config, event, {
-      now,
-      replay: false,
-      skipIgnored: true,
-      matchedOnly: true,
-      silenced: silences
-        ? (p) => {
-            const s = silences.find(event, p.rule, p.destination, now);
-            return s ? silencedReason(s) : null;
-          }
-        : undefined,
-    });
-    const { type } = routing;
-
-    if (!routing.accepted) {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const p = prepareEvent(deps.rules(), deps.secrets, deps.silences ?? null, req.headers, body, now);
+    if (p.kind === 'rejected') return reject(req, reply, p.rejection);
+    if (p.kind === 'ignored') {
       metrics.eventsReceived.inc({ outcome: 'ignored', reason: '' });
-      req.log.debug({ type }, 'event type not accepted; acknowledged and ignored');
+      req.log.debug({ type: p.type }, 'event type not accepted; acknowledged and ignored');
       return reply.code(204).send();
     }
-
-    const key = idempotencyKey(event, type, body, config.server.fields, v.webhookId ?? null);
-    const item: IngestItem = {
-      event: {
-        key: key.key,
-        keyKind: key.kind,
-        eventId: key.eventId,
-        runId: key.runId,
-        executionId: key.executionId,
-        type,
-        receivedAt: now,
-        payload: parsed.text,
-        routing: JSON.stringify(routing.decision),
-      },
-      // The privileged pairs: their max_per_hour counts are locked and read before plan runs.
-      counted: routing.pairs.filter((p) => config.destinations.get(p.destination)?.privileged),
-      plan: (counts) => routing.plan(counts),
-    };
+    const { key, type, item } = p;
 
     let outcome: IngestOutcome;
     try {

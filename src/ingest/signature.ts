@@ -3,7 +3,7 @@
 // or over "<timestamp>.<body>" when a timestamp header is configured. Scheme `standard-webhooks`
 // (contract §11, https://www.standardwebhooks.com): HMAC-SHA256 over "<id>.<timestamp>.<body>"
 // under the key a `whsec_<base64>` secret holds, in the webhook-id/-timestamp/-signature headers.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { SignatureSettings } from '../config/types.js';
 import { standardWebhooksKey } from '../config/whsec.js';
 
@@ -36,11 +36,32 @@ function decode(value: string, settings: SignatureSettings): Buffer | null {
   return buf.length === 32 ? buf : null;
 }
 
-function mac(secret: string, timestamp: string | null, body: Buffer): Buffer {
+function mac(secret: string | KeyObject, timestamp: string | null, body: Buffer): Buffer {
   const h = createHmac('sha256', secret);
   if (timestamp !== null) h.update(`${timestamp}.`);
   h.update(body);
   return h.digest();
+}
+
+/** The secrets as keys, made once: each `b3os` secret's bytes, each `whsec_` secret decoded (null: not one). */
+interface Keys {
+  secrets: readonly string[];
+  hmac: KeyObject[];
+  standard: (Buffer | null)[];
+}
+const keysOf = new WeakMap<readonly string[], Keys>();
+
+function keys(secrets: readonly string[]): Keys {
+  const known = keysOf.get(secrets);
+  // (Checked again in case the list was changed in place since.)
+  if (known && known.secrets.length === secrets.length && known.secrets.every((s, i) => s === secrets[i])) return known;
+  const made: Keys = {
+    secrets: [...secrets],
+    hmac: secrets.map((s) => createSecretKey(Buffer.from(s, 'utf8'))),
+    standard: secrets.map((s) => standardWebhooksKey(s)),
+  };
+  keysOf.set(secrets, made);
+  return made;
 }
 
 export function verify(settings: SignatureSettings, secrets: readonly string[], headers: Record<string, HeaderValue>, body: Buffer, now: number): VerifyResult {
@@ -64,8 +85,8 @@ export function verify(settings: SignatureSettings, secrets: readonly string[], 
   // Every secret is tried, and every comparison made, whatever the outcome, so that timing says
   // nothing about which secret (if any) was close.
   let ok = false;
-  for (const secret of secrets) {
-    if (timingSafeEqual(mac(secret, timestamp, body), given)) ok = true;
+  for (const key of keys(secrets).hmac) {
+    if (timingSafeEqual(mac(key, timestamp, body), given)) ok = true;
   }
   return ok ? { ok: true } : { ok: false, reason: 'signature_mismatch' };
 }
@@ -112,8 +133,7 @@ function verifyStandard(
 
   // As above: every comparison is made, whatever matched.
   let ok = false;
-  for (const secret of secrets) {
-    const key = standardWebhooksKey(secret);
+  for (const key of keys(secrets).standard) {
     if (key === null) continue;
     const expected = standardWebhooksMac(key, id, ts, body);
     for (const g of given) if (timingSafeEqual(expected, g)) ok = true;

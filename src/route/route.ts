@@ -41,8 +41,8 @@ export interface RouteContext {
 
 export interface Routing {
   type: string | null;
-  /** The event's own time (ms), or null when it carries none readable. */
-  time: number | null;
+  /** The event's own time (ms), or null when it carries none readable (read on the first call). */
+  time(): number | null;
   /** false when server.accept_types ignores this type (answered 204, neither stored nor routed). */
   accepted: boolean;
   decision: RoutingDecision;
@@ -58,26 +58,36 @@ export interface Routing {
 
 export function routeEvent(config: RouterConfig, event: EventObject, ctx: RouteContext): Routing {
   const type = ctx.type !== undefined ? ctx.type : eventType(event, config.server.fields);
-  const time = eventTime(event, config.server.fields);
   const accepted = typeFilter(config.server.acceptTypes)(type);
   const { decision, pairs: all } =
     !accepted && ctx.skipIgnored
       ? { decision: { rules: config.hash, outcomes: [], skipped: config.rules.length, stoppedBy: null }, pairs: [] }
-      : ctx.matchedOnly
-        ? evaluateIndexed(config, event, type)
-        : evaluate(config, event, type);
+      : evaluate(config, event, type, ctx.matchedOnly ?? false);
   const pairs = ctx.only ? all.filter(ctx.only) : all;
+  // Read when first asked: policy needs it only for a privileged destination (max_event_age).
+  let time: number | null | undefined;
+  const timeOf = (): number | null => {
+    if (time === undefined) time = eventTime(event, config.server.fields);
+    return time;
+  };
   return {
     type,
-    time,
+    time: timeOf,
     accepted,
     decision,
     pairs,
-    plan: (counts) => plan(config, event, pairs, time, ctx, counts),
+    plan: (counts) => plan(config, event, pairs, timeOf, ctx, counts),
   };
 }
 
-function plan(config: RouterConfig, event: EventObject, pairs: RoutePair[], time: number | null, ctx: RouteContext, counts: RateCounts): RoutedDelivery[] {
+function plan(
+  config: RouterConfig,
+  event: EventObject,
+  pairs: RoutePair[],
+  time: () => number | null,
+  ctx: RouteContext,
+  counts: RateCounts,
+): RoutedDelivery[] {
   const extra = new Map<string, number>();
   const out: RoutedDelivery[] = [];
   for (const { rule, destination } of pairs) {
@@ -92,7 +102,8 @@ function plan(config: RouterConfig, event: EventObject, pairs: RoutePair[], time
       rule,
       destination: dest,
       event,
-      eventTimeMs: time,
+      // decide reads it (and the count) only for a privileged destination.
+      eventTimeMs: dest.privileged ? time() : null,
       grants: config.grants,
       // Asked only for privileged pairs: a count is a query, and the rest never need one.
       allowedInLastHour: dest.privileged ? allowedInWindow(counts, rule, destination, ctx.now) + (extra.get(key) ?? 0) : 0,
@@ -182,34 +193,6 @@ function mergeByIndex(a: CompiledRule[], b: CompiledRule[]): CompiledRule[] {
   return out;
 }
 
-function evaluate(config: RouterConfig, event: EventObject, type: string | null): { decision: RoutingDecision; pairs: RoutePair[] } {
-  const rules = candidates(config, type);
-  const outcomes: RuleOutcome[] = [];
-  const pairs: RoutePair[] = [];
-  let stoppedBy: string | null = null;
-  for (const rule of rules) {
-    if (!rule.enabled) {
-      outcomes.push({ rule: rule.name, matched: false, reason: 'the rule is disabled (enabled: false)' });
-      continue;
-    }
-    const result = rule.test(event);
-    outcomes.push({ rule: rule.name, matched: result.matched, reason: result.reason });
-    if (!result.matched) continue;
-    for (const name of rule.sendTo) {
-      const dest = config.destinations.get(name);
-      if (dest?.enabled) pairs.push({ rule: rule.name, destination: name });
-    }
-    if (rule.stop) {
-      stoppedBy = rule.name;
-      break;
-    }
-  }
-  return {
-    decision: { rules: config.hash, outcomes, skipped: config.rules.length - rules.length, stoppedBy },
-    pairs,
-  };
-}
-
 // The rule index (ingest). Per event type, once: the enabled rules whose `match.type` admits it
 // (wildcards included), split into those the index cannot skip and, for the others, a lookup by
 // one equality each needs (IndexKey). An event then tests only the rules filed under the values
@@ -277,13 +260,31 @@ export function indexedCandidates(config: RouterConfig, event: EventObject, type
   return [...b.always, ...found].sort((x, y) => x.index - y.index);
 }
 
-function evaluateIndexed(config: RouterConfig, event: EventObject, type: string | null): { decision: RoutingDecision; pairs: RoutePair[] } {
+/**
+ * The rules that match, in file order, up to the first with `stop`. Every candidate of the type
+ * index with its reason; or, `matchedOnly` (ingest), only the rule index's candidates, and only
+ * those that matched.
+ */
+function evaluate(config: RouterConfig, event: EventObject, type: string | null, matchedOnly: boolean): { decision: RoutingDecision; pairs: RoutePair[] } {
+  const rules = matchedOnly ? indexedCandidates(config, event, type) : candidates(config, type);
   const outcomes: RuleOutcome[] = [];
   const pairs: RoutePair[] = [];
   let stoppedBy: string | null = null;
-  for (const rule of indexedCandidates(config, event, type)) {
-    if (!(rule.matches ? rule.matches(event) : rule.test(event).matched)) continue;
-    outcomes.push({ rule: rule.name, matched: true, reason: rule.test(event).reason });
+  for (const rule of rules) {
+    // (The rule index holds only enabled rules.)
+    if (!rule.enabled) {
+      outcomes.push({ rule: rule.name, matched: false, reason: 'the rule is disabled (enabled: false)' });
+      continue;
+    }
+    if (matchedOnly) {
+      const reason = rule.matchedReason ? rule.matchedReason(event) : reasonIfMatched(rule.test(event));
+      if (reason === null) continue;
+      outcomes.push({ rule: rule.name, matched: true, reason });
+    } else {
+      const result = rule.test(event);
+      outcomes.push({ rule: rule.name, matched: result.matched, reason: result.reason });
+      if (!result.matched) continue;
+    }
     for (const name of rule.sendTo) {
       const dest = config.destinations.get(name);
       if (dest?.enabled) pairs.push({ rule: rule.name, destination: name });
@@ -293,7 +294,39 @@ function evaluateIndexed(config: RouterConfig, event: EventObject, type: string 
       break;
     }
   }
-  return { decision: { rules: config.hash, outcomes, skipped: 0, stoppedBy, matchedOnly: true }, pairs };
+  return {
+    decision: matchedOnly
+      ? { rules: config.hash, outcomes, skipped: 0, stoppedBy, matchedOnly: true }
+      : { rules: config.hash, outcomes, skipped: config.rules.length - rules.length, stoppedBy },
+    pairs,
+  };
+}
+
+const reasonIfMatched = (r: { matched: boolean; reason: string }) => (r.matched ? r.reason : null);
+
+/** Rule names and rules hashes as JSON texts: few, and seen again with every event. */
+const quoted = new Map<string, string>();
+function quote(text: string): string {
+  let q = quoted.get(text);
+  if (q === undefined) {
+    q = JSON.stringify(text);
+    if (quoted.size >= 4096) quoted.clear();
+    quoted.set(text, q);
+  }
+  return q;
+}
+
+/**
+ * JSON.stringify(decision), the same text (test/rules-index.test.ts compares them), written
+ * directly: ingest stores one with every event, and the generic walk costs several times this.
+ */
+export function decisionText(d: RoutingDecision): string {
+  let outcomes = '';
+  for (const o of d.outcomes) {
+    outcomes += `${outcomes === '' ? '' : ','}{"rule":${quote(o.rule)},"matched":${o.matched},"reason":${JSON.stringify(o.reason)}}`;
+  }
+  const stoppedBy = d.stoppedBy === null ? 'null' : quote(d.stoppedBy);
+  return `{"rules":${quote(d.rules)},"outcomes":[${outcomes}],"skipped":${d.skipped},"stoppedBy":${stoppedBy}${d.matchedOnly ? ',"matchedOnly":true' : ''}}`;
 }
 
 /**

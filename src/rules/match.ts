@@ -17,8 +17,8 @@ export type MatchSpec = Record<string, MatchScalar | MatchScalar[]>;
 export interface CompiledMatch {
   /** All conditions hold; the reason names each condition (or the first that failed). */
   test(event: EventObject): MatchResult;
-  /** test(event).matched, without the reason. */
-  matches(event: EventObject): boolean;
+  /** test(event).reason when every condition holds, else null (no sentence for a failure). */
+  matchedReason(event: EventObject): string | null;
   /** Whether the `type` condition holds for an event of this type (true without one). */
   admitsType(type: string | null): boolean;
   /** Conditions other than `type` whose values are all plain text: the rule index's keys. */
@@ -174,12 +174,17 @@ export function compileMatch(spec: MatchSpec, typeOf: (event: EventObject) => st
     }
     return { matched: true, reason: held.join(' and ') };
   };
-  const matches = (event: EventObject): boolean => {
-    for (const c of conditions) if (!holds(c.read(event), c.alternatives)) return false;
-    return true;
+  const matchedReason = (event: EventObject): string | null => {
+    const actuals: (Json | undefined)[] = [];
+    for (const c of conditions) {
+      const actual = c.read(event);
+      if (!holds(actual, c.alternatives)) return null;
+      actuals.push(actual);
+    }
+    return conditions.map((c, i) => `${c.key} is ${show(actuals[i])}`).join(' and ');
   };
   const admitsType = (type: string | null): boolean => !typeCondition || holds(type ?? undefined, typeCondition.alternatives);
-  return { match: { test, matches, admitsType, keys, types }, issues };
+  return { match: { test, matchedReason, admitsType, keys, types }, issues };
 }
 
 /**

@@ -1,0 +1,141 @@
+// Harness (not part of `npm run bench`): ONE router replica on PostgreSQL under load, with where its
+// time goes. Starts a durable PostgreSQL (the bench's settings, plus pg_stat_statements), a sink
+// and one `serve`; drives it closed-loop (autocannon, --connections) or open-loop at a fixed rate
+// (--rate); prints req/s, p99, CPU per accepted event of the router (all threads) and of the
+// PostgreSQL processes, and the statements by calls and time (batches = calls of the ingest one).
+//
+//   node dist/bench/pg-replica.js [--seconds 5] [--connections 50] [--rate N] [--sqlite] [--cpu-prof DIR]
+import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { startPostgres } from '../test/helpers/postgres.js';
+import { cpuSecondsOf, load, startRouter, startSink, until } from './common.js';
+import { oneRule } from './delivery.js';
+import { openLoop } from './openloop.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '50' },
+    rate: { type: 'string' },
+    sqlite: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
+    statements: { type: 'string', default: '12' },
+  },
+});
+const seconds = Number(values.seconds);
+const connections = Number(values.connections);
+
+/** The postmaster and every process it forked (backends, walwriter, checkpointer, …). */
+function pgPids(postmaster: number): number[] {
+  const out = [postmaster];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === postmaster) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+const cpuOfAll = (pids: number[]) => pids.reduce((a, p) => a + (cpuSecondsOf(p) || 0), 0);
+
+const dir = mkdtempSync(join(tmpdir(), 'b3os-pgrep-'));
+const sink = await startSink();
+const server = values.sqlite ? null : await startPostgres({ durable: true });
+try {
+  let dbUrl: string | undefined;
+  let admin: pg.Client | null = null;
+  if (server) {
+    const c = new pg.Client({ connectionString: server.url() });
+    await c.connect();
+    await c.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`);
+    await c.query(`ALTER SYSTEM SET pg_stat_statements.track_planning = on`);
+    await c.end();
+    await server.restart();
+    dbUrl = await server.createDatabase();
+    admin = new pg.Client({ connectionString: dbUrl });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  }
+  const router = await startRouter({
+    dir: join(dir, 'router'),
+    rules: oneRule(sink.url),
+    db: dbUrl,
+    env: { DB_POOL_MAX: '8' },
+    nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
+  });
+  try {
+    const accepted = new Set<string>();
+    await load({ url: router.url, connections: 10, amount: 500, idPrefix: 'warm', onOk: (id) => accepted.add(id) });
+    await until(async () => (await sink.stats()).unique >= accepted.size, 60_000, 'warm-up deliveries', 20);
+    await sink.reset();
+    accepted.clear();
+    let postmaster = 0;
+    if (admin) {
+      await admin.query('SELECT pg_stat_statements_reset()');
+      await admin.query(`SELECT pg_stat_reset_shared('wal')`);
+      const { rows } = await admin.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'`);
+      const stat = readFileSync(`/proc/${rows[0].pid}/stat`, 'utf8');
+      postmaster = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    }
+    const pids = postmaster ? pgPids(postmaster) : [];
+    const r0 = cpuSecondsOf(router.pid);
+    const p0 = cpuOfAll(pids);
+    let rps: number;
+    let p99: number;
+    if (values.rate) {
+      const r = await openLoop({ url: router.url, rate: Number(values.rate), seconds, idPrefix: 'ol', onOk: (id) => accepted.add(id) });
+      rps = r.rps;
+      p99 = r.p99;
+    } else {
+      const r = await load({ url: router.url, connections, duration: seconds, idPrefix: 'cl', onOk: (id) => accepted.add(id) });
+      rps = r.requests.total / r.duration;
+      p99 = r.latency.p99;
+    }
+    const r1 = cpuSecondsOf(router.pid);
+    const p1 = cpuOfAll(pgPids(postmaster).filter((p) => pids.includes(p)));
+    await until(async () => (await sink.stats()).unique >= accepted.size, 120_000, 'deliveries', 20);
+    const r2 = cpuSecondsOf(router.pid);
+    const n = accepted.size;
+    console.log(
+      JSON.stringify({
+        engine: server ? 'postgres' : 'sqlite',
+        rps: Math.round(rps),
+        p99,
+        accepted: n,
+        routerCpuUsPerEventLoad: Math.round(((r1 - r0) * 1e6) / n),
+        routerCpuUsPerEventToDelivered: Math.round(((r2 - r0) * 1e6) / n),
+        routerCpuShareDuringLoad: +((r1 - r0) / seconds).toFixed(2),
+        pgCpuUsPerEvent: server ? Math.round(((p1 - p0) * 1e6) / n) : null,
+        pgCpuShareDuringLoad: server ? +((p1 - p0) / seconds).toFixed(2) : null,
+      }),
+    );
+    if (admin) {
+      const wal = await admin.query(`SELECT wal_records, wal_bytes FROM pg_stat_wal`);
+      const io = await admin.query(`SELECT sum(fsyncs) AS fsyncs, sum(writes) AS writes FROM pg_stat_io WHERE object = 'wal'`);
+      console.log(JSON.stringify({ ...wal.rows[0], ...io.rows[0] }));
+      const { rows } = await admin.query(
+        `SELECT calls, rows, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, plans, round(total_plan_time::numeric, 1) AS plan_ms,
+                wal_records, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q
+         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+         ORDER BY calls DESC LIMIT $1`,
+        [Number(values.statements)],
+      );
+      console.table(rows);
+    }
+  } finally {
+    await router.stop();
+    await admin?.end();
+  }
+} finally {
+  await server?.stop();
+  await sink.close();
+  rmSync(dir, { recursive: true, force: true });
+}

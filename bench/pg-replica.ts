@@ -1,10 +1,11 @@
-// Harness (not part of `npm run bench`): ONE router replica on PostgreSQL under load, with where its
+// Harness (not part of `npm run bench`): one router replica on PostgreSQL (or --replicas N) under load, with where its
 // time goes. Starts a durable PostgreSQL (the bench's settings, plus pg_stat_statements), a sink
 // and one `serve`; drives it closed-loop (autocannon, --connections) or open-loop at a fixed rate
 // (--rate); prints req/s, p99, CPU per accepted event of the router (all threads) and of the
 // PostgreSQL processes, and the statements by calls and time (batches = calls of the ingest one).
 //
-//   node dist/bench/pg-replica.js [--seconds 5] [--connections 50] [--rate N] [--sqlite] [--cpu-prof DIR]
+//   node dist/bench/pg-replica.js [--seconds 5] [--connections 50] [--rate N] [--replicas 1] [--sqlite] [--cpu-prof DIR]
+// With several replicas the connections (or the rate) are split evenly; CPU is summed over them.
 import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,9 @@ const { values } = parseArgs({
     sqlite: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     statements: { type: 'string', default: '12' },
+    replicas: { type: 'string', default: '1' },
+    /** Sample what the router's connections are doing (pg_stat_activity) every 5 ms during the load. */
+    waits: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -64,16 +68,22 @@ try {
     await admin.connect();
     await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   }
-  const router = await startRouter({
-    dir: join(dir, 'router'),
-    rules: oneRule(sink.url),
-    db: dbUrl,
-    env: { DB_POOL_MAX: '8' },
-    nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
-  });
+  const replicas = values.sqlite ? 1 : Number(values.replicas);
+  const routers = await Promise.all(
+    Array.from({ length: replicas }, (_, i) =>
+      startRouter({
+        dir: join(dir, `router-${i}`),
+        rules: oneRule(sink.url),
+        db: dbUrl,
+        env: { DB_POOL_MAX: '8' },
+        nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
+      }),
+    ),
+  );
+  const routerCpu = () => routers.reduce((a, r) => a + cpuSecondsOf(r.pid), 0);
   try {
     const accepted = new Set<string>();
-    await load({ url: router.url, connections: 10, amount: 500, idPrefix: 'warm', onOk: (id) => accepted.add(id) });
+    await Promise.all(routers.map((r, i) => load({ url: r.url, connections: 10, amount: 500, idPrefix: `warm${i}`, onOk: (id) => accepted.add(id) })));
     await until(async () => (await sink.stats()).unique >= accepted.size, 60_000, 'warm-up deliveries', 20);
     await sink.reset();
     accepted.clear();
@@ -86,27 +96,54 @@ try {
       postmaster = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
     }
     const pids = postmaster ? pgPids(postmaster) : [];
-    const r0 = cpuSecondsOf(router.pid);
+    const waits = new Map<string, number>();
+    let sampling = values.waits && admin !== null;
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await admin!.query(
+          `SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') AS w, state, left(query, 30) AS q FROM pg_stat_activity
+           WHERE application_name LIKE 'b3os-router%' AND pid <> pg_backend_pid() AND state <> 'idle'`,
+        );
+        for (const r of rows) waits.set(`${r.w} | ${r.state} | ${r.q}`, (waits.get(`${r.w} | ${r.state} | ${r.q}`) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const r0 = routerCpu();
     const p0 = cpuOfAll(pids);
     let rps: number;
     let p99: number;
     if (values.rate) {
-      const r = await openLoop({ url: router.url, rate: Number(values.rate), seconds, idPrefix: 'ol', onOk: (id) => accepted.add(id) });
-      rps = r.rps;
-      p99 = r.p99;
+      const runs = await Promise.all(
+        routers.map((x, i) => openLoop({ url: x.url, rate: Number(values.rate) / replicas, seconds, idPrefix: `ol${i}`, onOk: (id) => accepted.add(id) })),
+      );
+      rps = runs.reduce((a, r) => a + r.rps, 0);
+      p99 = Math.max(...runs.map((r) => r.p99));
     } else {
-      const r = await load({ url: router.url, connections, duration: seconds, idPrefix: 'cl', onOk: (id) => accepted.add(id) });
-      rps = r.requests.total / r.duration;
-      p99 = r.latency.p99;
+      const runs = await Promise.all(
+        routers.map((x, i) =>
+          load({
+            url: x.url,
+            connections: Math.max(1, Math.floor(connections / replicas)),
+            duration: seconds,
+            idPrefix: `cl${i}`,
+            onOk: (id) => accepted.add(id),
+          }),
+        ),
+      );
+      rps = runs.reduce((a, r) => a + r.requests.total / r.duration, 0);
+      p99 = Math.max(...runs.map((r) => r.latency.p99));
     }
-    const r1 = cpuSecondsOf(router.pid);
+    const r1 = routerCpu();
+    sampling = false;
+    await sampler;
     const p1 = cpuOfAll(pgPids(postmaster).filter((p) => pids.includes(p)));
     await until(async () => (await sink.stats()).unique >= accepted.size, 120_000, 'deliveries', 20);
-    const r2 = cpuSecondsOf(router.pid);
+    const r2 = routerCpu();
     const n = accepted.size;
     console.log(
       JSON.stringify({
         engine: server ? 'postgres' : 'sqlite',
+        replicas,
         rps: Math.round(rps),
         p99,
         accepted: n,
@@ -117,6 +154,13 @@ try {
         pgCpuShareDuringLoad: server ? +((p1 - p0) / seconds).toFixed(2) : null,
       }),
     );
+    if (waits.size > 0)
+      console.table(
+        [...waits]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 15)
+          .map(([k, n]) => ({ samples: n, what: k.replace(/\s+/g, ' ') })),
+      );
     if (admin) {
       const wal = await admin.query(`SELECT wal_records, wal_bytes FROM pg_stat_wal`);
       const io = await admin.query(`SELECT sum(fsyncs) AS fsyncs, sum(writes) AS writes FROM pg_stat_io WHERE object = 'wal'`);
@@ -131,7 +175,7 @@ try {
       console.table(rows);
     }
   } finally {
-    await router.stop();
+    for (const r of routers) await r.stop();
     await admin?.end();
   }
 } finally {

@@ -153,9 +153,15 @@ const INGEST_ONE_STATEMENT = prepared(
  * The claim, as SQLite's: each destination with deliveries waiting at most its room (from $17/$18,
  * else $19, never over $20), one indexed read each (a skip-scan finds the destinations), the
  * starting one rotating with $21, $20 in all; FOR UPDATE SKIP LOCKED leaves what another replica
- * is claiming to it. A call always returns at least one row (the one that applies $22, the
- * bookkeeping's synchronous_commit = off, for this statement's transaction only); the claimed
- * deliveries are the rows with an event.
+ * is claiming to it.
+ *
+ * Outcomes and leases are bookkeeping, as on SQLite's synchronous=NORMAL connection: committed
+ * with synchronous_commit off (set_config(..., true): this statement's transaction only). Losing
+ * the last of them to a server crash only means a delivery is sent again, which at least once
+ * allows; it saves a WAL flush per claim and per batch of sends, and the claims no longer queue
+ * for the WAL behind ingest's commits. Ingest and admissions keep the server's setting. A call
+ * always returns at least one row (the one that applies the setting); the claimed deliveries are
+ * the rows with an event.
  */
 const FINISH_CLAIM = prepared(
   'finish_claim',
@@ -203,7 +209,7 @@ const FINISH_CLAIM = prepared(
      RETURNING d.*, true AS claimed)
    -- Each event by its key (LATERAL): never a scan of the events table, whatever the estimates.
    SELECT l.*, e.payload AS event_payload, e.type AS event_type
-   FROM (SELECT CASE WHEN $22::boolean THEN set_config('synchronous_commit', 'off', true) END AS bookkeeping) s
+   FROM (SELECT set_config('synchronous_commit', 'off', true) AS bookkeeping) s
    LEFT JOIN (SELECT * FROM leased UNION ALL SELECT * FROM fin WHERE claimed) l ON true
    LEFT JOIN LATERAL (SELECT payload, type FROM events WHERE seq = l.event_seq) e ON true`,
 );
@@ -745,11 +751,6 @@ export class PostgresStore implements Store {
       claim?.defaultRoom ?? 0,
       claim?.limit ?? 0,
       claim ? this.claimTurn++ : 0,
-      // Bookkeeping, as SQLite's synchronous=NORMAL connection: losing the last of these to a
-      // server crash only means a delivery is sent again (at least once allows it), and it
-      // saves a WAL flush per batch of sends. Ingest, admissions and a bare claim keep the
-      // server's setting.
-      updates.length > 0,
     ]);
     // The one row of a call that claimed nothing has no delivery and no event.
     return rows

@@ -260,3 +260,22 @@ test('the bookkeeping commit setting ends with the call: the connection keeps it
   await store.claimDue(claim(now + 2));
   assert.equal(await setting(), 'on');
 });
+
+test('a column a newer replica adds to deliveries or events does not break the statements this one prepared', async () => {
+  const url = await server.createDatabase();
+  // One connection: the statements prepared before the change are the ones run after it.
+  const store = new PostgresStore(url, { poolMax: 1, replicaId: 'replica-a' });
+  opened.push(store);
+  const now = Date.now();
+  await store.ingest([event(1, now, 'hook')]);
+  const [c] = await store.finishAndClaim([], claim(now));
+  await rows(url, 'ALTER TABLE deliveries ADD COLUMN added_later integer');
+  await rows(url, 'ALTER TABLE events ADD COLUMN added_later integer');
+  // A statement whose rows had the table's columns would fail now, on this connection, every time
+  // ("cached plan must not change result type").
+  await store.ingest([event(2, now, 'hook')]);
+  const next = await store.finishAndClaim([sent(c!, now, true)], claim(now + 1));
+  assert.deepEqual(next.map(eventOf), ['e2']);
+  await store.finish([sent(next[0]!, now, true)]);
+  assert.equal((await store.getDelivery(next[0]!.id))!.status, 'delivered');
+});

@@ -144,6 +144,30 @@ const INGEST_ONE_STATEMENT = prepared(
 );
 
 /**
+ * The columns a claim returns (what toDelivery reads), named: a prepared statement whose rows were
+ * the table's columns would fail on every call, on every connection that prepared it, once a newer
+ * replica's migration added a column ("cached plan must not change result type").
+ */
+const CLAIMED_COLUMNS = [
+  'id',
+  'event_seq',
+  'rule',
+  'destination',
+  'status',
+  'reason',
+  'privileged',
+  'attempts',
+  'round_attempts',
+  'next_attempt_at',
+  'created_at',
+  'updated_at',
+  'origin',
+  'event_count',
+]
+  .map((c) => `d.${c}`)
+  .join(', ');
+
+/**
  * Recording outcomes (finish) and claiming due deliveries (claimDue), either or both, in one
  * statement. Its parts see the table as it was before the statement, so what finish changes is
  * carried to the claim by hand, to claim exactly what a claim after the finish would: the finished
@@ -203,10 +227,10 @@ const FINISH_CLAIM = prepared(
        lease_until = CASE WHEN p.id IS NULL THEN NULL ELSE $15::bigint END, lease_owner = CASE WHEN p.id IS NULL THEN NULL ELSE $16::text END
      FROM u LEFT JOIN picked p ON p.id = u.id AND p.fin
      WHERE d.id = u.id AND d.id = ANY($1::text[])
-     RETURNING d.*, p.id IS NOT NULL AS claimed),
+     RETURNING ${CLAIMED_COLUMNS}, p.id IS NOT NULL AS claimed),
    leased AS (
      UPDATE deliveries d SET lease_until = $15::bigint, lease_owner = $16::text WHERE d.id IN (SELECT id FROM picked WHERE NOT fin)
-     RETURNING d.*, true AS claimed)
+     RETURNING ${CLAIMED_COLUMNS}, true AS claimed)
    -- Each event by its key (LATERAL): never a scan of the events table, whatever the estimates.
    SELECT l.*, e.payload AS event_payload, e.type AS event_type
    FROM (SELECT set_config('synchronous_commit', 'off', true) AS bookkeeping) s

@@ -6,7 +6,7 @@
 //
 //   node dist/bench/pg-replica.js [--seconds 5] [--connections 50] [--rate N] [--replicas 1] [--sqlite] [--cpu-prof DIR]
 // With several replicas the connections (or the rate) are split evenly; CPU is summed over them.
-import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +15,7 @@ import { startPostgres } from '../test/helpers/postgres.js';
 import { cpuSecondsOf, load, startRouter, startSink, until } from './common.js';
 import { oneRule } from './delivery.js';
 import { openLoop } from './openloop.js';
+import { cpuSecondsOfAll, postgresProcesses } from './pg-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,23 +32,6 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
-
-/** The postmaster and every process it forked (backends, walwriter, checkpointer, …). */
-function pgPids(postmaster: number): number[] {
-  const out = [postmaster];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === postmaster) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-const cpuOfAll = (pids: number[]) => pids.reduce((a, p) => a + (cpuSecondsOf(p) || 0), 0);
 
 const dir = mkdtempSync(join(tmpdir(), 'b3os-pgrep-'));
 const sink = await startSink();
@@ -87,15 +71,11 @@ try {
     await until(async () => (await sink.stats()).unique >= accepted.size, 60_000, 'warm-up deliveries', 20);
     await sink.reset();
     accepted.clear();
-    let postmaster = 0;
     if (admin) {
       await admin.query('SELECT pg_stat_statements_reset()');
       await admin.query(`SELECT pg_stat_reset_shared('wal')`);
-      const { rows } = await admin.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'`);
-      const stat = readFileSync(`/proc/${rows[0].pid}/stat`, 'utf8');
-      postmaster = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
     }
-    const pids = postmaster ? pgPids(postmaster) : [];
+    const pids = admin ? await postgresProcesses(admin) : [];
     const waits = new Map<string, number>();
     let sampling = values.waits && admin !== null;
     const sampler = (async () => {
@@ -109,7 +89,7 @@ try {
       }
     })();
     const r0 = routerCpu();
-    const p0 = cpuOfAll(pids);
+    const p0 = cpuSecondsOfAll(pids);
     let rps: number;
     let p99: number;
     if (values.rate) {
@@ -136,7 +116,7 @@ try {
     const r1 = routerCpu();
     sampling = false;
     await sampler;
-    const p1 = cpuOfAll(pgPids(postmaster).filter((p) => pids.includes(p)));
+    const p1 = cpuSecondsOfAll(pids);
     await until(async () => (await sink.stats()).unique >= accepted.size, 120_000, 'deliveries', 20);
     const r2 = routerCpu();
     const n = accepted.size;

@@ -6,14 +6,14 @@
 //
 //   node dist/bench/pg-store.js [--store DIST_DIR] [--batch 25] [--batches 200] [--rounds 3] [--separate]
 // --store: another build's dist/ (e.g. the base commit's), to compare its PostgresStore with this one.
-import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startPostgres } from '../test/helpers/postgres.js';
 import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, IngestItem, Store } from '../src/store/store.js';
-import { BENCH_DIST, cpuSecondsOf } from './common.js';
+import { BENCH_DIST } from './common.js';
+import { cpuSecondsOfAll, postgresProcesses } from './pg-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,20 +32,6 @@ type PgStore = Store & { finishAndClaim?(u: DeliveryUpdate[], c: ClaimRequest): 
 const { PostgresStore } = (await import(pathToFileURL(join(dist, 'src/store/postgres.js')).href)) as {
   PostgresStore: new (url: string, o: { poolMax: number; replicaId: string }) => PgStore;
 };
-
-function postgresPids(postmaster: number): number[] {
-  const out = [postmaster];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 const body = (i: number) =>
   JSON.stringify({ id: `e${i}`, type: 'run.failed', data: { workflowId: 'wf_bench', runId: `run_${i}`, error: { message: 'step "post-ledger" timed out' } } });
@@ -76,18 +62,15 @@ try {
   await admin.connect();
   try {
     await store.ingest([item(Date.now())]); // schema, connections
-    const { rows } = await admin.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'`);
-    const stat = readFileSync(`/proc/${rows[0].pid}/stat`, 'utf8');
-    const postmaster = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const pids = await postgresProcesses(admin);
     const measure = async (what: string, count: number, fn: () => Promise<void>) => {
-      const pids = postgresPids(postmaster);
-      const pg0 = pids.reduce((a, p) => a + (cpuSecondsOf(p) || 0), 0);
+      const pg0 = cpuSecondsOfAll(pids);
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       await fn();
       const wall = performance.now() - t0;
       const c = process.cpuUsage(c0);
-      const pg1 = pids.reduce((a, p) => a + (cpuSecondsOf(p) || 0), 0);
+      const pg1 = cpuSecondsOfAll(pids);
       return {
         what,
         count,

@@ -64,3 +64,24 @@ test('drain() resolves once everything submitted so far is committed', async () 
   // Nothing queued: drain resolves at once.
   await gc.drain();
 });
+
+test('what arrives while a commit is in flight goes into the next commit together, not one commit per turn', async () => {
+  // An async engine: each commit waits on the server for a while.
+  const batches: number[][] = [];
+  const gc = new GroupCommit<number, number>(async (items) => {
+    batches.push(items);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    return items;
+  });
+  const first = gc.submit(0);
+  await new Promise((r) => setImmediate(r));
+  // Five requests in five later turns of the event loop, all while the first commit is waiting.
+  const later: Promise<number>[] = [];
+  for (let i = 1; i <= 5; i++) {
+    later.push(gc.submit(i));
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.deepEqual(await Promise.all([first, ...later]), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(batches, [[0], [1, 2, 3, 4, 5]]);
+  await gc.drain();
+});

@@ -108,6 +108,136 @@ function eventColumns(ev: readonly NewEvent[]): unknown[][] {
   ];
 }
 
+/**
+ * A statement of the hot path, prepared once per connection (by its name) and then only bound and
+ * run: the server plans it once rather than on every batch (planning these was most of the
+ * server's CPU per event).
+ */
+interface Prepared {
+  name: string;
+  text: string;
+}
+const prepared = (name: string, text: string): Prepared => ({ name: `b3os_${name}`, text });
+
+/** Ingest's common case in one statement (PostgresStore.ingestSimple). */
+const INGEST_ONE_STATEMENT = prepared(
+  'ingest',
+  `WITH input AS (
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) AS u(k, kk, eid, rid, xid, t, at, p, r)),
+   ins AS (
+     INSERT INTO events (key, key_kind, event_id, run_id, execution_id, type, received_at, last_seen_at, payload, routing)
+     SELECT k, kk, eid, rid, xid, t, at, at, p, r FROM input ORDER BY k
+     ON CONFLICT (key) DO NOTHING RETURNING seq, key),
+   dup AS (
+     UPDATE events e SET duplicates = e.duplicates + 1, last_seen_at = greatest(e.last_seen_at, i.at)
+     FROM input i WHERE e.key = i.k AND e.key = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = i.k)
+     RETURNING e.seq, e.key),
+   dl AS (
+     INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at)
+     SELECT d.id, ins.seq, d.rule, d.dest, d.status, d.reason, d.priv, CASE WHEN d.status = 'pending' THEN d.at END, d.at, d.at, 'ingest',
+            CASE WHEN d.priv AND d.status = 'pending' THEN d.at END
+     FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[], $17::bigint[]) AS d(k, id, rule, dest, status, reason, priv, at)
+     JOIN ins ON ins.key = d.k
+     RETURNING status)
+   SELECT true AS fresh, seq, key, (SELECT count(pg_notify('${DUE_CHANNEL}', '')) FROM (SELECT 1 FROM dl WHERE status = 'pending' LIMIT 1) x) AS woke FROM ins
+   UNION ALL SELECT false, seq, key, 0 FROM dup`,
+);
+
+/**
+ * The columns a claim returns (what toDelivery reads), named: a prepared statement whose rows were
+ * the table's columns would fail on every call, on every connection that prepared it, once a newer
+ * replica's migration added a column ("cached plan must not change result type").
+ */
+const CLAIMED_COLUMNS = [
+  'id',
+  'event_seq',
+  'rule',
+  'destination',
+  'status',
+  'reason',
+  'privileged',
+  'attempts',
+  'round_attempts',
+  'next_attempt_at',
+  'created_at',
+  'updated_at',
+  'origin',
+  'event_count',
+]
+  .map((c) => `d.${c}`)
+  .join(', ');
+
+/**
+ * Recording outcomes (finish) and claiming due deliveries (claimDue), either or both, in one
+ * statement. Its parts see the table as it was before the statement, so what finish changes is
+ * carried to the claim by hand, to claim exactly what a claim after the finish would: the finished
+ * rows are left out of the table's side ($1) and enter as they will be (`again`: waiting, unleased),
+ * and those claimed are leased by the finishing UPDATE itself (a row is updated once per statement).
+ *
+ * The claim, as SQLite's: each destination with deliveries waiting at most its room (from $17/$18,
+ * else $19, never over $20), one indexed read each (a skip-scan finds the destinations), the
+ * starting one rotating with $21, $20 in all; FOR UPDATE SKIP LOCKED leaves what another replica
+ * is claiming to it.
+ *
+ * Outcomes and leases are bookkeeping, as on SQLite's synchronous=NORMAL connection: committed
+ * with synchronous_commit off (set_config(..., true): this statement's transaction only). Losing
+ * the last of them to a server crash only means a delivery is sent again, which at least once
+ * allows; it saves a WAL flush per claim and per batch of sends, and the claims no longer queue
+ * for the WAL behind ingest's commits. Ingest and admissions keep the server's setting. A call
+ * always returns at least one row (the one that applies the setting); the claimed deliveries are
+ * the rows with an event.
+ */
+const FINISH_CLAIM = prepared(
+  'finish_claim',
+  `WITH RECURSIVE
+   u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[]) AS u(id, status, reason, next, counted)),
+   att AS (
+     INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, outcome, code, error)
+     SELECT * FROM unnest($7::text[], $8::int[], $9::bigint[], $10::int[], $11::text[], $12::text[], $13::text[])),
+   again AS (
+     SELECT d.id, d.destination, u.next FROM u JOIN deliveries d ON d.id = u.id WHERE u.status IN ('pending', 'failed')),
+   dests(d) AS (
+     SELECT (SELECT min(destination) FROM deliveries WHERE status IN ('pending', 'failed') AND id <> ALL($1::text[]))
+     UNION ALL
+     SELECT (SELECT min(destination) FROM deliveries WHERE status IN ('pending', 'failed') AND destination > d AND id <> ALL($1::text[]))
+     FROM dests WHERE d IS NOT NULL),
+   waiting AS (
+     SELECT d, row_number() OVER (ORDER BY d) - 1 AS i, count(*) OVER () AS n
+     FROM (SELECT d FROM dests WHERE d IS NOT NULL UNION SELECT destination FROM again) x),
+   wanted AS (
+     SELECT w.d AS dest, least(coalesce(r.room, $19::int), $20::int) AS room, (w.i - $21::bigint % w.n + w.n) % w.n AS ord
+     FROM waiting w LEFT JOIN unnest($17::text[], $18::int[]) AS r(dest, room) ON r.dest = w.d),
+   picked AS (
+     SELECT p.id, p.fin FROM (SELECT * FROM wanted WHERE room > 0 ORDER BY ord) w
+     CROSS JOIN LATERAL (
+       SELECT c.id, c.fin FROM (
+         SELECT s.id, s.next_attempt_at AS next, false AS fin FROM (
+           SELECT d.id, d.next_attempt_at FROM deliveries d
+           WHERE d.destination = w.dest AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= $14
+             AND (d.lease_until IS NULL OR d.lease_until < $14) AND d.id <> ALL($1::text[])
+           ORDER BY d.next_attempt_at LIMIT w.room
+           FOR UPDATE OF d SKIP LOCKED) s
+         UNION ALL
+         SELECT a.id, a.next, true FROM again a WHERE a.destination = w.dest AND a.next <= $14) c
+       ORDER BY c.next LIMIT w.room) p
+     LIMIT $20::int),
+   fin AS (
+     UPDATE deliveries d SET status = u.status, reason = u.reason, attempts = d.attempts + u.counted,
+       round_attempts = d.round_attempts + u.counted, next_attempt_at = u.next, updated_at = $6,
+       lease_until = CASE WHEN p.id IS NULL THEN NULL ELSE $15::bigint END, lease_owner = CASE WHEN p.id IS NULL THEN NULL ELSE $16::text END
+     FROM u LEFT JOIN picked p ON p.id = u.id AND p.fin
+     WHERE d.id = u.id AND d.id = ANY($1::text[])
+     RETURNING ${CLAIMED_COLUMNS}, p.id IS NOT NULL AS claimed),
+   leased AS (
+     UPDATE deliveries d SET lease_until = $15::bigint, lease_owner = $16::text WHERE d.id IN (SELECT id FROM picked WHERE NOT fin)
+     RETURNING ${CLAIMED_COLUMNS}, true AS claimed)
+   -- Each event by its key (LATERAL): never a scan of the events table, whatever the estimates.
+   SELECT l.*, e.payload AS event_payload, e.type AS event_type
+   FROM (SELECT set_config('synchronous_commit', 'off', true) AS bookkeeping) s
+   LEFT JOIN (SELECT * FROM leased UNION ALL SELECT * FROM fin WHERE claimed) l ON true
+   LEFT JOIN LATERAL (SELECT payload, type FROM events WHERE seq = l.event_seq) e ON true`,
+);
+
 /** A delivery row to insert: planned (silenced ones too), or a group's notification (with its count). */
 type DeliveryRow = Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status']; id?: string; eventCount?: number; groupId?: string | null };
 
@@ -261,10 +391,10 @@ export class PostgresStore implements Store {
     return v;
   }
 
-  private async q(sql: string, params: unknown[] = []): Promise<Row[]> {
+  private async q(sql: string | Prepared, params: unknown[] = []): Promise<Row[]> {
     await this.ensure();
     try {
-      return (await this.pool.query(sql, params)).rows as Row[];
+      return (await (typeof sql === 'string' ? this.pool.query(sql, params) : this.pool.query({ ...sql, values: params }))).rows as Row[];
     } catch (err) {
       throw this.wrap(err);
     }
@@ -547,28 +677,7 @@ export class PostgresStore implements Store {
         at.push(ev[i]!.receivedAt);
       }
     });
-    const rows = await this.q(
-      `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[]) AS u(k, kk, eid, rid, xid, t, at, p, r)),
-       ins AS (
-         INSERT INTO events (key, key_kind, event_id, run_id, execution_id, type, received_at, last_seen_at, payload, routing)
-         SELECT k, kk, eid, rid, xid, t, at, at, p, r FROM input ORDER BY k
-         ON CONFLICT (key) DO NOTHING RETURNING seq, key),
-       dup AS (
-         UPDATE events e SET duplicates = e.duplicates + 1, last_seen_at = greatest(e.last_seen_at, i.at)
-         FROM input i WHERE e.key = i.k AND e.key = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = i.k)
-         RETURNING e.seq, e.key),
-       dl AS (
-         INSERT INTO deliveries (id, event_seq, rule, destination, status, reason, privileged, next_attempt_at, created_at, updated_at, origin, allowed_at)
-         SELECT d.id, ins.seq, d.rule, d.dest, d.status, d.reason, d.priv, CASE WHEN d.status = 'pending' THEN d.at END, d.at, d.at, 'ingest',
-                CASE WHEN d.priv AND d.status = 'pending' THEN d.at END
-         FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[], $17::bigint[]) AS d(k, id, rule, dest, status, reason, priv, at)
-         JOIN ins ON ins.key = d.k
-         RETURNING status)
-       SELECT true AS fresh, seq, key, (SELECT count(pg_notify('${DUE_CHANNEL}', '')) FROM (SELECT 1 FROM dl WHERE status = 'pending' LIMIT 1) x) AS woke FROM ins
-       UNION ALL SELECT false, seq, key, 0 FROM dup`,
-      [...eventColumns(ev), dk, did, rule, dest, status, reason, priv, at],
-    );
+    const rows = await this.q(INGEST_ONE_STATEMENT, [...eventColumns(ev), dk, did, rule, dest, status, reason, priv, at]);
     const found = new Map(rows.map((r) => [r.key as string, { fresh: r.fresh as boolean, seq: r.seq as number }]));
     const planOf = new Map(uniq.map((it, i) => [it.event.key, plans[i]!]));
     const dupsInBatch = items.filter((it, i) => first.get(it.event.key) !== i && found.has(it.event.key));
@@ -627,94 +736,50 @@ export class PostgresStore implements Store {
   }
 
   async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {
-    // The destinations with deliveries waiting: a skip-scan of the index, one seek per destination.
-    const dests = (
-      await this.q(
-        `WITH RECURSIVE dests(d) AS (
-           SELECT (SELECT min(destination) FROM deliveries WHERE status IN ('pending', 'failed'))
-           UNION ALL
-           SELECT (SELECT min(destination) FROM deliveries WHERE status IN ('pending', 'failed') AND destination > d)
-           FROM dests WHERE d IS NOT NULL)
-         SELECT d FROM dests WHERE d IS NOT NULL`,
-      )
-    ).map((r) => r.d as string);
-    if (dests.length === 0) return [];
-    // As SQLite's: each destination at most its room, the starting one rotating between claims.
-    const start = this.claimTurn++ % dests.length;
-    const wanted: string[] = [];
-    const rooms: number[] = [];
-    for (let i = 0; i < dests.length; i++) {
-      const d = dests[(start + i) % dests.length]!;
-      const room = Math.min(req.room.get(d) ?? req.defaultRoom, req.limit);
-      if (room > 0) {
-        wanted.push(d);
-        rooms.push(room);
-      }
-    }
-    if (wanted.length === 0) return [];
-    const rows = await this.q(
-      `WITH picked AS (
-         SELECT p.id FROM unnest($1::text[], $2::int[]) AS w(dest, room)
-         CROSS JOIN LATERAL (
-           SELECT d.id FROM deliveries d
-           WHERE d.destination = w.dest AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= $3
-             AND (d.lease_until IS NULL OR d.lease_until < $3)
-           ORDER BY d.next_attempt_at LIMIT w.room
-           FOR UPDATE SKIP LOCKED) p
-         LIMIT $4),
-       leased AS (
-         UPDATE deliveries d SET lease_until = $5, lease_owner = $6 WHERE d.id IN (SELECT id FROM picked) RETURNING d.*)
-       -- Each event by its key (LATERAL): never a scan of the events table, whatever the estimates.
-       SELECT l.*, e.payload AS event_payload, e.type AS event_type
-       FROM leased l CROSS JOIN LATERAL (SELECT payload, type FROM events WHERE seq = l.event_seq) e`,
-      [wanted, rooms, req.now, req.limit, req.now + req.leaseMs, this.replicaId],
-    );
-    return rows.map((r) => ({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null }));
+    return this.finishClaim([], req);
   }
 
   async finish(updates: DeliveryUpdate[]): Promise<void> {
     if (updates.length === 0) return;
-    const now = Date.now();
-    try {
-      await this.tx(async (c) => {
-        // Bookkeeping, as SQLite's synchronous=NORMAL connection: losing the last of these to a
-        // server crash only means a delivery is sent again (at least once allows it), and it
-        // saves a WAL flush per batch of sends. Ingest and admissions keep the server's setting.
-        await c.query(`SET LOCAL synchronous_commit = off`);
-        const a = updates.flatMap((u) => (u.attempt ? [u.attempt] : []));
-        if (a.length > 0) {
-          await c.query(
-            `INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, outcome, code, error)
-             SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::text[], $6::text[], $7::text[])`,
-            [
-              a.map((x) => x.deliveryId),
-              a.map((x) => x.attempt),
-              a.map((x) => x.startedAt),
-              a.map((x) => Math.round(x.durationMs)),
-              a.map((x) => x.outcome),
-              a.map((x) => x.code),
-              a.map((x) => x.error?.slice(0, 2000) ?? null),
-            ],
-          );
-        }
-        await c.query(
-          `UPDATE deliveries d SET status = u.status, reason = u.reason, attempts = d.attempts + u.counted,
-             round_attempts = d.round_attempts + u.counted, next_attempt_at = u.next, lease_until = NULL, lease_owner = NULL, updated_at = $6
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[]) AS u(id, status, reason, next, counted)
-           WHERE d.id = u.id AND d.id = ANY($1::text[])`,
-          [
-            updates.map((u) => u.id),
-            updates.map((u) => u.status),
-            updates.map((u) => u.reason?.slice(0, 2000) ?? null),
-            updates.map((u) => u.nextAttemptAt),
-            updates.map((u) => (u.attempt ? 1 : 0)),
-            now,
-          ],
-        );
-      });
-    } catch (err) {
-      throw this.wrap(err);
-    }
+    await this.finishClaim(updates, null);
+  }
+
+  /** finish(updates) and then claimDue(claim), in one transaction: one statement, one round trip. */
+  async finishAndClaim(updates: DeliveryUpdate[], claim: ClaimRequest): Promise<ClaimedDelivery[]> {
+    return this.finishClaim(updates, claim);
+  }
+
+  /** FINISH_CLAIM with its parameters: outcomes to record (may be none), then a claim (or none). */
+  private async finishClaim(updates: DeliveryUpdate[], claim: ClaimRequest | null): Promise<ClaimedDelivery[]> {
+    const a = updates.flatMap((u) => (u.attempt ? [u.attempt] : []));
+    const room = claim ? [...claim.room] : [];
+    const rows = await this.q(FINISH_CLAIM, [
+      updates.map((u) => u.id),
+      updates.map((u) => u.status),
+      updates.map((u) => u.reason?.slice(0, 2000) ?? null),
+      updates.map((u) => u.nextAttemptAt),
+      updates.map((u) => (u.attempt ? 1 : 0)),
+      Date.now(),
+      a.map((x) => x.deliveryId),
+      a.map((x) => x.attempt),
+      a.map((x) => x.startedAt),
+      a.map((x) => Math.round(x.durationMs)),
+      a.map((x) => x.outcome),
+      a.map((x) => x.code),
+      a.map((x) => x.error?.slice(0, 2000) ?? null),
+      claim?.now ?? 0,
+      claim ? claim.now + claim.leaseMs : 0,
+      this.replicaId,
+      room.map(([d]) => d),
+      room.map(([, n]) => n),
+      claim?.defaultRoom ?? 0,
+      claim?.limit ?? 0,
+      claim ? this.claimTurn++ : 0,
+    ]);
+    // The one row of a call that claimed nothing has no delivery and no event.
+    return rows
+      .filter((r) => r.event_payload !== null)
+      .map((r) => ({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null }));
   }
 
   async releaseLeases(): Promise<number> {

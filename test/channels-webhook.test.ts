@@ -270,6 +270,15 @@ describe('webhook channel', () => {
     assert.equal(reqs[0]?.path, '/auth');
   });
 
+  test('a broken %-escape in the URL credentials is permanent (it will not mend on retry), nothing sent', async () => {
+    const start = rx.requests.length;
+    const r = await channel.send(notification(webhookDestination({ url: `http://user:p%zz@127.0.0.1:${rx.port}/bad-auth` })), never);
+    assert.equal(r.outcome, 'permanent');
+    assert.match((r as { error: string }).error, /invalid URL/);
+    assert.ok(!(r as { error: string }).error.includes('p%zz'));
+    assert.equal(rx.requests.length, start);
+  });
+
   test('a Content-Length header of the destination is replaced by the body length', async () => {
     const start = rx.requests.length;
     const dest = webhookDestination({ url: `${rx.url}/length`, headers: { 'Content-Length': '3' } });

@@ -161,6 +161,11 @@ test('check refuses URLs that can never work and line breaks in header values', 
       'Transfer-Encoding',
       /the header "Transfer-Encoding" of destination "pay" frames the request on its connection, which b3os-router does itself/,
     ],
+    [
+      ['    url: https://pay.example.com/hook', '    headers:', '      Connection: close'],
+      'Connection',
+      /the header "Connection" of destination "pay" frames the request on its connection/,
+    ],
   ];
   for (const [extra, lineHas, message, env] of cases) {
     const r = await check(hook(extra), env ?? {});

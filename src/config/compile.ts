@@ -129,7 +129,7 @@ export interface CompileInput {
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** How a request is framed on its connection: the HTTP client sets these, a webhook cannot. */
-const FRAMING_HEADERS = new Set(['transfer-encoding', 'keep-alive', 'upgrade', 'expect']);
+const FRAMING_HEADERS = new Set(['transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'connection']);
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 const NAMED_EMAIL = /^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/;
 

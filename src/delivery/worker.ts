@@ -183,7 +183,9 @@ export class DeliveryWorker {
         return false;
       })
       .then((claimedWithOutcome) => {
-        this.held.delete(c.id);
+        // When the outcome's transaction also claimed, flush() released this id already, and the
+        // claim may have taken it back (due again at once): that new send holds it now.
+        if (!claimedWithOutcome) this.held.delete(c.id);
         this.inFlight.delete(p);
         const busy = (this.perDestination.get(c.destination) ?? 1) - 1;
         this.perDestination.set(c.destination, busy);
@@ -316,15 +318,21 @@ export class DeliveryWorker {
         for (const b of batch) this.held.delete(b.update.id);
         for (const b of batch) b.done(claimed !== null);
         if (claimed === null || claim === null) return;
-        this.take(claimed, config);
-        this.pumping = false;
-        if (claimed.length === claim.limit || this.again) void this.pump();
+        try {
+          this.take(claimed, config);
+        } finally {
+          this.pumping = false;
+        }
+        // A wake that came while this claim ran (it set `again`) is honoured on the next turn,
+        // once the batch's continuations have given back their slots.
+        if (claimed.length === claim.limit || this.again) this.wake();
         else this.schedule();
       },
       (err) => {
         if (claim) {
           this.pumping = false;
-          this.schedule();
+          if (this.again) this.wake();
+          else this.schedule();
         }
         if (this.abandonWrites) {
           // Shutting down: the deliveries keep their claim, which the next start releases.
@@ -350,7 +358,10 @@ export class DeliveryWorker {
       let t: NodeJS.Timeout | undefined;
       return { done: new Promise<'timeout'>((r) => (t = setTimeout(() => r('timeout'), ms))), clear: () => clearTimeout(t) };
     };
-    const all = () => Promise.allSettled([...this.inFlight]);
+    // Until nothing is in flight: a claim that was running when stop began may still launch sends.
+    const all = async () => {
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    };
     const d1 = deadline(drainMs);
     const timedOut = (await Promise.race([all(), d1.done])) === 'timeout';
     d1.clear();

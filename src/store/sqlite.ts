@@ -538,9 +538,10 @@ export class SqliteStore implements Store {
       });
     } catch (err) {
       if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
-      // Full: the outcomes without their attempt rows (finish), and no claim this time.
+      // Full: the outcomes without their attempt rows (finish), then the claim on its own (the
+      // worker counts on this call having claimed for the batch's slots).
       await this.finish(updates);
-      return [];
+      return this.claimDue(claim).catch(() => []);
     }
   }
 

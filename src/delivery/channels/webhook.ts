@@ -61,7 +61,12 @@ function target(raw: string): Target | 'invalid' | 'scheme' {
     return 'invalid';
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'scheme';
-  const auth = url.username || url.password ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : null;
+  let auth: string | null = null;
+  try {
+    if (url.username || url.password) auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  } catch {
+    return 'invalid'; // a broken %-escape in the credentials will not mend on retry
+  }
   return {
     href: url.href,
     origin: url.origin,

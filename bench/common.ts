@@ -212,18 +212,27 @@ export interface RouterStart {
 }
 
 /**
- * Node flags that `npm start` passes before the CLI script (package.json scripts.start, e.g.
- * `node --max-old-space-size=96 bin/b3os-router.js serve`), so the bench runs what users run.
+ * What `npm start` puts before the CLI script (package.json scripts.start, e.g.
+ * `MALLOC_ARENA_MAX=2 node --max-old-space-size=96 bin/b3os-router.js serve`): its environment
+ * assignments and its node flags, so that the bench runs what users run.
  */
-export function startScriptNodeFlags(): string[] {
+export function startScript(): { env: Record<string, string>; nodeFlags: string[] } {
+  const none = { env: {}, nodeFlags: [] };
   try {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
     const words = (pkg.scripts?.start ?? '').trim().split(/\s+/);
-    if (words[0] !== 'node') return [];
+    const env: Record<string, string> = {};
+    let at = 0;
+    for (; at < words.length; at++) {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(words[at]!);
+      if (!m) break;
+      env[m[1]!] = m[2]!;
+    }
+    if (words[at] !== 'node') return none;
     const script = words.findIndex((w) => w.endsWith('b3os-router.js'));
-    return script > 1 ? words.slice(1, script).filter((w) => w.startsWith('--')) : [];
+    return { env, nodeFlags: script > at + 1 ? words.slice(at + 1, script).filter((w) => w.startsWith('--')) : [] };
   } catch {
-    return [];
+    return none;
   }
 }
 
@@ -236,11 +245,12 @@ export async function startRouter(o: RouterStart): Promise<Target & { dbPath: st
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of ['B3OS_WEBHOOK_SECRET_PREVIOUS', 'SLACK_BOT_TOKEN', 'SLACK_API_URL', 'SMTP_URL', 'ADMIN_TOKEN', 'NODE_OPTIONS']) delete env[k];
-  Object.assign(env, { NODE_ENV: 'production', LOG_LEVEL: 'warn', B3OS_WEBHOOK_SECRET: SECRET, ...o.env });
+  const start = startScript();
+  Object.assign(env, { ...start.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', B3OS_WEBHOOK_SECRET: SECRET, ...o.env });
   const child = spawn(
     process.execPath,
     [
-      ...startScriptNodeFlags(),
+      ...start.nodeFlags,
       ...(o.nodeArgs ?? []),
       o.bin ?? BIN,
       'serve',

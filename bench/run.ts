@@ -16,7 +16,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'n
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, ensureDir, fmt, fsyncProbe, mb, startScriptNodeFlags, startSink, table, type Sink } from './common.js';
+import { ROOT, ensureDir, fmt, fsyncProbe, mb, startScript, startSink, table, type Sink } from './common.js';
 import { runDelivery } from './delivery.js';
 import { runIngest } from './ingest.js';
 import { runMetrics } from './metrics.js';
@@ -476,8 +476,9 @@ async function main(): Promise<void> {
   log(`b3os-router bench — ${m.cpuModel}, ${m.nproc} CPUs, ${m.memoryGb} GB, node ${m.node}, temp fs ${m.tmpFilesystem}, commit ${m.commit}`);
   const fsync = fsyncProbe(work, 2000);
   log(`disk: fsync of 4 KiB in ${work}: p50 ${fsync.p50} ms, p99 ${fsync.p99} ms, max ${fsync.max} ms (${fsync.count} in 2 s)`);
-  const startFlags = startScriptNodeFlags();
-  log(`router: node ${[...startFlags, ...ctx.routerNodeArgs].join(' ')} bin/b3os-router.js serve (NODE_ENV=production, LOG_LEVEL=warn)`.replace(/\s+/g, ' '));
+  const start = startScript();
+  const startEnv = Object.entries(start.env).map(([k, v]) => `${k}=${v}`);
+  log(`router: ${[...startEnv, 'node', ...start.nodeFlags, ...ctx.routerNodeArgs].join(' ')} bin/b3os-router.js serve (NODE_ENV=production, LOG_LEVEL=warn)`);
 
   const selected = SCENARIOS.filter((x) => only.has(x.name));
   const results: Record<string, unknown> = {};
@@ -532,7 +533,7 @@ async function main(): Promise<void> {
       {
         at: new Date().toISOString(),
         machine: { ...m, fsync },
-        options: { ...options, profile: values.profile, routerNodeFlags: [...startScriptNodeFlags(), ...ctx.routerNodeArgs] },
+        options: { ...options, profile: values.profile, routerNodeFlags: [...start.nodeFlags, ...ctx.routerNodeArgs], routerEnv: start.env },
         targets: TARGETS,
         results,
         verdicts,

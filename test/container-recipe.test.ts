@@ -375,6 +375,21 @@ describe('Dockerfile: what the contract asks of the image', () => {
     assert.ok(ep?.exec, 'ENTRYPOINT in exec form');
   });
 
+  test('runs node with the flags and environment of `npm start` (what the bench measures)', () => {
+    const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.trim().split(/\s+/);
+    const node = start.indexOf('node');
+    const script = start.findIndex((w) => w.endsWith('b3os-router.js'));
+    assert.ok(node >= 0 && script > node, `npm start runs node bin/b3os-router.js (is "${start.join(' ')}")`);
+    const ep = last(final, 'ENTRYPOINT')!;
+    const epScript = ep.args.findIndex((a) => a.endsWith('b3os-router.js'));
+    assert.deepEqual(ep.args.slice(1, epScript), start.slice(node + 1, script), 'the same node flags');
+    const env = stageEnv(final);
+    for (const w of start.slice(0, node)) {
+      const [k, v] = [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)];
+      assert.equal(env[k], v, `ENV ${k}=${v}, as npm start sets it`);
+    }
+  });
+
   test('hadolint finds no errors', (t) => {
     const which = spawnSync('sh', ['-c', 'command -v hadolint'], { encoding: 'utf8' });
     if (which.status !== 0) {

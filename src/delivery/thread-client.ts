@@ -36,7 +36,9 @@ export class DeliveryThread {
     return new Promise((resolve, reject) => {
       const w = new Worker(new URL('./thread.js', import.meta.url), {
         workerData: this.data,
-        // A smaller young generation: more frequent, cheaper scavenges, a smaller footprint.
+        // A smaller young generation: more frequent, cheaper scavenges, a smaller footprint. Node's
+        // --max-semi-space-size and --max-old-space-size, when given (npm start, the container),
+        // override resourceLimits for this isolate too.
         resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
       });
       this.worker = w;

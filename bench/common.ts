@@ -249,20 +249,7 @@ export async function startRouter(o: RouterStart): Promise<Target & { dbPath: st
   Object.assign(env, { ...start.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', B3OS_WEBHOOK_SECRET: SECRET, ...o.env });
   const child = spawn(
     process.execPath,
-    [
-      ...start.nodeFlags,
-      ...(o.nodeArgs ?? []),
-      o.bin ?? BIN,
-      'serve',
-      '--rules',
-      rulesPath,
-      '--db',
-      dbPath,
-      '--port',
-      String(port),
-      '--host',
-      '127.0.0.1',
-    ],
+    [...start.nodeFlags, ...(o.nodeArgs ?? []), o.bin ?? BIN, 'serve', '--rules', rulesPath, '--db', dbPath, '--port', String(port), '--host', '127.0.0.1'],
     {
       cwd: o.dir,
       env,

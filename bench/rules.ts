@@ -23,6 +23,7 @@ import { loadRules } from '../src/config/load.js';
 import type { EventObject, RouterConfig } from '../src/config/types.js';
 import { NO_COUNTS } from '../src/policy/policy.js';
 import { indexedCandidates, routeEvent } from '../src/route/route.js';
+import { prng } from '../test/helpers/prng.js';
 
 const TYPES = [
   'run.started',
@@ -43,18 +44,6 @@ const TYPES = [
   'delivery.succeeded',
   'delivery.failed',
 ];
-
-/** A small deterministic PRNG (mulberry32), so every run measures the same events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export type Mix = 'mixed' | 'unindexed';
 export const BENCH_RULE = 'bench-failures';

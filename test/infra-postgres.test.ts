@@ -6,16 +6,7 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { processesNaming as processesOf } from './helpers/processes.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
-
-async function query<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
+import { queryDb as query } from './helpers/replicas.js';
 
 describe('test helper: startPostgres', () => {
   let pgs: PostgresServer;

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exceedsDepth } from '../src/ingest/http.js';
+import { prng } from './helpers/prng.js';
 
 /** The plain scan: one character at a time, a backslash in a string skips the next one. */
 function reference(text: string, max: number): boolean {
@@ -20,17 +21,6 @@ function reference(text: string, max: number): boolean {
     } else if (c === '}' || c === ']') depth--;
   }
   return false;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('exceedsDepth agrees with a plain scan over generated texts', () => {

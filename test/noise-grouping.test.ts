@@ -1,7 +1,7 @@
 // Noise control, grouping (contract §9), end to end: the real server (child process) on a real
 // SQLite file, real local receivers (webhook, fake Slack Web API), the real CLI. Short intervals;
 // every wait is on a condition.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { runCli, tempDir, waitFor } from './helpers/cli.js';
@@ -26,6 +26,30 @@ const event = (id: string, workflowId = 'wf_payroll') => ({
   createdAt: new Date().toISOString(),
   data: { workflowId, workflowName: `Workflow ${workflowId}`, runId: `run_${id}`, error: { message: 'card declined' } },
 });
+
+/** A router whose one rule sends run.failed to a webhook receiver, grouped as `group` says. */
+async function groupedToHook(t: TestContext, group: string) {
+  const tmp = tempDir('b3os-noise-');
+  const hook = await startHttpReceiver();
+  const r = await startRouter({
+    dir: tmp.dir,
+    rules: `version: 1
+destinations:
+  hook: { type: webhook, url: ${hook.url}/in }
+rules:
+  - name: payroll-failed
+    match: { type: run.failed }
+    send_to: [hook]
+    group: ${group}
+`,
+  });
+  t.after(async () => {
+    await r.stop();
+    await hook.close();
+    tmp.cleanup();
+  });
+  return { r, hook };
+}
 
 async function postAll(url: string, events: object[]): Promise<void> {
   const answers = await Promise.all(events.map((e) => postEvent(url, e)));
@@ -168,25 +192,7 @@ rules:
 });
 
 test('wait gathers the first burst into one notification', { timeout: 60_000 }, async (t) => {
-  const tmp = tempDir('b3os-noise-');
-  const hook = await startHttpReceiver();
-  const r = await startRouter({
-    dir: tmp.dir,
-    rules: `version: 1
-destinations:
-  hook: { type: webhook, url: ${hook.url}/in }
-rules:
-  - name: payroll-failed
-    match: { type: run.failed }
-    send_to: [hook]
-    group: { by: [data.workflowId], wait: 1s, interval: 1m }
-`,
-  });
-  t.after(async () => {
-    await r.stop();
-    await hook.close();
-    tmp.cleanup();
-  });
+  const { r, hook } = await groupedToHook(t, '{ by: [data.workflowId], wait: 1s, interval: 1m }');
   const ids = Array.from({ length: 10 }, (_, i) => `wait-${i}`);
   const started = Date.now();
   await postAll(
@@ -210,25 +216,7 @@ rules:
 });
 
 test('a quiet interval closes the group: the next event opens a new one and goes at once', { timeout: 60_000 }, async (t) => {
-  const tmp = tempDir('b3os-noise-');
-  const hook = await startHttpReceiver();
-  const r = await startRouter({
-    dir: tmp.dir,
-    rules: `version: 1
-destinations:
-  hook: { type: webhook, url: ${hook.url}/in }
-rules:
-  - name: payroll-failed
-    match: { type: run.failed }
-    send_to: [hook]
-    group: { interval: 1s }
-`,
-  });
-  t.after(async () => {
-    await r.stop();
-    await hook.close();
-    tmp.cleanup();
-  });
+  const { r, hook } = await groupedToHook(t, '{ interval: 1s }');
   await postAll(r.url, [event('quiet-a')]);
   const [a] = await hook.waitFor(1, 5_000);
   // One whole interval with nothing gathered.

@@ -8,17 +8,7 @@ import assert from 'node:assert/strict';
 import { loadRulesText } from '../src/config/load.js';
 import type { EventObject, Json } from '../src/config/types.js';
 import { decisionText, indexedCandidates, routeEvent } from '../src/route/route.js';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './helpers/prng.js';
 
 const TYPES = ['run.failed', 'run.started', 'execution.failed', 'node.failed'];
 const WORDS = ['wf_a', 'wf_ab', 'wf_b', '5', '05', 'true', 'x,y', '[object Object]', 'USD'];

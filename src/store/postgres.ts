@@ -861,13 +861,19 @@ export class PostgresStore implements Store {
   }
 
   async requeueDead(ids: string[], now: number): Promise<string[]> {
+    return this.requeue('dead', ids, now);
+  }
+
+  /** Back to pending, to be decided again by the serving worker (privileged false). A silenced
+   * delivery was never let out, so its allowance goes too; a dead one's counted and stays. */
+  private async requeue(from: 'dead' | 'silenced', ids: string[], now: number): Promise<string[]> {
     if (ids.length === 0) return [];
     try {
       const moved = await this.tx(async (c) => {
         const { rows } = await c.query(
-          `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $2, lease_until = NULL, lease_owner = NULL, updated_at = $2, reason = NULL,
-             privileged = false
-           WHERE status = 'dead' AND id = ANY($1::text[]) RETURNING id`,
+          `UPDATE deliveries SET status = 'pending', privileged = false,${from === 'silenced' ? ' allowed_at = NULL,' : ''} round_attempts = 0,
+             next_attempt_at = $2, lease_until = NULL, lease_owner = NULL, updated_at = $2, reason = NULL
+           WHERE status = '${from}' AND id = ANY($1::text[]) RETURNING id`,
           [ids, now],
         );
         if (rows.length > 0) await c.query(`SELECT pg_notify('${DUE_CHANNEL}', '')`);
@@ -1314,21 +1320,6 @@ export class PostgresStore implements Store {
   }
 
   async requeueSilenced(ids: string[], now: number): Promise<string[]> {
-    if (ids.length === 0) return [];
-    try {
-      const moved = await this.tx(async (c) => {
-        const { rows } = await c.query(
-          `UPDATE deliveries SET status = 'pending', privileged = false, allowed_at = NULL, round_attempts = 0, next_attempt_at = $2,
-             lease_until = NULL, lease_owner = NULL, updated_at = $2, reason = NULL
-           WHERE status = 'silenced' AND id = ANY($1::text[]) RETURNING id`,
-          [ids, now],
-        );
-        if (rows.length > 0) await c.query(`SELECT pg_notify('${DUE_CHANNEL}', '')`);
-        return new Set(rows.map((r) => r.id as string));
-      });
-      return ids.filter((id) => moved.has(id));
-    } catch (err) {
-      throw this.wrap(err);
-    }
+    return this.requeue('silenced', ids, now);
   }
 }

@@ -276,8 +276,8 @@ export class SqliteStore implements Store {
       ),
       attempts: db.prepare(`SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt`),
       requeue: db.prepare(
-        `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = ?, lease_until = NULL, updated_at = ?, reason = NULL, privileged = 0
-         WHERE status = 'dead' AND id = ?`,
+        `UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = @now, lease_until = NULL, updated_at = @now, reason = NULL, privileged = 0
+         WHERE status = 'dead' AND id = @id`,
       ),
       // O(1) in the queue's length: the counter of migration 8 (kept by `queuedTx`), and the earliest
       // due time as one index seek per destination (the skip-scan claims use).
@@ -618,9 +618,14 @@ export class SqliteStore implements Store {
   }
 
   async requeueDead(ids: string[], now: number): Promise<string[]> {
+    return this.requeue(ids, (id) => this.s.requeue.run({ id, now }).changes > 0);
+  }
+
+  /** Back to pending (the statement says from what), counted into the queue in the same transaction. */
+  private requeue(ids: string[], moved: (id: string) => boolean): string[] {
     try {
       return this.queuedTx(this.db, () => {
-        const requeued = ids.filter((id) => this.s.requeue.run(now, now, id).changes > 0);
+        const requeued = ids.filter(moved);
         this.queued += requeued.length;
         return requeued;
       });
@@ -955,14 +960,6 @@ export class SqliteStore implements Store {
   }
 
   async requeueSilenced(ids: string[], now: number): Promise<string[]> {
-    try {
-      return this.queuedTx(this.db, () => {
-        const requeued = ids.filter((id) => this.g.requeueSilenced.run({ id, now }).changes > 0);
-        this.queued += requeued.length;
-        return requeued;
-      });
-    } catch (err) {
-      unavailable(err);
-    }
+    return this.requeue(ids, (id) => this.g.requeueSilenced.run({ id, now }).changes > 0);
   }
 }

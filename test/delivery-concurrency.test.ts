@@ -89,7 +89,6 @@ rules:
     await waitFor(() => fast.distinct() === EVENTS && fast.answered() >= EVENTS, { timeoutMs: 20_000, what: 'every event at the fast receiver' });
     await waitFor(() => slow.waiting() === 3, { timeoutMs: 10_000, what: 'the slow receiver holding 3' });
     assert.equal(slow.inFlight(), 3);
-    assert.equal(fast.maxInFlight() <= 2, true, `fast had ${fast.maxInFlight()} in flight`);
     // Released a few at a time: each wave refills the slots (claims with the outcomes), never past 3.
     while (slow.answered() < EVENTS - 3) {
       const before = slow.answered();
@@ -110,6 +109,5 @@ rules:
     );
     assert.equal(slow.distinct(), EVENTS);
     assert.equal(slow.maxInFlight(), 3);
-    assert.ok(fast.maxInFlight() <= 2, `fast had ${fast.maxInFlight()} in flight`);
   });
 });

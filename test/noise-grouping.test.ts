@@ -82,7 +82,6 @@ rules:
   });
 
   const ids = Array.from({ length: 50 }, (_, i) => `burst-${i}`);
-  const started = Date.now();
   await postAll(r.url, [event(ids[0]!)]);
   await postAll(
     r.url,
@@ -127,7 +126,6 @@ rules:
   assert.equal(times[0]!.n, 1);
   assert.equal(times[0]!.created, times[0]!.received, 'the opening event is sent at once: its delivery is created with it');
   assert.ok(times[1]!.created >= times[0]!.created + 2_000, 'the digest is made at the end of the interval');
-  assert.ok(started <= times[0]!.received);
 
   // `deliveries` shows the digest with its event count; `explain` names the notification that carried an event.
   const list = await runCli(['deliveries', '--db', r.dbPath, '--destination', 'hook', '--json']);

@@ -164,10 +164,24 @@ test('a silence holds within a second of `silence add` on a running server, and 
   assert.ok(firstSilencedAt - addedAt < 1_000, `silenced ${firstSilencedAt - addedAt} ms after silence add`);
 
   // Ended at its expiry: the next event after `until` is sent.
+  // Ended at its expiry: one event every 50 ms until one is not silenced; that one is sent, and
+  // not before the silence's end.
   const until = Date.parse(s.until);
-  await waitFor(() => Date.now() > until + 50, { what: 'the silence to end', intervalMs: 50 });
-  await postEvent(r.url, ev('after', 'run.succeeded', 'wf_x'));
-  await a.waitUntil(() => a.requests.some((q) => q.json<{ event: { id: string } }>().event.id === 'after'), 5_000, 'the event after the silence');
+  let after = '';
+  let postedAt = 0;
+  await waitFor(
+    async () => {
+      const id = `after-${n++}`;
+      postedAt = Date.now();
+      await postEvent(r.url, ev(id, 'run.succeeded', 'wf_x'));
+      const d = deliveries(r).find((x) => x.event === id);
+      if (d && d.status !== 'silenced') after = id;
+      return after !== '';
+    },
+    { timeoutMs: 5_000 + Math.max(0, until - Date.now()), intervalMs: 50, what: 'an event sent after the silence' },
+  );
+  assert.ok(postedAt >= until - 50, `sent ${until - postedAt} ms before the silence's end`);
+  await a.waitUntil(() => a.requests.some((q) => q.json<{ event: { id: string } }>().event.id === after), 5_000, 'the event after the silence');
   const list = await cli(r, 'silence', 'list');
   assert.equal(list.stdout, 'no active silences\n');
   const all = await cli(r, 'silence', 'list', '--all');
@@ -188,15 +202,13 @@ test('a silence stops a delivery waiting for a retry; `retry` sends it again thr
   assert.equal(a.requests.length, 1, 'the retry was not sent');
 
   // `retry` while the silence holds: back through the silences, silenced again, not sent.
+  const row = () =>
+    readDb(r.dbPath, (db) => db.prepare(`SELECT status, updated_at FROM deliveries WHERE id = ?`).get(d.id)) as { status: string; updated_at: number };
+  const before = row().updated_at;
   const again = await cli(r, 'retry', d.id);
   assert.equal(again.code, 0, again.stderr);
-  await waitFor(
-    () => {
-      const row = readDb(r.dbPath, (db) => db.prepare(`SELECT status, updated_at FROM deliveries WHERE id = ?`).get(d.id)) as { status: string };
-      return row.status === 'silenced' && deliveries(r)[0]!.reason !== null;
-    },
-    { what: 'silenced again' },
-  );
+  // Requeued (updated) and decided again: silenced once more, not left as it was.
+  await waitFor(() => row().status === 'silenced' && row().updated_at > before && deliveries(r)[0]!.reason !== null, { what: 'silenced again' });
   const attempts = () => readDb(r.dbPath, (db) => db.prepare(`SELECT count(*) FROM attempts`).pluck().get());
   assert.equal(attempts(), 1);
 

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres.js';
 import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, IngestItem } from '../src/store/store.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
+import { queryDb } from './helpers/replicas.js';
 
 let server: PostgresServer;
 before(async () => {
@@ -65,15 +66,7 @@ const sent = (c: ClaimedDelivery, at: number, ok: boolean, next: number | null =
   reason: ok ? null : 'HTTP 503',
 });
 
-async function rows(url: string, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as Record<string, unknown>[];
-  } finally {
-    await c.end();
-  }
-}
+const rows = (url: string, sql: string, params: unknown[] = []) => queryDb(url, sql, params);
 
 /** The event id of a claimed delivery (its key without the kind). */
 const eventOf = (c: ClaimedDelivery) => (JSON.parse(c.eventPayload) as { id: string }).id;

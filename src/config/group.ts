@@ -69,5 +69,6 @@ export function compileGrouping(
     ok = false;
   }
   if (!ok || waitMs === null || intervalMs === null) return { group: null, digestMessage };
-  return { group: { by, waitMs, intervalMs }, digestMessage };
+  // The paths compiled once here: placement() reads them for every grouped event at ingest.
+  return { group: { by, parts: by.map((p) => compilePath(p)!), waitMs, intervalMs }, digestMessage };
 }

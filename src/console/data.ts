@@ -13,7 +13,8 @@ import { dryRun, renderFor, type TestDelivery, type TestReport } from '../delive
 import { explainEvent, type ExplainReport } from '../ops/explain.js';
 import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { retryDead, type RetryResult } from '../ops/retry.js';
-import { NOISE_DEFAULTS, REPLICA_DEFAULTS } from '../config/defaults.js';
+import { NOISE_DEFAULTS } from '../config/defaults.js';
+import { isLive } from '../ops/replicas.js';
 import { checkSilence, describeSilence, silenceOfReason, type SilenceRequest } from '../silence/model.js';
 import type { Store, StoredDelivery, StoredEvent, StoredSilence, TypeCount } from '../store/store.js';
 
@@ -193,7 +194,7 @@ export { describeSilence, silenceOfReason };
 /** The servers on this database whose heartbeat is live (contract §8: under 30 s old): one on
  * SQLite, the replicas on PostgreSQL, each with its rules version (a differing one is marked). */
 export async function liveServers(store: Store, hash: string, now = Date.now()) {
-  const live = (await store.replicas()).filter((r) => now - r.lastSeenAt < REPLICA_DEFAULTS.liveMs);
+  const live = (await store.replicas()).filter((r) => isLive(r, now));
   const replicas = live.map((r) => ({
     host: r.host,
     pid: r.pid,

@@ -144,6 +144,8 @@ export interface CompiledRule {
 export interface GroupSettings {
   /** Dotted paths whose values tell the groups apart; [] is one group per (rule, destination). */
   by: string[];
+  /** `by`, each compiled (compilePath). */
+  parts: string[][];
   waitMs: number;
   intervalMs: number;
 }

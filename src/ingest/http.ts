@@ -175,14 +175,12 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps, path: str
     const limit = deps.rules().server.maxBodyBytes;
     const declared = Number(req.headers['content-length']);
     const want = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, limit + 1) : limit + 1;
-    if (reserved + want > deps.bufferBytes && want > 0) {
-      metrics.eventsReceived.inc({ outcome: 'rejected', reason: 'busy' });
-      deps.rejectLog.warn(req.log, { reason: 'busy', status: 503 }, 'hook rejected: too many hook bodies in flight; try again');
-      void reply
-        .code(503)
-        .header('retry-after', '1')
-        .header('connection', 'close')
-        .send({ error: 'busy', message: 'too many hook bodies in flight; try again shortly' });
+    if (reserved + want > deps.bufferBytes) {
+      void reject(req, reply.header('retry-after', '1').header('connection', 'close'), {
+        status: 503,
+        reason: 'busy',
+        message: 'too many hook bodies in flight; try again shortly',
+      });
       return;
     }
     reserved += want;

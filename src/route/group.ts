@@ -3,12 +3,17 @@
 // group and a duration are shown back to people (`test`, `explain`, the default digest text).
 import type { GroupSettings } from '../event/config.js';
 import type { EventObject, GroupPlacement, Json } from '../event/model.js';
-import { getPath } from '../event/path.js';
+import { readPath } from '../event/path.js';
 
 export function placement(group: GroupSettings, event: EventObject): GroupPlacement {
   const values: Record<string, Json> = {};
-  for (const path of group.by) values[path] = getPath(event, path) ?? null;
-  return { key: JSON.stringify(group.by.map((p) => values[p])), values, waitMs: group.waitMs, intervalMs: group.intervalMs };
+  const key: Json[] = [];
+  group.by.forEach((path, i) => {
+    const v = readPath(event, group.parts[i]!) ?? null;
+    values[path] = v;
+    key.push(v);
+  });
+  return { key: JSON.stringify(key), values, waitMs: group.waitMs, intervalMs: group.intervalMs };
 }
 
 /** `data.workflowId=wf_payroll, data.error.code=E42`, or `one group for the rule and destination` without `by`. */

@@ -169,6 +169,10 @@ async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promis
     'delivery/channels/index.js',
   );
   const { DeliveryWorker: Worker } = await load<{ DeliveryWorker: new (d: WorkerDeps) => DeliveryWorker }>(a.root, 'delivery/worker.js');
+  const { SilenceCache } = await load<{ SilenceCache: new (store: Store, fields: () => unknown, log: WorkerDeps['log']) => WorkerDeps['silences'] }>(
+    a.root,
+    'silence/cache.js',
+  );
   const dir = mkdtempSync(join(tmpdir(), 'b3os-bench-worker-'));
   const store = openStore(join(dir, 'router.db'));
   try {
@@ -202,6 +206,8 @@ async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promis
       channels,
       metrics: { deliveries: noop, policyBlocked: noop, attempts: noop },
       log: silent,
+      // As the delivery thread runs it: the silences checked before each send (none are set here).
+      silences: new SilenceCache(store, () => config.server.fields, silent),
     });
     const before = await sinkTotal();
     const { cpu, wallMs } = await measured(a.profile, async () => {

@@ -18,8 +18,8 @@ export type GateVerdict =
   | { allowed: false; update: null; reason: string };
 
 export interface GateNoise {
-  /** The silences in force (silence/cache.ts); null: none are checked. */
-  silences: SilenceCache | null;
+  /** The silences in force (silence/cache.ts). */
+  silences: SilenceCache;
   /** The digest the delivery carries, or null for one event. */
   digest: Digest | null;
 }
@@ -31,7 +31,7 @@ export async function gate(
   event: EventObject,
   store: Store,
   now: number,
-  noise: GateNoise = { silences: null, digest: null },
+  noise: GateNoise,
 ): Promise<GateVerdict> {
   const silence = silenced(c, event, noise, now);
   if (silence !== null)
@@ -61,7 +61,6 @@ export async function gate(
  */
 function silenced(c: ClaimedDelivery, event: EventObject, noise: GateNoise, now: number): string | null {
   const { silences, digest } = noise;
-  if (silences === null) return null;
   const events = digest ? digest.events.map((e) => e.event) : [event];
   const first = silences.find(events[0] ?? {}, c.rule, c.destination, now);
   if (first === null) return null;

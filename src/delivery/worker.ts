@@ -34,7 +34,7 @@ export interface WorkerDeps {
   log: Logger;
   options?: Partial<WorkerOptions>;
   /** Noise control: the silences, checked again before each send (gate.ts). */
-  silences?: SilenceCache | null;
+  silences: SilenceCache;
 }
 
 export type WorkerOptions = { -readonly [K in keyof typeof WORKER_DEFAULTS]: number };
@@ -213,7 +213,7 @@ export class DeliveryWorker {
     }
     // Noise control: the events a digest carries (read once per attempt, only for a digest).
     const digest = await loadDigest(this.deps.store, c, config.server.fields);
-    const verdict = await gate(c, dest, config, event, this.deps.store, Date.now(), { silences: this.deps.silences ?? null, digest });
+    const verdict = await gate(c, dest, config, event, this.deps.store, Date.now(), { silences: this.deps.silences, digest });
     if (!verdict.allowed) {
       if (verdict.update === null) {
         log.warn({ delivery: c.id, destination: c.destination }, 'a claimed delivery was no longer waiting; not sent');
@@ -303,14 +303,14 @@ export class DeliveryWorker {
     const store = this.deps.store;
     const config = this.deps.rules();
     const claim =
-      store.finishAndClaim && !this.pumping && !this.abandonWrites
+      !this.pumping && !this.abandonWrites
         ? this.claimRequest(
             config,
             batch.map((b) => b.destination),
           )
         : null;
     if (claim) this.pumping = true;
-    const written = claim ? store.finishAndClaim!(updates, claim) : store.finish(updates).then(() => null);
+    const written = claim ? store.finishAndClaim(updates, claim) : store.finish(updates).then(() => null);
     written.then(
       (claimed) => {
         // Their slots are free now (the claim counted them so); the rest of their bookkeeping

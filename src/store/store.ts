@@ -168,8 +168,8 @@ export interface Store {
   claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]>;
   finish(updates: DeliveryUpdate[]): Promise<void>;
   /** finish(updates) then claimDue(claim), atomically: one transaction per batch of sends rather
-   * than two. Optional; the worker falls back to the two calls. */
-  finishAndClaim?(updates: DeliveryUpdate[], claim: ClaimRequest): Promise<ClaimedDelivery[]>;
+   * than two. */
+  finishAndClaim(updates: DeliveryUpdate[], claim: ClaimRequest): Promise<ClaimedDelivery[]>;
   /** Clears every lease (a restarted sole server takes back what its previous life held). */
   releaseLeases(): Promise<number>;
 

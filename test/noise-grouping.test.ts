@@ -290,3 +290,74 @@ rules:
   assert.deepEqual(rows, [1, 5], 'one digest, no second one');
   assert.equal(hook.requests.length, 2);
 });
+
+test('a silence added while a digest of more than its listed events waits holds it only if it matches every event it carries', {
+  timeout: 60_000,
+}, async (t) => {
+  // The digest's text lists the first 100 events; the send-time check must read past them.
+  const { r, hook } = await groupedToHook(t, '{ by: [data.team], interval: 6s }');
+  const teamEvent = (id: string, team: string, workflowId: string) => ({ ...event(id, workflowId), data: { ...event(id, workflowId).data, team } });
+  const quiet = (team: string, n: number) => Array.from({ length: n }, (_, i) => teamEvent(`${team}-quiet-${i}`, team, 'wf_quiet'));
+  await postAll(r.url, [teamEvent('mixed-open', 'mixed', 'wf_quiet'), teamEvent('all-open', 'all', 'wf_quiet')]);
+  await hook.waitFor(2, 5_000);
+  // Gathered: 100 quiet events then one loud one in "mixed"; 102 quiet ones in "all".
+  await postAll(r.url, [...quiet('mixed', 100), ...quiet('all', 102)]);
+  await postAll(r.url, [teamEvent('mixed-loud', 'mixed', 'wf_loud')]);
+
+  const added = await runCli([
+    'silence',
+    'add',
+    '--match',
+    'data.workflowId=wf_quiet',
+    '--for',
+    '1h',
+    '--comment',
+    'quiet',
+    '--db',
+    r.dbPath,
+    '--rules',
+    r.rulesPath,
+  ]);
+  assert.equal(added.code, 0, added.stderr);
+  // In force on the server once a new quiet event is silenced at ingest.
+  let n = 0;
+  await waitFor(
+    async () => {
+      const id = `probe-${n++}`;
+      await postEvent(r.url, teamEvent(id, 'probe', 'wf_quiet'));
+      return (
+        readDb(r.dbPath, (db) => db.prepare(`SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ?`).pluck().get(id)) ===
+        'silenced'
+      );
+    },
+    { timeoutMs: 5_000, intervalMs: 50, what: 'the silence in force' },
+  );
+  const digests = () =>
+    (
+      readDb(r.dbPath, (db) =>
+        db
+          .prepare(
+            `SELECT d.event_count AS count, d.status, d.reason, g.group_values AS "group" FROM deliveries d JOIN groups g ON g.id = d.group_id
+             WHERE d.event_count > 1 ORDER BY d.event_count`,
+          )
+          .all(),
+      ) as { count: number; status: string; reason: string | null; group: string }[]
+    ).filter((d) => !d.group.includes('probe'));
+  assert.deepEqual(digests(), [], 'the digests were not flushed before the silence held (the interval is too short for this machine)');
+
+  await waitFor(() => digests().filter((d) => d.status === 'delivered' || d.status === 'silenced').length === 2, {
+    timeoutMs: 20_000,
+    what: 'both digests settled',
+  });
+  const [mixed, all] = digests();
+  assert.equal(mixed!.count, 101);
+  assert.equal(mixed!.status, 'delivered', 'the loud event past the first 100 is not silenced, so its digest goes');
+  assert.equal(all!.count, 102);
+  assert.equal(all!.status, 'silenced', 'every event it carries is silenced');
+  assert.match(all!.reason ?? '', /quiet/);
+  const sent = hook.requests.map((q) => q.json<DigestBody | SingleBody>()).filter((b): b is DigestBody => 'count' in b);
+  assert.deepEqual(
+    sent.map((b) => [b.group, b.count]),
+    [[{ 'data.team': 'mixed' }, 101]],
+  );
+});

@@ -617,6 +617,11 @@ for (const engine of engines) {
           'oldest first',
         );
         assert.deepEqual(carried.group, { 'data.workflowId': 'wf_a' });
+        // The pages past the listed ones, as the send-time silence check reads them.
+        const page = (after: number) => store.carriedAfter(made[0]!.deliveryId, after, 2);
+        const [p1, p2] = [await page(carried.events.at(-1)!.seq), await page((await store.findEvent('g4'))!.seq)];
+        assert.deepEqual([p1.map((e) => e.eventId), p2.map((e) => e.eventId)], [['g4', 'g5'], ['g5']]);
+        assert.deepEqual(await page((await store.findEvent('g5'))!.seq), [], 'the last page is empty');
         assert.equal(await store.notificationEvents(opener[0]!.id, 3), null, 'the opener carries its own event');
         const digest = (await store.getDelivery(made[0]!.deliveryId))!;
         assert.deepEqual([digest.eventCount, digest.status, digest.eventSeq], [5, 'pending', (await store.findEvent('g1'))!.seq]);

@@ -164,6 +164,9 @@ export const NOISE_DEFAULTS = {
   silenceRefreshMs: 250,
   /** Events a digest carries into templates and the webhook body (the count is always exact). */
   digestEvents: 100,
+  /** Events read per page when the send-time check must look past the ones a digest carries
+   * into its text (a silence that matched all of those must match the rest too). */
+  digestCheckPage: 1000,
   /** Lines the default digest text shows, then "and N more". */
   digestLines: 10,
   /** Silences `silence list` and GET /admin/silences show at most. */

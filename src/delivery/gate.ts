@@ -3,6 +3,7 @@
 // send (the rules may have changed since the delivery was created). Silences come first, so a
 // silenced privileged delivery is never counted against max_per_hour. Either the delivery may go,
 // or here is what to record instead, or it is no longer waiting at all.
+import { NOISE_DEFAULTS } from '../config/defaults.js';
 import type { Destination, EventObject, RouterConfig } from '../config/types.js';
 import type { Digest } from '../event/model.js';
 import { recheck } from '../policy/policy.js';
@@ -33,7 +34,7 @@ export async function gate(
   now: number,
   noise: GateNoise,
 ): Promise<GateVerdict> {
-  const silence = silenced(c, event, noise, now);
+  const silence = await silenced(c, event, noise, store, now);
   if (silence !== null)
     return { allowed: false, silenced: true, reason: silence, update: { id: c.id, attempt: null, status: 'silenced', nextAttemptAt: null, reason: silence } };
   if (!dest?.privileged) return { allowed: true };
@@ -57,13 +58,35 @@ export async function gate(
 /**
  * The reason a silence holds this delivery back now, or null. A digest is held when a silence
  * matches every event it carries (one gathered before a maintenance window, of another workflow,
- * must still go).
+ * must still go): the ones loaded for its text first, then, only while every one so far is
+ * silenced, the rest of them page by page from the store (a digest can carry more events than
+ * its text lists).
  */
-function silenced(c: ClaimedDelivery, event: EventObject, noise: GateNoise, now: number): string | null {
+async function silenced(c: ClaimedDelivery, event: EventObject, noise: GateNoise, store: Store, now: number): Promise<string | null> {
   const { silences, digest } = noise;
-  const events = digest ? digest.events.map((e) => e.event) : [event];
-  const first = silences.find(events[0] ?? {}, c.rule, c.destination, now);
+  const find = (e: EventObject) => silences.find(e, c.rule, c.destination, now);
+  if (digest === null) {
+    const s = find(event);
+    return s === null ? null : silencedReason(s);
+  }
+  const first = find(digest.events[0]?.event ?? {});
   if (first === null) return null;
-  for (const e of events.slice(1)) if (silences.find(e, c.rule, c.destination, now) === null) return null;
+  for (const e of digest.events.slice(1)) if (find(e.event) === null) return null;
+  let after = digest.events.at(-1)?.seq;
+  let seen = digest.events.length;
+  while (after !== undefined && seen < digest.count) {
+    const page = await store.carriedAfter(c.id, after, NOISE_DEFAULTS.digestCheckPage);
+    for (const e of page) if (find(parsed(e.payload)) === null) return null;
+    seen += page.length;
+    after = page.length < NOISE_DEFAULTS.digestCheckPage ? undefined : page.at(-1)!.seq;
+  }
   return silencedReason(first);
+}
+
+function parsed(payload: string): EventObject {
+  try {
+    return JSON.parse(payload) as EventObject;
+  } catch {
+    return {}; // stored as received and verified as JSON at ingest (as dispatch/digest.ts reads it)
+  }
 }

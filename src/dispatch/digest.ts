@@ -23,7 +23,7 @@ export async function loadDigest(store: Store, c: Pick<StoredDelivery, 'id' | 'e
       } catch {
         // stored as received and verified as JSON at ingest; an unreadable one shows as empty
       }
-      return { event, raw: e.payload, type: e.type ?? eventType(event, fields) };
+      return { seq: e.seq, event, raw: e.payload, type: e.type ?? eventType(event, fields) };
     }),
   };
 }

@@ -107,6 +107,8 @@ export interface GroupPlacement {
 
 /** One event a digest carries. */
 export interface DigestEvent {
+  /** Its place in the store (the order events arrived): where the next page of a digest starts. */
+  seq: number;
   event: EventObject;
   /** The event exactly as B3OS sent it. */
   raw: string;

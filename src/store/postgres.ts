@@ -1266,12 +1266,19 @@ export class PostgresStore implements Store {
     );
     const count = counted!.n as number;
     if (count <= 1) return null;
-    const events = await this.q(`SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq WHERE g.delivery_id = $1 ORDER BY e.seq LIMIT $2`, [
-      deliveryId,
-      limit,
-    ]);
     const vals = counted!.vals as string | null;
-    return { count, group: vals ? (JSON.parse(vals) as Record<string, unknown>) : {}, events: events.map(toEvent) };
+    return { count, group: vals ? (JSON.parse(vals) as Record<string, unknown>) : {}, events: await this.carriedAfter(deliveryId, 0, limit) };
+  }
+
+  async carriedAfter(deliveryId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    // By the group's primary key (group_id, event_seq), from a given seq: each page is a range read.
+    const rows = await this.q(
+      `SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq
+       WHERE g.group_id = (SELECT group_id FROM deliveries WHERE id = $1) AND g.delivery_id = $1 AND g.event_seq > $2
+       ORDER BY g.event_seq LIMIT $3`,
+      [deliveryId, afterSeq, limit],
+    );
+    return rows.map(toEvent);
   }
 
   async gatheredFor(seq: number): Promise<GatheredEvent[]> {

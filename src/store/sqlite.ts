@@ -428,7 +428,12 @@ export class SqliteStore implements Store {
       waiting: db.prepare(`SELECT event_seq FROM group_events WHERE group_id = ? AND delivery_id IS NULL ORDER BY event_seq`).pluck(),
       link: db.prepare(`UPDATE group_events SET delivery_id = ? WHERE group_id = ? AND delivery_id IS NULL`),
       sent: db.prepare(`UPDATE groups SET last_sent_at = ?, flush_at = NULL WHERE id = ?`),
-      carried: db.prepare(`SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq WHERE g.delivery_id = ? ORDER BY e.seq LIMIT ?`),
+      // By the group's primary key (group_id, event_seq), from a given seq: each page is a range read.
+      carried: db.prepare(
+        `SELECT e.* FROM group_events g JOIN events e ON e.seq = g.event_seq
+         WHERE g.group_id = (SELECT group_id FROM deliveries WHERE id = @id) AND g.delivery_id = @id AND g.event_seq > @after
+         ORDER BY g.event_seq LIMIT @limit`,
+      ),
       carriedCount: db.prepare(`SELECT count(*) AS n FROM group_events WHERE delivery_id = ?`).pluck(),
       groupOfDelivery: db.prepare(`SELECT gr.group_values FROM deliveries d JOIN groups gr ON gr.id = d.group_id WHERE d.id = ?`).pluck(),
       gatheredFor: db.prepare(
@@ -918,8 +923,12 @@ export class SqliteStore implements Store {
     return {
       count,
       group: values ? (JSON.parse(values) as Record<string, unknown>) : {},
-      events: (this.g.carried.all(deliveryId, limit) as Row[]).map(toEvent),
+      events: (this.g.carried.all({ id: deliveryId, after: 0, limit }) as Row[]).map(toEvent),
     };
+  }
+
+  async carriedAfter(deliveryId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    return (this.g.carried.all({ id: deliveryId, after: afterSeq, limit }) as Row[]).map(toEvent);
   }
 
   async gatheredFor(seq: number): Promise<GatheredEvent[]> {

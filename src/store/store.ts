@@ -299,6 +299,9 @@ export interface Store {
   /** The events a notification carries (a digest's gathered events, oldest first, at most `limit`),
    * with the exact count and the group's `by` values; null when it carries one event of its own. */
   notificationEvents(deliveryId: string, limit: number): Promise<NotificationEvents | null>;
+  /** A digest's events after `afterSeq`, oldest first, at most `limit`: the pages past the first
+   * (each read from the group's rows in order, so reading them all is linear in the count). */
+  carriedAfter(deliveryId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   /** The groups an event was gathered into, and the notification that carried it (or none yet). */
   gatheredFor(seq: number): Promise<GatheredEvent[]>;
 

@@ -168,9 +168,18 @@ describe('several replicas on PostgreSQL', () => {
     let alive = [a!, b!];
     const posting = Promise.all([poster(() => alive), poster(() => alive), poster(() => alive)]);
     await waitFor(() => accepted.size >= 60 && hooks.requests.length >= 5, { timeoutMs: 20_000, what: 'load on both replicas' });
+    const [killed] = await query<{ id: string }>(db, `SELECT id FROM replicas WHERE pid = $1`, [a!.child.pid]);
     a!.child.kill('SIGKILL');
     await a!.exited;
     const killedAt = Date.now();
+    // What the killed replica had claimed stays leased to it until the lease lapses: the survivor
+    // must take those over, not just deliver its own.
+    const [held] = await query<{ n: number }>(
+      db,
+      `SELECT count(*)::int AS n FROM deliveries WHERE lease_owner = $1 AND lease_until > $2 AND status IN ('pending', 'failed')`,
+      [killed!.id, killedAt],
+    );
+    assert.ok(held!.n > 0, 'the killed replica held leased deliveries');
     alive = [b!];
     await waitFor(() => accepted.size >= 120, { timeoutMs: 20_000, what: 'more events on the survivor' });
     stop = true;

@@ -246,6 +246,22 @@ for (const engine of engines) {
       assert.deepEqual(await store.ingest([]), []);
     });
 
+    withDb('ingest: an event whose delivery joins a group is planned once', async ({ store }) => {
+      const now = Date.now();
+      const g = { key: '["wf_a"]', values: { 'data.workflowId': 'wf_a' }, waitMs: 0, intervalMs: 60_000 };
+      let planned = 0;
+      const counting = (i: number): IngestItem => {
+        const it = grouped(i, now + i, g);
+        return { ...it, plan: (counts) => (planned++, it.plan(counts)) };
+      };
+      const out = await store.ingest([counting(1), counting(2), counting(3)]);
+      assert.deepEqual(
+        out.map((o) => o.status),
+        ['accepted', 'accepted', 'accepted'],
+      );
+      assert.equal(planned, 3);
+    });
+
     withDb('ingest from two processes at once: the same event is accepted once, its deliveries made once', async ({ store, another }) => {
       const other = another();
       const now = Date.now();

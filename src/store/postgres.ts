@@ -478,7 +478,8 @@ export class PostgresStore implements Store {
     if (list.some((d) => d.status === 'pending')) await c.query(`SELECT pg_notify('${DUE_CHANNEL}', '')`);
   }
 
-  private async ingestBatch(c: pg.PoolClient, items: IngestItem[]): Promise<IngestOutcome[]> {
+  /** `planned`: plans already made for items that count nothing (ingestSimple's), not made again. */
+  private async ingestBatch(c: pg.PoolClient, items: IngestItem[], planned: ReadonlyMap<IngestItem, PlannedDelivery[]>): Promise<IngestOutcome[]> {
     // The first of a key in the batch is the one inserted; later ones are its duplicates.
     const first = new Map<string, number>();
     items.forEach((it, i) => {
@@ -527,8 +528,8 @@ export class PostgresStore implements Store {
       const seq = seqOf.get(it.event.key);
       if (seq === undefined) throw new Error(`event ${it.event.key} was neither stored nor found`);
       if (!news[i]) return { status: 'duplicate', seq };
-      const planned = it.plan(counts);
-      for (const p of planned) {
+      const plan = planned.get(it) ?? it.plan(counts);
+      for (const p of plan) {
         if (p.privileged && p.status === 'pending') counts.record(p.rule, p.destination, it.event.receivedAt);
         const d: DeliveryRow = { ...p, eventSeq: seq, origin: 'ingest' };
         if (p.group && p.status === 'pending') joining.push({ d, g: p.group, now: it.event.receivedAt });
@@ -537,7 +538,7 @@ export class PostgresStore implements Store {
           times.push(it.event.receivedAt);
         }
       }
-      return { status: 'accepted', seq, planned };
+      return { status: 'accepted', seq, planned: plan };
     });
     if (joining.length > 0) {
       for (const { d, now } of await this.gather(c, joining)) {
@@ -647,14 +648,18 @@ export class PostgresStore implements Store {
    * found (a concurrent insert of it committed after the statement's snapshot) is left undefined
    * for the caller to store that way; what this statement committed is never stored again.
    */
-  private async ingestSimple(items: IngestItem[]): Promise<(IngestOutcome | undefined)[] | null> {
+  private async ingestSimple(items: IngestItem[], planned: Map<IngestItem, PlannedDelivery[]>): Promise<(IngestOutcome | undefined)[] | null> {
     const first = new Map<string, number>();
     items.forEach((it, i) => {
       if (!first.has(it.event.key)) first.set(it.event.key, i);
     });
     const uniq = [...first.values()].map((i) => items[i]!);
     const ev = uniq.map((it) => it.event);
-    const plans = uniq.map((it) => it.plan(NO_COUNTS));
+    const plans = uniq.map((it) => {
+      const plan = it.plan(NO_COUNTS);
+      planned.set(it, plan);
+      return plan;
+    });
     // A grouped delivery joins its group under the group row's lock: the transaction path (gather).
     if (plans.some((list) => list.some((p) => p.group && p.status === 'pending'))) return null;
     const dk: string[] = [],
@@ -702,16 +707,19 @@ export class PostgresStore implements Store {
     if (items.length === 0) return [];
     let rest = items;
     let simple: (IngestOutcome | undefined)[] | null = null;
+    // A batch with a grouped delivery is planned by ingestSimple and then stored by the
+    // transaction path: its plans are made once.
+    const planned = new Map<IngestItem, PlannedDelivery[]>();
     try {
       if (items.every((it) => (it.counted ?? []).length === 0)) {
-        simple = await this.ingestSimple(items);
+        simple = await this.ingestSimple(items, planned);
         // Only what the statement left undefined goes on: what it committed is answered as it is.
         if (simple) {
           rest = items.filter((_it, i) => simple![i] === undefined);
           if (rest.length === 0) return simple as IngestOutcome[];
         }
       }
-      const stored = await this.tx((c) => this.ingestBatch(c, rest));
+      const stored = await this.tx((c) => this.ingestBatch(c, rest, planned));
       return simple ? merge(simple, stored) : stored;
     } catch (err) {
       // A lost connection or a database that is down fails the batch; anything else is retried
@@ -727,7 +735,7 @@ export class PostgresStore implements Store {
     const out: IngestOutcome[] = [];
     for (const item of rest) {
       try {
-        out.push(...(await this.tx((c) => this.ingestBatch(c, [item]))));
+        out.push(...(await this.tx((c) => this.ingestBatch(c, [item], planned))));
       } catch (err) {
         out.push({ status: 'failed', error: this.wrap(err) });
       }

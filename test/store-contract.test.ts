@@ -252,7 +252,13 @@ for (const engine of engines) {
       let planned = 0;
       const counting = (i: number): IngestItem => {
         const it = grouped(i, now + i, g);
-        return { ...it, plan: (counts) => (planned++, it.plan(counts)) };
+        return {
+          ...it,
+          plan: (counts) => {
+            planned++;
+            return it.plan(counts);
+          },
+        };
       };
       const out = await store.ingest([counting(1), counting(2), counting(3)]);
       assert.deepEqual(

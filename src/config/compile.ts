@@ -197,7 +197,7 @@ export function compileConfig(input: CompileInput): RouterConfig {
 
   const retentionMs = data.retention === undefined ? DEFAULT_RETENTION_MS : (c.duration(data.retention, ['retention']) ?? DEFAULT_RETENTION_MS);
 
-  return { file: input.file, hash: input.hash, source: input.source, server, destinations, rules, delivery, grants, retentionMs };
+  return { file: input.file, hash: input.hash, source: input.source, server, destinations, rules, delivery, grants, retentionMs, fromEnv: problems.withheld() };
 }
 
 function isObject<T>(v: T): v is T & object {

@@ -4,6 +4,8 @@
 // write instead.
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import type { Problem } from './types.js';
+import type { EnvValue } from '../event/config.js';
+import { withholdEnv } from '../event/escape.js';
 import { closest } from '../rules/spelling.js';
 
 export { closest };
@@ -22,11 +24,7 @@ export interface Position {
 
 export type Locate = (path: Path, part?: Part) => Position;
 
-/** A variable whose value from the environment went into the file (see interpolate.ts). */
-export interface EnvValue {
-  name: string;
-  value: string;
-}
+export type { EnvValue };
 
 // Environment values at least this long are taken out of every message wherever they appear;
 // shorter ones ("8", "true") would also match ordinary words, and are kept out by the messages
@@ -72,6 +70,11 @@ export class Problems {
     return used ? [...new Set(used.map((u) => u.name))] : null;
   }
 
+  /** The values taken out of every message (RouterConfig.fromEnv), longest first. */
+  withheld(): EnvValue[] {
+    return [...this.secrets];
+  }
+
   /** With stand-ins: the value at `path` came from a variable that is set; it is not checked. */
   unchecked(path: Path): boolean {
     return this.standIns && this.env.has(key(path));
@@ -96,7 +99,7 @@ export class Problems {
   }
 
   add(severity: Problem['severity'], at: Position, message: string): void {
-    for (const s of this.secrets) message = message.split(s.value).join(`\${${s.name}}`);
+    message = withholdEnv(message, this.secrets);
     // Two routes to the same finding (e.g. a schema branch and a semantic check) print once.
     if (this.list.some((p) => p.line === at.line && p.col === at.col && p.message === message)) return;
     this.list.push({ file: this.file, line: at.line, col: at.col, severity, message });

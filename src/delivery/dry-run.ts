@@ -6,6 +6,7 @@
 // `b3os-router test` prints it; the console shows it.
 import type { CompiledRule, Destination, Digest, EventObject, GroupPlacement, RouterConfig } from '../config/types.js';
 import { executionId, runId } from '../event/accessors.js';
+import { withholdEnv } from '../event/escape.js';
 import { idempotencyKey } from '../event/key.js';
 import { NO_COUNTS } from '../policy/policy.js';
 import { showDuration } from '../route/group.js';
@@ -144,7 +145,10 @@ export function renderFor(
     fields: config.server.fields,
     now,
   });
-  return { rendered: rendered(payload), notes };
+  // Exactly what is sent, but for the values from the environment (a token in a URL, a key in a
+  // header or body): shown as the variable's name, as check does.
+  const shown = Object.fromEntries(Object.entries(rendered(payload)).map(([k, v]) => [k, withholdEnv(v, config.fromEnv)]));
+  return { rendered: shown, notes: notes.map((n) => withholdEnv(n, config.fromEnv)) };
 }
 
 /** The composed payload, as `test` shows it. */

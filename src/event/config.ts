@@ -175,4 +175,13 @@ export interface RouterConfig {
   delivery: DeliverySettings;
   grants: Grant[];
   retentionMs: number;
+  /** The values the file took from the environment (long enough to be told apart from ordinary
+   * words), longest first: what people are shown (`test`, the console) has them as `${NAME}`. */
+  fromEnv: readonly EnvValue[];
+}
+
+/** A variable whose value from the environment went into the file (config/interpolate.ts). */
+export interface EnvValue {
+  name: string;
+  value: string;
 }

@@ -1,5 +1,6 @@
 // Escaping text for where it goes: Slack mrkdwn, HTML, the inside of a JSON string, or nothing.
 // Templates escape every value with these, and so do the default summaries.
+import type { EnvValue } from './config.js';
 import type { TemplateEscape } from './model.js';
 
 /** Escapes text for a target. `json` gives the inside of a JSON string literal (no quotes). */
@@ -17,4 +18,12 @@ export function escapeText(text: string, escape: TemplateEscape): string {
     case 'none':
       return text;
   }
+}
+
+/** The text with each value from the environment replaced by `${NAME}` (values longest first, so
+ * one that contains another is replaced whole). Secrets in URLs, headers and bodies stay out of
+ * what `test` and the console show, and out of `check`'s messages. */
+export function withholdEnv(text: string, values: readonly EnvValue[]): string {
+  for (const v of values) if (text.includes(v.value)) text = text.split(v.value).join(`\${${v.name}}`);
+  return text;
 }

@@ -8,6 +8,7 @@
 import ms from 'ms';
 import { formatProblem, loadRules, shownPath } from '../config/load.js';
 import { rulesPath } from '../config/options.js';
+import { countProblems } from '../config/problems.js';
 import type { RouterConfig } from '../config/types.js';
 import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { UsageError, bool, parse, str } from './args.js';
@@ -29,8 +30,7 @@ export async function run(argv: string[]): Promise<number> {
       await store.close();
     }
   }
-  const errors = problems.filter((x) => x.severity === 'error').length;
-  const warnings = problems.length - errors;
+  const { errors, warnings } = countProblems(problems);
 
   if (bool(p, 'json')) {
     process.stdout.write(

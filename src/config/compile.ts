@@ -22,7 +22,7 @@ import type {
 import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS, DEFAULT_LINK_HOSTS, DEFAULT_RETENTION_MS, DEFAULT_SERVER, DEFAULT_WEBHOOK_SIGNING } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { standardWebhooksKey, WHSEC_HINT } from './whsec.js';
-import { didYouMean, listWords, type Path, type PathSeg, type Problems } from './problems.js';
+import { listWords, type Path, type PathSeg, type Problems } from './problems.js';
 import { place, subject } from './schema.js';
 import { eventType } from '../event/accessors.js';
 import { compileMatch, type MatchSpec } from '../rules/match.js';
@@ -582,7 +582,7 @@ class Compiler {
       if (typeof dest !== 'string') return; // already reported by the schema
       const at = Array.isArray(raw.send_to) ? [...path, 'send_to', j] : [...path, 'send_to'];
       if (!known.destinations.includes(dest)) {
-        const hint = didYouMean(dest, known.destinations);
+        const hint = this.problems.suggest(dest, known.destinations);
         const tail = dest.includes(',')
           ? `; to send to several, write them as a list: send_to: [${dest
               .split(',')
@@ -642,7 +642,7 @@ class Compiler {
         if (typeof d === 'string' && !known.destinations.includes(d)) {
           this.problems.error(
             [...at, 'destinations', j],
-            `example ${k + 1} of ${label} lists "${d}", which is not a destination${didYouMean(d, known.destinations)}`,
+            `example ${k + 1} of ${label} lists "${d}", which is not a destination${this.problems.suggest(d, known.destinations)}`,
           );
         }
       });
@@ -728,13 +728,13 @@ class Compiler {
     let usable = ruleName !== undefined && destination !== undefined;
     if (ruleName !== undefined && !known.rules.includes(ruleName)) {
       usable = false;
-      this.problems.error([...path, 'rule'], `${label} names the rule "${ruleName}", which does not exist${didYouMean(ruleName, known.rules)}`);
+      this.problems.error([...path, 'rule'], `${label} names the rule "${ruleName}", which does not exist${this.problems.suggest(ruleName, known.rules)}`);
     }
     if (destination !== undefined && !known.destinations.includes(destination)) {
       usable = false;
       this.problems.error(
         [...path, 'destination'],
-        `${label} names the destination "${destination}", which does not exist${didYouMean(destination, known.destinations)}`,
+        `${label} names the destination "${destination}", which does not exist${this.problems.suggest(destination, known.destinations)}`,
       );
     }
     if (!usable || ruleName === undefined || destination === undefined) return null;

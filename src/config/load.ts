@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { LineCounter, parseDocument, type YAMLError } from 'yaml';
+import { LineCounter, isScalar, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import type { EventObject, Problem, RouterConfig } from './types.js';
 import { compileConfig, type EventFileResult, type RawFile } from './compile.js';
 import { interpolateDocument, type Env } from './interpolate.js';
@@ -68,12 +68,15 @@ export interface LoadOptions {
 export function loadRulesText(text: string, file: string, env: Env = process.env, opts: LoadOptions = {}): LoadResult {
   const abs = resolve(file);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true });
+  // Keys written twice are found by duplicateKeys: yaml's own check (uniqueKeys) compares each key
+  // with every earlier one in its map, the square of a large map's size.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: false });
   const problems = new Problems(shownPath(abs), yamlLocator(doc, lines));
   problems.standIns = opts.standIns ?? false;
   const at = (e: YAMLError): { line: number; col: number } => lines.linePos(e.pos[0]);
 
   for (const e of doc.errors) problems.add('error', at(e), yamlMessage(e));
+  for (const offset of duplicateKeys(doc)) problems.add('error', lines.linePos(offset), DUPLICATE_KEY);
   for (const w of doc.warnings) problems.add('warning', at(w), `YAML: ${w.message}`);
   if (problems.hasErrors) return done(null, problems);
   if (doc.contents === null) {
@@ -155,10 +158,29 @@ function unreadable(err: NodeJS.ErrnoException): string {
   }
 }
 
+const DUPLICATE_KEY = 'this key is written twice in the same block; keep one of them';
+
+/** Where a key repeats one written before it in the same map (scalar keys equal by value, as yaml's
+ * uniqueKeys compares them), in one pass with a set per map. */
+function duplicateKeys(doc: Document): number[] {
+  const offsets: number[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        if (seen.has(pair.key.value)) offsets.push(pair.key.range?.[0] ?? 0);
+        else seen.add(pair.key.value);
+      }
+    },
+  });
+  return offsets;
+}
+
 function yamlMessage(e: YAMLError): string {
   switch (e.code) {
     case 'DUPLICATE_KEY':
-      return 'this key is written twice in the same block; keep one of them';
+      return DUPLICATE_KEY;
     case 'TAB_AS_INDENT':
       return 'a tab is used to indent; YAML needs spaces';
     case 'BAD_INDENT':

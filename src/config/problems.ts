@@ -2,10 +2,11 @@
 // Problems collector so that `check`, `serve` and a reload all print the same `FILE:LINE:COL:` lines.
 // The people reading them are often not engineers: messages are plain sentences that say what to
 // write instead.
-import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml';
 import type { Problem } from './types.js';
 import type { EnvValue } from '../event/config.js';
 import { withholdEnv } from '../event/escape.js';
+import { PROBLEMS_LISTED } from './defaults.js';
 import { closest } from '../rules/spelling.js';
 
 export { closest };
@@ -33,6 +34,10 @@ const REDACT_MIN_LENGTH = 6;
 
 export class Problems {
   readonly list: Problem[] = [];
+  private readonly seen = new Set<string>();
+  private errors = 0;
+  /** The last line of a list that reached PROBLEMS_LISTED: how many more there are. */
+  private more: (Problem & { more: { problems: number; errors: number } }) | null = null;
   private readonly env = new Map<string, EnvValue[]>();
   private readonly envPaths: Path[] = [];
   private readonly secrets: EnvValue[] = [];
@@ -70,6 +75,16 @@ export class Problems {
     return used ? [...new Set(used.map((u) => u.name))] : null;
   }
 
+  /** PROBLEMS_LISTED reached: what comes now is only counted, so its sentence need not be made. */
+  get full(): boolean {
+    return this.seen.size >= PROBLEMS_LISTED;
+  }
+
+  /** `; did you mean "x"?`, or '' (also once the list is full: each guess compares with every name). */
+  suggest(word: string, candidates: readonly string[]): string {
+    return this.full ? '' : didYouMean(word, candidates);
+  }
+
   /** The values taken out of every message (RouterConfig.fromEnv), longest first. */
   withheld(): EnvValue[] {
     return [...this.secrets];
@@ -101,8 +116,25 @@ export class Problems {
   add(severity: Problem['severity'], at: Position, message: string): void {
     message = withholdEnv(message, this.secrets);
     // Two routes to the same finding (e.g. a schema branch and a semantic check) print once.
-    if (this.list.some((p) => p.line === at.line && p.col === at.col && p.message === message)) return;
-    this.list.push({ file: this.file, line: at.line, col: at.col, severity, message });
+    const id = `${at.line}:${at.col}:${message}`;
+    if (this.seen.has(id)) return;
+    this.seen.add(id);
+    if (severity === 'error') this.errors++;
+    if (this.seen.size <= PROBLEMS_LISTED) {
+      this.list.push({ file: this.file, line: at.line, col: at.col, severity, message });
+      return;
+    }
+    // Past the limit: one line, at the first one not listed, says how many more there are.
+    if (this.more === null) {
+      this.more = { file: this.file, line: at.line, col: at.col, severity, message: '', more: { problems: 0, errors: 0 } };
+      this.list.push(this.more);
+    }
+    const m = this.more;
+    m.more.problems++;
+    if (severity === 'error') m.more.errors++;
+    m.severity = m.more.errors > 0 ? 'error' : 'warning';
+    const { problems: n, errors: e } = m.more;
+    m.message = `${n} more problem${n === 1 ? '' : 's'} (${e} error${e === 1 ? '' : 's'}) not listed, the first of them here; fix the ones listed and run check again`;
   }
 
   position(path: Path, part: Part = 'value'): Position {
@@ -110,12 +142,15 @@ export class Problems {
   }
 
   get hasErrors(): boolean {
-    return this.list.some((p) => p.severity === 'error');
+    return this.errors > 0;
   }
 
   /** Errors first would hide the order of the file; sort by place, as an editor lists them. */
   sorted(): Problem[] {
-    return [...this.list].sort((a, b) => a.line - b.line || a.col - b.col);
+    // The "more" line stays last: it counts what comes after the ones listed.
+    const listed = this.more ? this.list.filter((p) => p !== this.more) : [...this.list];
+    listed.sort((a, b) => a.line - b.line || a.col - b.col);
+    return this.more ? [...listed, this.more] : listed;
   }
 }
 
@@ -137,6 +172,22 @@ export function yamlLocator(doc: Document, lines: LineCounter): Locate {
     const { line, col } = lines.linePos(offset);
     return { line, col };
   };
+  // Each map's keys indexed once: a file with many problems in one large map is located in linear
+  // time, not a scan of the map per problem. The first pair of a repeated key wins, as before.
+  const indexes = new WeakMap<Node, Map<string, Pair>>();
+  const pairOf = (node: Node, seg: PathSeg): Pair | undefined => {
+    let index = indexes.get(node);
+    if (!index) {
+      index = new Map();
+      for (const item of (node as { items: unknown[] }).items) {
+        if (!isPair(item)) continue;
+        const k = String(isScalar(item.key) ? item.key.value : item.key);
+        if (!index.has(k)) index.set(k, item);
+      }
+      indexes.set(node, index);
+    }
+    return index.get(String(seg));
+  };
   return (path, part = 'value') => {
     let node: Node | null = doc.contents as Node | null;
     let keyNode: Node | null = null;
@@ -144,16 +195,12 @@ export function yamlLocator(doc: Document, lines: LineCounter): Locate {
       keyNode = null;
       let next: Node | null = null;
       if (isMap(node)) {
-        for (const item of node.items) {
-          if (!isPair(item)) continue;
-          const k = isScalar(item.key) ? item.key.value : item.key;
-          if (String(k) === String(seg)) {
-            keyNode = isScalar(item.key) || isMap(item.key) || isSeq(item.key) ? (item.key as Node) : null;
-            next = (item.value as Node | null) ?? null;
-            // `key:` with nothing after it has no value node; the key is the best place.
-            if (next === null && keyNode) next = keyNode;
-            break;
-          }
+        const item = pairOf(node, seg);
+        if (item) {
+          keyNode = isScalar(item.key) || isMap(item.key) || isSeq(item.key) ? (item.key as Node) : null;
+          next = (item.value as Node | null) ?? null;
+          // `key:` with nothing after it has no value node; the key is the best place.
+          if (next === null && keyNode) next = keyNode;
         }
       } else if (isSeq(node) && typeof seg === 'number') {
         next = (node.items[seg] as Node | undefined) ?? null;
@@ -186,4 +233,17 @@ export function showValue(v: unknown): string {
 export function listWords(words: readonly string[], last = 'or'): string {
   if (words.length <= 1) return words.join('');
   return `${words.slice(0, -1).join(', ')} ${last} ${words[words.length - 1]}`;
+}
+
+/** Errors and warnings in a list, counting those a cut list's last line stands for. */
+export function countProblems(list: readonly Problem[]): { errors: number; warnings: number } {
+  let errors = 0;
+  let warnings = 0;
+  for (const p of list) {
+    const n = p.more?.problems ?? 1;
+    const e = p.more ? p.more.errors : p.severity === 'error' ? 1 : 0;
+    errors += e;
+    warnings += n - e;
+  }
+  return { errors, warnings };
 }

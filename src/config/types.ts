@@ -11,4 +11,6 @@ export interface Problem {
   col: number; // 1-based
   severity: 'error' | 'warning';
   message: string;
+  /** Set on the last line of a list cut at PROBLEMS_LISTED: the problems it stands for. */
+  more?: { problems: number; errors: number };
 }

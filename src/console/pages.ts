@@ -3,6 +3,7 @@
 // retry (through ops/retry.ts and the policy).
 import { CONSOLE_DEFAULTS } from '../config/defaults.js';
 import { jsonError } from '../config/load.js';
+import { countProblems } from '../config/problems.js';
 import type { EventObject, Json, RouterConfig } from '../config/types.js';
 import { DELIVERY_STATUSES, type DeliveryStatus, type Store, type StoredDelivery, type StoredEvent } from '../store/store.js';
 import { chart } from './chart.js';
@@ -475,10 +476,13 @@ export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string 
   if (!out.ok)
     return show({ cls: 'bad', summary: out.reason === 'timeout' ? TOO_LONG : FAILED, problems: [], lines: lines(new Map()), diff: false, withheld: false });
   const { problems, counts, diff: d, withheld } = out.value;
-  const errors = problems.filter((p) => p.severity === 'error').length;
-  const warnings = problems.length - errors;
+  const { errors, warnings } = countProblems(problems);
   const byLine = new Map<number, { severity: string; message: string }[]>();
-  for (const p of problems) byLine.set(p.line, [...(byLine.get(p.line) ?? []), { severity: p.severity, message: `column ${p.col}: ${p.message}` }]);
+  for (const p of problems) {
+    const notes = byLine.get(p.line) ?? [];
+    notes.push({ severity: p.severity, message: `column ${p.col}: ${p.message}` });
+    byLine.set(p.line, notes);
+  }
   const diff = d
     ? {
         events: d.events,

@@ -69,7 +69,12 @@ export class Evaluator {
       }, this.budgetMs);
       w.on('message', onMessage);
       w.on('exit', onExit);
-      w.postMessage({ id, job });
+      try {
+        w.postMessage({ id, job });
+      } catch {
+        // Not cloneable (too deep, say): this job failed; the thread is fine for the next one.
+        finish({ ok: false, reason: 'failed' });
+      }
     });
   }
 

@@ -4,6 +4,7 @@
 import { CONSOLE_DEFAULTS } from '../config/defaults.js';
 import { jsonError } from '../config/load.js';
 import { countProblems } from '../config/problems.js';
+import { MAX_JSON_DEPTH, exceedsDepth } from '../ingest/http.js';
 import type { EventObject, Json, RouterConfig } from '../config/types.js';
 import { DELIVERY_STATUSES, type DeliveryStatus, type Store, type StoredDelivery, type StoredEvent } from '../store/store.js';
 import { chart } from './chart.js';
@@ -421,7 +422,10 @@ export async function tryPage(deps: ConsoleDeps, chrome: Chrome, input: { event?
   if (error === false && raw.trim() !== '') {
     let value: unknown;
     try {
-      value = JSON.parse(raw);
+      // As the hook path refuses it (and before parsing: nesting costs stack, not just time).
+      if (exceedsDepth(raw, MAX_JSON_DEPTH))
+        error = `This JSON is nested deeper than ${MAX_JSON_DEPTH} levels; the router refuses such events (400), so there is nothing to try.`;
+      else value = JSON.parse(raw);
     } catch (err) {
       error = `This ${jsonError(raw, err)}.`;
     }

@@ -102,8 +102,15 @@ export function eventTime(event: EventObject, fields: EventFields): number | nul
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|([+-])(\d{2}):?(\d{2}))?)?$/;
 
+/** The last moment a Date can hold (year 275760): a later "time" is not one a message can show. */
+const LAST_DATE_MS = 8.64e15;
+
 function parseTime(v: Json): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? (v > 1e12 ? v : v * 1000) : null;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v) || v <= 0) return null;
+    const ms = v > 1e12 ? v : v * 1000;
+    return ms <= LAST_DATE_MS ? ms : null;
+  }
   if (typeof v !== 'string') return null;
   if (/^\d+(\.\d+)?$/.test(v)) return parseTime(Number(v));
   return parseIso(v);

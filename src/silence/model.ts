@@ -6,7 +6,7 @@ import { parseDuration } from '../config/duration.js';
 import type { EventFields, EventObject, RouterConfig } from '../config/types.js';
 import { eventType } from '../event/accessors.js';
 import { compileMatch } from '../rules/match.js';
-import { compilePath } from '../event/path.js';
+import { compilePath, isDottedPath } from '../event/path.js';
 import { didYouMean } from '../config/problems.js';
 import type { NewSilence, Store, StoredSilence } from '../store/store.js';
 
@@ -81,7 +81,7 @@ export async function addSilence(store: Store, config: RouterConfig, req: Silenc
 function readMatchers(match: SilenceRequest['match']): Record<string, string[]> | string {
   const out: Record<string, string[]> = {};
   const add = (field: string, value: unknown): string | null => {
-    if (field === '' || field.startsWith('.') || field.endsWith('.') || field.includes('..') || compilePath(field) === null) {
+    if (field === '' || !isDottedPath(field) || compilePath(field) === null) {
       return `--match needs a field path such as data.workflowId, not "${field}"`;
     }
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {

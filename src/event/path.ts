@@ -35,8 +35,3 @@ export function readPath(value: Json | undefined, parts: readonly string[] | nul
   }
   return cur;
 }
-
-/** Convenience for one-off reads (CLI, explain); hot paths compile once. */
-export function getPath(event: EventObject, path: string): Json | undefined {
-  return readPath(event, compilePath(path));
-}

@@ -3,10 +3,10 @@
 import { execFileSync, spawn, fork, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, createWriteStream } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
+import { freePort } from '../test/helpers/cli.js';
 
 /** Repository root (this file runs from dist/bench/). */
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -16,18 +16,6 @@ export const SECRET = 'bench-secret-0123456789';
 export const HOOK_PATH = '/b3os/hooks';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 /** Polls cond until truthy or the time is up (then throws, naming `what`). */
 export async function until<T>(cond: () => T | Promise<T>, timeoutMs: number, what: string, intervalMs = 25): Promise<NonNullable<T>> {

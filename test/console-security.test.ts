@@ -9,20 +9,10 @@ import { safeNext } from '../src/console/index.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, waitFor } from './helpers/cli.js';
+import { cookieOf, signIn } from './helpers/console.js';
 import { postEvent, readDb, startRouter, type RouterProcess } from './helpers/router.js';
 
 const TOKEN = 'console-security-token-77';
-
-async function signIn(url: string, token: string, next = '/console'): Promise<Response> {
-  return fetch(`${url}/console/sign-in`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ token, next }).toString(),
-    redirect: 'manual',
-  });
-}
-
-const cookieOf = (res: Response) => /b3os_console=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0];
 
 describe('console off without ADMIN_TOKEN', () => {
   const tmp = tempDir();

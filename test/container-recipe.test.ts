@@ -20,9 +20,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { dirname, isAbsolute, join, posix } from 'node:path';
-import { ROOT, cleanEnv, tempDir, waitFor } from './helpers/cli.js';
+import { ROOT, cleanEnv, freePort, tempDir, waitFor } from './helpers/cli.js';
 
 // ---------------------------------------------------------------------------------------------
 // Dockerfile parsing
@@ -149,17 +148,6 @@ const last = (stage: Stage, cmd: string) => [...stage.instructions].reverse().fi
 
 // ---------------------------------------------------------------------------------------------
 // Replay
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 /** A .dockerignore pattern as a RegExp: `*` within a segment, `**` across segments, `?` one character. */
 function globToRegExp(pattern: string): RegExp {

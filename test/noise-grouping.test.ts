@@ -27,22 +27,22 @@ const event = (id: string, workflowId = 'wf_payroll') => ({
   data: { workflowId, workflowName: `Workflow ${workflowId}`, runId: `run_${id}`, error: { message: 'card declined' } },
 });
 
-/** A router whose one rule sends run.failed to a webhook receiver, grouped as `group` says. */
-async function groupedToHook(t: TestContext, group: string) {
-  const tmp = tempDir('b3os-noise-');
-  const hook = await startHttpReceiver();
-  const r = await startRouter({
-    dir: tmp.dir,
-    rules: `version: 1
+/** One rule that sends run.failed to a webhook receiver, grouped as `group` says. */
+const groupedRules = (hookUrl: string, group: string) => `version: 1
 destinations:
-  hook: { type: webhook, url: ${hook.url}/in }
+  hook: { type: webhook, url: ${hookUrl}/in }
 rules:
   - name: payroll-failed
     match: { type: run.failed }
     send_to: [hook]
     group: ${group}
-`,
-  });
+`;
+
+/** A router with groupedRules, and its receiver. */
+async function groupedToHook(t: TestContext, group: string) {
+  const tmp = tempDir('b3os-noise-');
+  const hook = await startHttpReceiver();
+  const r = await startRouter({ dir: tmp.dir, rules: groupedRules(hook.url, group) });
   t.after(async () => {
     await r.stop();
     await hook.close();
@@ -244,15 +244,7 @@ test('a quiet interval closes the group: the next event opens a new one and goes
 test('kill -9 with events gathered, then restart: the digest arrives with exactly the gathered events', { timeout: 60_000 }, async (t) => {
   const tmp = tempDir('b3os-noise-');
   const hook = await startHttpReceiver();
-  const rules = `version: 1
-destinations:
-  hook: { type: webhook, url: ${hook.url}/in }
-rules:
-  - name: payroll-failed
-    match: { type: run.failed }
-    send_to: [hook]
-    group: { interval: 3s }
-`;
+  const rules = groupedRules(hook.url, '{ interval: 3s }');
   const dbPath = join(tmp.dir, 'router.db');
   let r = await startRouter({ dir: tmp.dir, rules, dbPath });
   t.after(async () => {

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres.js';
 import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, IngestItem } from '../src/store/store.js';
+import { ingestItem } from './helpers/ingest.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { queryDb } from './helpers/replicas.js';
 
@@ -31,22 +32,7 @@ after(async () => {
   for (const s of opened) await s.close();
 });
 
-function event(i: number, at: number, destination: string): IngestItem {
-  return {
-    event: {
-      key: `id:e${i}`,
-      keyKind: 'event_id',
-      eventId: `e${i}`,
-      runId: null,
-      executionId: null,
-      type: 'run.failed',
-      receivedAt: at,
-      payload: `{"id":"e${i}"}`,
-      routing: '{}',
-    },
-    plan: () => [{ rule: 'all', destination, privileged: false, status: 'pending', reason: null }],
-  };
-}
+const event = (i: number, at: number, destination: string): IngestItem => ingestItem(`e${i}`, at, { destinations: [destination] });
 
 const claim = (now: number, o: Partial<ClaimRequest> = {}): ClaimRequest => ({ now, leaseMs: 60_000, room: new Map(), defaultRoom: 100, limit: 100, ...o });
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { runCli, tempDir, waitFor } from './helpers/cli.js';
 import type { HttpReceiver } from './helpers/receivers.js';
 import { queryDb, replicaSuite } from './helpers/replicas.js';
+import { cookieOf, signIn } from './helpers/console.js';
 import { SECRET, postEvent, startRouter, type RouterProcess } from './helpers/router.js';
 import { sign } from '../src/ingest/signature.js';
 import { PG_MIGRATIONS } from '../src/store/pg-migrations.js';
@@ -94,14 +95,9 @@ describe('several replicas on PostgreSQL', () => {
     assert.equal((await fetch(`${a!.url}/readyz`)).status, 200);
 
     // The console's overview on one replica lists both, and marks the one whose rules differ.
-    const signIn = await fetch(`${a!.url}/console/sign-in`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: 'console-token', next: '/console' }).toString(),
-      redirect: 'manual',
-    });
-    const cookie = /b3os_console=[^;]+/.exec(signIn.headers.get('set-cookie') ?? '')?.[0];
-    assert.ok(cookie, `signed in (${signIn.status})`);
+    const signedIn = await signIn(a!.url, 'console-token');
+    const cookie = cookieOf(signedIn);
+    assert.ok(cookie, `signed in (${signedIn.status})`);
     const page = await (await fetch(`${a!.url}/console`, { headers: { cookie } })).text();
     assert.match(page, /2 live replicas on one PostgreSQL database/);
     for (const r of [a!, b!]) assert.ok(page.includes(`<td>${r.child.pid}</td>`), `replica ${r.child.pid} listed`);

@@ -18,6 +18,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import type { GroupPlacement } from '../src/event/model.js';
 import type { IngestItem, Store } from '../src/store/store.js';
 import { tempDir } from './helpers/cli.js';
+import { ingestItem, pendingTo } from './helpers/ingest.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 
 const DAY = 86_400_000;
@@ -105,22 +106,8 @@ after(async () => {
   await server?.stop();
 });
 
-function event(i: number, receivedAt: number, destination = 'hook'): IngestItem {
-  return {
-    event: {
-      key: `id:r${i}`,
-      keyKind: 'event_id',
-      eventId: `r${i}`,
-      runId: null,
-      executionId: null,
-      type: i % 2 ? 'run.failed' : 'run.succeeded',
-      receivedAt,
-      payload: `{"id":"r${i}"}`,
-      routing: '{}',
-    },
-    plan: () => [{ rule: 'all', destination, privileged: false, status: 'pending', reason: null }],
-  };
-}
+const event = (i: number, receivedAt: number, destination = 'hook'): IngestItem =>
+  ingestItem(`r${i}`, receivedAt, { type: i % 2 ? 'run.failed' : 'run.succeeded', destinations: [destination] });
 
 function payConfig(cap: number): RouterConfig {
   const { config, problems } = loadRulesText(
@@ -145,18 +132,9 @@ const PAY = [{ rule: 'pay', destination: 'payout' }];
 
 /** An event with one privileged delivery, allowed at ingest under a cap (or not privileged yet). */
 function paid(i: number, at: number, opts: { cap?: number; privileged?: boolean } = {}): IngestItem {
-  return {
-    event: {
-      key: `id:p${i}`,
-      keyKind: 'event_id',
-      eventId: `p${i}`,
-      runId: null,
-      executionId: null,
-      type: 'pay.run',
-      receivedAt: at,
-      payload: `{"id":"p${i}","type":"pay.run"}`,
-      routing: '{}',
-    },
+  return ingestItem(`p${i}`, at, {
+    type: 'pay.run',
+    payload: JSON.stringify({ id: `p${i}`, type: 'pay.run' }),
     counted: PAY,
     plan: (counts) => {
       if (opts.privileged === false) return [{ rule: 'pay', destination: 'payout', privileged: false, status: 'pending', reason: null }];
@@ -164,34 +142,15 @@ function paid(i: number, at: number, opts: { cap?: number; privileged?: boolean 
       const ok = opts.cap === undefined || used < opts.cap;
       return [{ rule: 'pay', destination: 'payout', privileged: true, status: ok ? 'pending' : 'blocked', reason: ok ? null : `used up (${used})` }];
     },
-  };
+  });
 }
 
 /** An event whose one delivery joins a group (or is held back by a silence). */
 function grouped(i: number, receivedAt: number, group: GroupPlacement, status: 'pending' | 'silenced' = 'pending'): IngestItem {
-  return {
-    event: {
-      key: `id:g${i}`,
-      keyKind: 'event_id',
-      eventId: `g${i}`,
-      runId: null,
-      executionId: null,
-      type: 'run.failed',
-      receivedAt,
-      payload: `{"id":"g${i}"}`,
-      routing: '{}',
-    },
-    plan: () => [
-      {
-        rule: 'all',
-        destination: 'hook',
-        privileged: false,
-        status,
-        reason: status === 'silenced' ? 'silenced by s1' : null,
-        group: status === 'pending' ? group : null,
-      },
-    ],
-  };
+  const reason = status === 'silenced' ? 'silenced by s1' : null;
+  return ingestItem(`g${i}`, receivedAt, {
+    plan: () => [{ ...pendingTo('hook'), status, reason, group: status === 'pending' ? group : null }],
+  });
 }
 
 const claimAll = (store: Store, now: number, leaseMs = 1000) => store.claimDue({ now, leaseMs, room: new Map(), defaultRoom: 1000, limit: 1000 });
@@ -220,7 +179,7 @@ for (const engine of engines) {
         ...event(i, now),
         plan: () => {
           planned++;
-          return [{ rule: 'all', destination: 'hook', privileged: false, status: 'pending' as const, reason: null }];
+          return [pendingTo('hook')];
         },
       });
       const out = await store.ingest([item(1), item(2), item(1)]);

@@ -12,23 +12,9 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import type { PlannedDelivery } from '../src/event/model.js';
 import type { DeliveryUpdate, IngestItem } from '../src/store/store.js';
 import { tempDir } from './helpers/cli.js';
+import { ingestItem } from './helpers/ingest.js';
 
-function event(i: number, receivedAt: number, destinations: string[]): IngestItem {
-  return {
-    event: {
-      key: `id:q${i}`,
-      keyKind: 'event_id' as const,
-      eventId: `q${i}`,
-      runId: null,
-      executionId: null,
-      type: 'run.failed',
-      receivedAt,
-      payload: `{"id":"q${i}"}`,
-      routing: '{}',
-    },
-    plan: () => destinations.map((destination) => ({ rule: 'all', destination, privileged: false, status: 'pending' as const, reason: null })),
-  };
-}
+const event = (i: number, receivedAt: number, destinations: string[]): IngestItem => ingestItem(`q${i}`, receivedAt, { destinations });
 
 const counted = (store: SqliteStore) =>
   (store.db.prepare(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'failed')`).get() as { n: number }).n;

@@ -5,23 +5,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { tempDir } from './helpers/cli.js';
+import { ingestItem } from './helpers/ingest.js';
 
-function event(i: number, receivedAt: number) {
-  return {
-    event: {
-      key: `id:r${i}`,
-      keyKind: 'event_id' as const,
-      eventId: `r${i}`,
-      runId: null,
-      executionId: null,
-      type: 'run.failed',
-      receivedAt,
-      payload: `{"id":"r${i}"}`,
-      routing: '{}',
-    },
-    plan: () => [{ rule: 'all', destination: 'hook', privileged: false, status: 'pending' as const, reason: null }],
-  };
-}
+const event = (i: number, receivedAt: number) => ingestItem(`r${i}`, receivedAt);
 
 test('group commit: an event that does not fit fails alone; the rest of its batch is stored', async () => {
   const tmp = tempDir();

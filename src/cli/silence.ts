@@ -1,7 +1,7 @@
 // `b3os-router silence add | list | expire` (contract §9). Only writes to the database; a running
 // server (every replica) honours a new silence within a second (silence/cache.ts).
 import { NOISE_DEFAULTS } from '../config/defaults.js';
-import { checkSilence, describeSilence, silenceJson } from '../silence/model.js';
+import { addSilence, describeSilence, silenceJson } from '../silence/model.js';
 import { UsageError, bool, parse, str } from './args.js';
 import { CommandError, iso, loadConfig, openStore, printJson, printTable } from './context.js';
 
@@ -29,23 +29,21 @@ export async function run(argv: string[]): Promise<number> {
 
   if (sub === 'add') {
     const match = p.values.match;
-    const checked = checkSilence(
-      {
-        rule: str(p, 'rule'),
-        destination: str(p, 'destination'),
-        match: Array.isArray(match) ? match : undefined,
-        for: str(p, 'for'),
-        until: str(p, 'until'),
-        comment: str(p, 'comment'),
-        by: str(p, 'by') ?? process.env.USER ?? '',
-      },
-      loadConfig(p),
-      now,
-    );
-    if (!checked.ok) throw new CommandError(checked.message);
+    const request = {
+      rule: str(p, 'rule'),
+      destination: str(p, 'destination'),
+      match: Array.isArray(match) ? match : undefined,
+      for: str(p, 'for'),
+      until: str(p, 'until'),
+      comment: str(p, 'comment'),
+      by: str(p, 'by') ?? process.env.USER ?? '',
+    };
+    const config = loadConfig(p);
     const store = openStore(p, 'write');
     try {
-      const s = await store.addSilence(checked.silence);
+      const added = await addSilence(store, config, request, now);
+      if (!added.ok) throw new CommandError(added.message);
+      const s = added.silence;
       if (json) printJson(silenceJson(s, now));
       else {
         process.stdout.write(`${s.id}\n`);

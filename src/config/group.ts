@@ -4,7 +4,7 @@
 // a privileged destination.
 import type { GroupSettings, Template } from './types.js';
 import type { Path, PathSeg, Problems } from './problems.js';
-import { compilePath } from '../event/path.js';
+import { compilePath, isDottedPath } from '../event/path.js';
 
 export interface RawGroup {
   by?: string[];
@@ -46,7 +46,7 @@ export function compileGrouping(
   const by: string[] = [];
   (Array.isArray(g.by) ? g.by : []).forEach((p, j) => {
     if (typeof p !== 'string') return; // the schema said so
-    if (p.startsWith('.') || p.endsWith('.') || p.includes('..') || compilePath(p) === null || /\s/.test(p)) {
+    if (!isDottedPath(p) || compilePath(p) === null || /\s/.test(p)) {
       c.problems.error(
         [...at, 'by', j],
         `item ${j + 1} of the group.by of ${label} is "${p}", which is not a field path; write names joined by dots, e.g. data.workflowId`,

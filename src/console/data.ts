@@ -15,7 +15,7 @@ import { receivedTypes, unseenTypeWarnings } from '../ops/received-types.js';
 import { retryDead, type RetryResult } from '../ops/retry.js';
 import { NOISE_DEFAULTS } from '../config/defaults.js';
 import { isLive } from '../ops/replicas.js';
-import { checkSilence, describeSilence, silenceOfReason, type SilenceRequest } from '../silence/model.js';
+import { addSilence, describeSilence, silenceOfReason, type SilenceRequest } from '../silence/model.js';
 import type { Store, StoredDelivery, StoredEvent, StoredSilence, TypeCount } from '../store/store.js';
 
 type RuleMatchCounts = Awaited<ReturnType<Store['ruleMatches']>>;
@@ -173,16 +173,7 @@ export function silences(store: Store, all: boolean, now = Date.now()): Promise<
 }
 
 /** `silence add`: refused with the sentence the command prints, or stored. */
-export async function addSilence(
-  store: Store,
-  config: RouterConfig,
-  req: SilenceRequest,
-  now = Date.now(),
-): Promise<{ ok: true; silence: StoredSilence } | { ok: false; message: string }> {
-  const checked = checkSilence(req, config, now);
-  if (!checked.ok) return checked;
-  return { ok: true, silence: await store.addSilence(checked.silence) };
-}
+export { addSilence };
 
 /** `silence expire ID`: null when there is no such silence; `ended: false` when it had ended already. */
 export function expireSilence(store: Store, id: string, now = Date.now()): Promise<{ silence: StoredSilence; ended: boolean } | null> {

@@ -15,16 +15,16 @@ export interface Session {
 export class Sessions {
   private readonly map = new Map<string, Session>();
 
-  constructor(
-    private readonly ttlMs: number = CONSOLE_DEFAULTS.sessionMs,
-    private readonly max: number = CONSOLE_DEFAULTS.maxSessions,
-  ) {}
-
   create(now = Date.now()): Session {
     this.sweep(now);
     // Past the cap the oldest session goes (Map keeps insertion order).
-    while (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-    const s: Session = { id: randomBytes(32).toString('base64url'), csrf: randomBytes(32).toString('base64url'), expiresAt: now + this.ttlMs, notice: null };
+    while (this.map.size >= CONSOLE_DEFAULTS.maxSessions) this.map.delete(this.map.keys().next().value!);
+    const s: Session = {
+      id: randomBytes(32).toString('base64url'),
+      csrf: randomBytes(32).toString('base64url'),
+      expiresAt: now + CONSOLE_DEFAULTS.sessionMs,
+      notice: null,
+    };
     this.map.set(s.id, s);
     return s;
   }

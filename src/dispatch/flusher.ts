@@ -16,7 +16,6 @@ export class GroupFlusher {
     private readonly store: Store,
     private readonly onFlushed: (made: FlushedNotification[]) => void,
     private readonly log: Logger,
-    private readonly everyMs: number = NOISE_DEFAULTS.flushEveryMs,
   ) {}
 
   start(): void {
@@ -28,7 +27,7 @@ export class GroupFlusher {
     this.running = this.flush().finally(() => {
       this.running = null;
       if (this.stopped) return;
-      this.timer = setTimeout(() => this.tick(), this.everyMs);
+      this.timer = setTimeout(() => this.tick(), NOISE_DEFAULTS.flushEveryMs);
       this.timer.unref();
     });
   }

@@ -5,6 +5,13 @@ import type { EventObject, Json } from './model.js';
 // never a way to reach (or change) anything else: such a path resolves to nothing.
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** Names joined by single dots (`data.workflowId`): no empty name between, before or after a dot.
+ * The one shape check of a field path (`match` keys, `group.by`, `silence add --match`); ''
+ * passes (each caller decides on it), and forbidden names are compilePath's to refuse. */
+export function isDottedPath(path: string): boolean {
+  return !path.startsWith('.') && !path.endsWith('.') && !path.includes('..');
+}
+
 /** Splits `data.error.message` once, at compile time; null when a segment is forbidden. */
 export function compilePath(path: string): string[] | null {
   const parts = path === '' ? [] : path.split('.');
@@ -27,9 +34,4 @@ export function readPath(value: Json | undefined, parts: readonly string[] | nul
     }
   }
   return cur;
-}
-
-/** Convenience for one-off reads (CLI, explain); hot paths compile once. */
-export function getPath(event: EventObject, path: string): Json | undefined {
-  return readPath(event, compilePath(path));
 }

@@ -10,7 +10,7 @@ import { REPLICA_DEFAULTS } from '../config/defaults.js';
 import type { Store, StoredReplica } from '../store/store.js';
 import { VERSION } from './version.js';
 
-export const isLive = (r: StoredReplica, now: number, liveMs: number = REPLICA_DEFAULTS.liveMs) => now - r.lastSeenAt < liveMs;
+export const isLive = (r: StoredReplica, now: number) => now - r.lastSeenAt < REPLICA_DEFAULTS.liveMs;
 
 export class ReplicaPresence {
   private timer: NodeJS.Timeout | undefined;
@@ -24,7 +24,6 @@ export class ReplicaPresence {
     private readonly rulesHash: () => string,
     registry: Registry,
     private readonly log: Logger,
-    private readonly everyMs: number = REPLICA_DEFAULTS.heartbeatMs,
   ) {
     this.gauge = new Gauge({
       name: 'b3os_router_rules_info',
@@ -55,7 +54,7 @@ export class ReplicaPresence {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.beat(), this.everyMs);
+    this.timer = setInterval(() => void this.beat(), REPLICA_DEFAULTS.heartbeatMs);
     this.timer.unref();
   }
 

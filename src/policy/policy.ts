@@ -5,6 +5,7 @@
 // destination and every one of that grant's conditions holds. Non-privileged destinations are
 // always allowed.
 import type { Destination, Grant } from '../event/config.js';
+import { showDuration } from '../event/duration.js';
 import type { EventObject } from '../event/model.js';
 
 /** The sliding window `max_per_hour` counts over. */
@@ -91,10 +92,10 @@ function refuse(grant: Grant, input: PolicyInput): string | null {
     }
     const age = input.now - input.eventTimeMs;
     if (age < -CLOCK_SKEW_MS) {
-      return `the event's time is ${formatAge(-age)} in the future, and ${at} sets max_event_age (clocks allow ${formatAge(CLOCK_SKEW_MS)})`;
+      return `the event's time is ${showDuration(-age, 'rounded')} in the future, and ${at} sets max_event_age (clocks allow ${showDuration(CLOCK_SKEW_MS, 'rounded')})`;
     }
     if (age > grant.maxEventAgeMs) {
-      return `the event is ${formatAge(age)} old, older than the max_event_age of ${formatAge(grant.maxEventAgeMs)} in ${at}`;
+      return `the event is ${showDuration(age, 'rounded')} old, older than the max_event_age of ${showDuration(grant.maxEventAgeMs, 'rounded')} in ${at}`;
     }
   }
   if (grant.when !== null && !grant.when(input.event)) {
@@ -104,22 +105,6 @@ function refuse(grant: Grant, input: PolicyInput): string | null {
     return `max_per_hour of ${grant.maxPerHour} in ${at} is used up (${input.allowedInLastHour} in the last hour)`;
   }
   return null;
-}
-
-/** 600000 → "10m", 5400000 → "90m", 90061000 → "25h": whole units a person would write. */
-function formatAge(ms: number): string {
-  const units: [number, string][] = [
-    [86_400_000, 'd'],
-    [3_600_000, 'h'],
-    [60_000, 'm'],
-    [1000, 's'],
-  ];
-  for (const [size, unit] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 120_000) return `${Math.round(ms / 1000)}s`;
-  if (ms < 7_200_000) return `${Math.round(ms / 60_000)}m`;
-  if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)}h`;
-  return `${Math.round(ms / 86_400_000)}d`;
 }
 
 /**

@@ -23,14 +23,5 @@ export function describeGroup(values: Record<string, unknown>): string {
   return entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ');
 }
 
-/** 600000 → "10m": how durations are shown back to people. */
-export function showDuration(ms: number): string {
-  const units: [number, string][] = [
-    [86_400_000, 'd'],
-    [3_600_000, 'h'],
-    [60_000, 'm'],
-    [1000, 's'],
-  ];
-  for (const [size, unit] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
-}
+// Shown back to people; delivery/dry-run.ts imports it from here.
+export { showDuration } from '../event/duration.js';

@@ -9,7 +9,7 @@
 // index used by routing.
 import type { IndexKey } from '../event/config.js';
 import type { EventObject, Json, MatchResult } from '../event/model.js';
-import { compilePath, readPath } from '../event/path.js';
+import { compilePath, isDottedPath, readPath } from '../event/path.js';
 
 export type MatchScalar = string | number | boolean | null;
 export type MatchSpec = Record<string, MatchScalar | MatchScalar[]>;
@@ -131,7 +131,7 @@ export function compileMatch(spec: MatchSpec, typeOf: (event: EventObject) => st
       if (values.every((v) => typeof v === 'string' && !isWildcard(v))) types = values as string[];
       continue;
     }
-    if (key.startsWith('.') || key.endsWith('.') || key.includes('..')) {
+    if (!isDottedPath(key)) {
       issues.push({ key, severity: 'error', message: `"${key}" is not a field path; write names joined by dots, e.g. data.workflowId` });
       continue;
     }

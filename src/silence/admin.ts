@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { NOISE_DEFAULTS } from '../config/defaults.js';
 import type { RouterConfig } from '../config/types.js';
 import type { Store } from '../store/store.js';
-import { checkSilence, silenceJson, type SilenceRequest } from './model.js';
+import { addSilence, silenceJson, type SilenceRequest } from './model.js';
 
 const TEXT_FIELDS = ['rule', 'destination', 'for', 'until', 'comment', 'by'] as const;
 
@@ -38,10 +38,9 @@ export function registerSilenceAdmin(admin: FastifyInstance, deps: { store: Stor
     }
     if (b.match !== undefined) request.match = b.match as SilenceRequest['match'];
     const now = Date.now();
-    const checked = checkSilence(request, deps.rules(), now);
-    if (!checked.ok) return reply.code(400).send({ error: 'bad_silence', message: checked.message });
-    const silence = await deps.store.addSilence(checked.silence);
-    return reply.code(201).send({ silence: silenceJson(silence, now) });
+    const added = await addSilence(deps.store, deps.rules(), request, now);
+    if (!added.ok) return reply.code(400).send({ error: 'bad_silence', message: added.message });
+    return reply.code(201).send({ silence: silenceJson(added.silence, now) });
   });
 
   admin.delete('/admin/silences/:id', async (req, reply) => {

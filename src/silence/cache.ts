@@ -18,13 +18,12 @@ export class SilenceCache {
     private readonly store: Store,
     private readonly fields: () => EventFields,
     private readonly log: Logger,
-    private readonly everyMs: number = NOISE_DEFAULTS.silenceRefreshMs,
   ) {}
 
   /** Reads the silences once, then keeps them fresh. */
   async start(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.everyMs);
+    this.timer = setInterval(() => void this.refresh(), NOISE_DEFAULTS.silenceRefreshMs);
     this.timer.unref();
   }
 

@@ -6,9 +6,9 @@ import { parseDuration } from '../config/duration.js';
 import type { EventFields, EventObject, RouterConfig } from '../config/types.js';
 import { eventType } from '../event/accessors.js';
 import { compileMatch } from '../rules/match.js';
-import { compilePath } from '../event/path.js';
+import { compilePath, isDottedPath } from '../event/path.js';
 import { didYouMean } from '../config/problems.js';
-import type { NewSilence, StoredSilence } from '../store/store.js';
+import type { NewSilence, Store, StoredSilence } from '../store/store.js';
 
 /** What a person asks for (CLI flags or the admin endpoint's JSON), before it is checked. */
 export interface SilenceRequest {
@@ -22,12 +22,12 @@ export interface SilenceRequest {
   by?: string;
 }
 
-export type SilenceCheck = { ok: true; silence: NewSilence } | { ok: false; message: string };
+type SilenceCheck = { ok: true; silence: NewSilence } | { ok: false; message: string };
 
 const MAX_TEXT = 1000;
 
 /** Checks a request against the rules in force; every refusal is a sentence saying what to change. */
-export function checkSilence(req: SilenceRequest, config: RouterConfig, now: number): SilenceCheck {
+function checkSilence(req: SilenceRequest, config: RouterConfig, now: number): SilenceCheck {
   const fail = (message: string): SilenceCheck => ({ ok: false, message });
   const rule = req.rule === undefined || req.rule === '' ? null : req.rule;
   const destination = req.destination === undefined || req.destination === '' ? null : req.destination;
@@ -67,11 +67,21 @@ export function checkSilence(req: SilenceRequest, config: RouterConfig, now: num
   return { ok: true, silence: { rule, destination, matchers, endsAt, comment, createdBy: by, createdAt: now } };
 }
 
+export type SilenceAdded = { ok: true; silence: StoredSilence } | { ok: false; message: string };
+
+/** `silence add`, POST /admin/silences and the console's form: checked against the rules in force,
+ * then stored; or refused with the sentence saying what to change (nothing stored). */
+export async function addSilence(store: Store, config: RouterConfig, req: SilenceRequest, now = Date.now()): Promise<SilenceAdded> {
+  const checked = checkSilence(req, config, now);
+  if (!checked.ok) return checked;
+  return { ok: true, silence: await store.addSilence(checked.silence) };
+}
+
 /** FIELD → values, or a sentence saying what is wrong. The same field given twice: any of its values. */
 function readMatchers(match: SilenceRequest['match']): Record<string, string[]> | string {
   const out: Record<string, string[]> = {};
   const add = (field: string, value: unknown): string | null => {
-    if (field === '' || field.startsWith('.') || field.endsWith('.') || field.includes('..') || compilePath(field) === null) {
+    if (field === '' || !isDottedPath(field) || compilePath(field) === null) {
       return `--match needs a field path such as data.workflowId, not "${field}"`;
     }
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {

@@ -8,7 +8,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './cli.js';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -98,17 +98,6 @@ function wrap(cmd: string, args: string[], who: { uid: number; gid: number } | u
   if (!sp) return [cmd, args];
   const ids = who ? [`--reuid=${who.uid}`, `--regid=${who.gid}`, '--clear-groups'] : [];
   return [sp, [...ids, `--pdeathsig=${signal}`, '--', cmd, ...args]];
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function run(argv: [string, string[]], env: NodeJS.ProcessEnv, timeoutMs: number, what: string): Promise<void> {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
+import { cookieOf, signIn } from './helpers/console.js';
 import { startRouter, type RouterProcess } from './helpers/router.js';
 
 const TOKEN = 'console-hostile-admin-token';
@@ -23,13 +24,7 @@ describe("the console's try page with odd pastes", () => {
   let cookie: string;
   before(async () => {
     router = await startRouter({ dir: tmp.dir, rules: RULES, env: { ADMIN_TOKEN: TOKEN } });
-    const res = await fetch(`${router.url}/console/sign-in`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: TOKEN, next: '/console' }).toString(),
-      redirect: 'manual',
-    });
-    cookie = /b3os_console=[^;]+/.exec(res.headers.get('set-cookie') ?? '')![0];
+    cookie = cookieOf(await signIn(router.url, TOKEN))!;
   });
   after(async () => {
     await router?.stop();

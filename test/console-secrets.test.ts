@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
+import { cookieOf, signIn } from './helpers/console.js';
 import { startHttpReceiver, type HttpReceiver } from './helpers/receivers.js';
 import { postEvent, startRouter, type RouterProcess } from './helpers/router.js';
 
@@ -37,13 +38,7 @@ describe('values from the environment are sent, never shown', () => {
   before(async () => {
     hook = await startHttpReceiver();
     router = await startRouter({ dir: tmp.dir, rules: RULES(hook.url), env: { ...ENV, ADMIN_TOKEN: TOKEN } });
-    const res = await fetch(`${router.url}/console/sign-in`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: TOKEN, next: '/console' }).toString(),
-      redirect: 'manual',
-    });
-    cookie = /b3os_console=[^;]+/.exec(res.headers.get('set-cookie') ?? '')![0];
+    cookie = cookieOf(await signIn(router.url, TOKEN))!;
     assert.equal((await postEvent(router.url, EVENT)).status, 204);
     const [sent] = await hook.waitFor(1, 10_000);
     // The receiver got the real values: they are used, only not shown.

@@ -6,10 +6,10 @@
 // `b3os-router test` prints it; the console shows it.
 import type { CompiledRule, Destination, Digest, EventObject, GroupPlacement, RouterConfig } from '../config/types.js';
 import { executionId, runId } from '../event/accessors.js';
+import { showDuration } from '../event/duration.js';
 import { withholdEnv } from '../event/escape.js';
 import { idempotencyKey } from '../event/key.js';
 import { NO_COUNTS } from '../policy/policy.js';
-import { showDuration } from '../route/group.js';
 import { explainRules, routeEvent } from '../route/route.js';
 import { compose, type Composed } from './compose.js';
 

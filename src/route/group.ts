@@ -22,6 +22,3 @@ export function describeGroup(values: Record<string, unknown>): string {
   if (entries.length === 0) return 'one group for the rule and destination';
   return entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ');
 }
-
-// Shown back to people; delivery/dry-run.ts imports it from here.
-export { showDuration } from '../event/duration.js';

@@ -238,6 +238,9 @@ test('silence add refuses what would hold nothing back or never end; the admin e
     [['--destination', 'hook-c', '--for', '1h'], /no destination "hook-c"/],
     [['--match', 'data.workflowId', '--for', '1h'], /FIELD=VALUE/],
     [['--rule', 'failures', '--for', '1h', '--until', '2999-01-01T00:00:00Z'], /not both/],
+    // An end past what a date holds broke every reader of the silence (ingest answered 503).
+    [['--rule', 'failures', '--for', '300000y'], /at most 366 days/],
+    [['--rule', 'failures', '--until', '9999-01-01T00:00:00Z'], /at most 366 days/],
   ];
   for (const [args, why] of refused) {
     const out = await cli(r, 'silence', 'add', ...args);
@@ -283,4 +286,41 @@ test('silence add refuses what would hold nothing back or never end; the admin e
   assert.equal(((await ended.json()) as { ended: boolean }).ended, true);
   assert.equal((await admin('DELETE', '/admin/silences/nope')).status, 404);
   assert.deepEqual(((await (await admin('GET', '/admin/silences')).json()) as { silences: unknown[] }).silences, []);
+});
+
+test('at most 1,000 silences active at once: the next is refused (409) until one ends; all of them hold', { timeout: 90_000 }, async (t) => {
+  const { r, a } = await setup(t);
+  const admin = (method: string, path: string, body?: unknown) =>
+    fetch(`${r.url}${path}`, {
+      method,
+      headers: { authorization: 'Bearer admin-secret', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const ids: string[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const res = await admin('POST', '/admin/silences', { match: { 'data.workflowId': `wf_${i}` }, for: '1h' });
+    assert.equal(res.status, 201);
+    ids.push(((await res.json()) as { silence: { id: string } }).silence.id);
+  }
+  const refused = await admin('POST', '/admin/silences', { match: { 'data.workflowId': 'wf_more' }, for: '1h' });
+  assert.equal(refused.status, 409);
+  assert.match(((await refused.json()) as { message: string }).message, /1000 silences are active, the most there can be at once; expire one/);
+  const cliRefused = await cli(r, 'silence', 'add', '--match', 'data.workflowId=wf_more', '--for', '1h');
+  assert.equal(cliRefused.code, 1);
+  assert.match(cliRefused.stderr, /1000 silences are active/);
+
+  // The oldest still holds (every active one is read), and the newest.
+  for (const wf of ['wf_0', 'wf_999']) {
+    await waitFor(
+      async () => {
+        const id = `${wf}-${Date.now()}`;
+        await postEvent(r.url, ev(id, 'run.succeeded', wf));
+        return deliveries(r).find((d) => d.event === id)?.status === 'silenced';
+      },
+      { timeoutMs: 5_000, intervalMs: 100, what: `${wf} silenced` },
+    );
+  }
+  assert.equal((await admin('DELETE', `/admin/silences/${ids[0]}`)).status, 200);
+  assert.equal((await admin('POST', '/admin/silences', { match: { 'data.workflowId': 'wf_more' }, for: '1h' })).status, 201, 'room again once one ended');
+  assert.equal(a.requests.length, 0);
 });

@@ -16,7 +16,7 @@ import { decideExisting } from '../src/policy/stored.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { GroupPlacement } from '../src/event/model.js';
-import type { IngestItem, Store } from '../src/store/store.js';
+import type { IngestItem, NewSilence, Store } from '../src/store/store.js';
 import { tempDir } from './helpers/cli.js';
 import { ingestItem, pendingTo } from './helpers/ingest.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
@@ -678,11 +678,39 @@ for (const engine of engines) {
       assert.equal(Number(left!.n), 0, 'gathered rows go with their events');
     });
 
+    withDb('silences: at most maxActive active at once, exact when two processes add at once; ended ones do not count', async ({ store, another }) => {
+      const other = another();
+      const now = Date.now();
+      const s = (i: number, endsAt = now + HOUR): NewSilence => ({
+        rule: 'all',
+        destination: null,
+        matchers: {},
+        comment: `s${i}`,
+        createdBy: '',
+        createdAt: now,
+        endsAt,
+      });
+      const ended = await store.addSilence(s(0, now - 1), 5);
+      assert.ok(ended.ok, 'an ended one is stored (and does not count)');
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? other : store).addSilence(s(i + 1), 5)));
+      assert.equal(results.filter((r) => r.ok).length, 5);
+      assert.deepEqual(
+        results.filter((r) => !r.ok),
+        Array.from({ length: 7 }, () => ({ ok: false, code: 'too_many_active', active: 5 })),
+      );
+      assert.equal((await store.listSilences({ now, all: false, limit: 100 })).length, 5);
+    });
+
     withDb('silences: add, list active or all, expire once; retry of a silenced delivery puts it back to pending, unallowed', async ({ store, another }) => {
       const now = Date.now();
       const base = { rule: 'all', destination: null, matchers: { 'data.workflowId': ['wf_*'] }, comment: 'maintenance', createdBy: 'ana', createdAt: now };
-      const a = await store.addSilence({ ...base, endsAt: now + HOUR });
-      const b = await another().addSilence({ ...base, rule: null, destination: 'hook', createdAt: now + 1, endsAt: now + 2 * HOUR });
+      const added = async (st: Store, s: NewSilence) => {
+        const r = await st.addSilence(s, 1000);
+        assert.ok(r.ok);
+        return r.silence;
+      };
+      const a = await added(store, { ...base, endsAt: now + HOUR });
+      const b = await added(another(), { ...base, rule: null, destination: 'hook', createdAt: now + 1, endsAt: now + 2 * HOUR });
       assert.deepEqual(await store.listSilences({ now, all: false, limit: 10 }), [b, a], 'newest first, written by any process');
       const ended = await store.expireSilence(a.id, now + 10);
       assert.deepEqual(ended, { silence: { ...a, endsAt: now + 10 }, ended: true });

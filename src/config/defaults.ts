@@ -175,4 +175,10 @@ export const NOISE_DEFAULTS = {
   digestLines: 10,
   /** Silences `silence list` and GET /admin/silences show at most. */
   silenceList: 1000,
+  /** Silences active at once at most: every one is matched against every delivery, at ingest and
+   * before each send; `silence add` refuses the next until one ends or is expired. */
+  activeSilences: 1000,
+  /** How long a silence may last: for longer, the rules file is the place (and an end past what a
+   * date can hold broke every reader of the silence). */
+  silenceMaxMs: 366 * 24 * 3600_000,
 } as const;

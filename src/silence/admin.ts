@@ -39,7 +39,7 @@ export function registerSilenceAdmin(admin: FastifyInstance, deps: { store: Stor
     if (b.match !== undefined) request.match = b.match as SilenceRequest['match'];
     const now = Date.now();
     const added = await addSilence(deps.store, deps.rules(), request, now);
-    if (!added.ok) return reply.code(400).send({ error: 'bad_silence', message: added.message });
+    if (!added.ok) return reply.code(added.code === 'too_many_active' ? 409 : 400).send({ error: added.code, message: added.message });
     return reply.code(201).send({ silence: silenceJson(added.silence, now) });
   });
 

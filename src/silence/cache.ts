@@ -35,7 +35,9 @@ export class SilenceCache {
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        const active = await this.store.listSilences({ now: Date.now(), all: false, limit: NOISE_DEFAULTS.silenceList });
+        // Every active one (silence add keeps them to NOISE_DEFAULTS.activeSilences): a silence left out
+        // here would not hold.
+        const active = await this.store.listSilences({ now: Date.now(), all: false, limit: Number.MAX_SAFE_INTEGER });
         const fields = this.fields();
         this.list = active.map((s) => compileSilence(s, fields));
       } catch (err) {

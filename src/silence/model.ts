@@ -2,6 +2,7 @@
 // how it is matched. A silence holds while now < its end; it matches a delivery when every
 // condition it has holds: the rule, the destination, and each FIELD=VALUE as `match` reads it
 // (rules/match.ts: `*` wildcards, a number equals its text, a list field holds when an item does).
+import { NOISE_DEFAULTS } from '../config/defaults.js';
 import { parseDuration } from '../config/duration.js';
 import type { EventFields, EventObject, RouterConfig } from '../config/types.js';
 import { eventType } from '../event/accessors.js';
@@ -22,13 +23,13 @@ export interface SilenceRequest {
   by?: string;
 }
 
-type SilenceCheck = { ok: true; silence: NewSilence } | { ok: false; message: string };
+type SilenceCheck = { ok: true; silence: NewSilence } | { ok: false; code: 'bad_silence'; message: string };
 
 const MAX_TEXT = 1000;
 
 /** Checks a request against the rules in force; every refusal is a sentence saying what to change. */
 function checkSilence(req: SilenceRequest, config: RouterConfig, now: number): SilenceCheck {
-  const fail = (message: string): SilenceCheck => ({ ok: false, message });
+  const fail = (message: string): SilenceCheck => ({ ok: false, code: 'bad_silence', message });
   const rule = req.rule === undefined || req.rule === '' ? null : req.rule;
   const destination = req.destination === undefined || req.destination === '' ? null : req.destination;
   if (rule !== null && !config.rules.some((r) => r.name === rule)) {
@@ -61,20 +62,30 @@ function checkSilence(req: SilenceRequest, config: RouterConfig, now: number): S
   } else {
     return fail('a silence needs an end: --for DURATION (e.g. --for 2h) or --until TIME (e.g. --until 2025-06-01T18:00:00Z)');
   }
+  if (endsAt - now > NOISE_DEFAULTS.silenceMaxMs) {
+    const days = NOISE_DEFAULTS.silenceMaxMs / (24 * 3600_000);
+    return fail(`a silence lasts at most ${days} days (--for ${days}d); to stop these notifications for good, change the rules file`);
+  }
   const comment = (req.comment ?? '').trim();
   const by = (req.by ?? '').trim();
   if (comment.length > MAX_TEXT || by.length > MAX_TEXT) return fail(`--comment and --by are at most ${MAX_TEXT} characters`);
   return { ok: true, silence: { rule, destination, matchers, endsAt, comment, createdBy: by, createdAt: now } };
 }
 
-export type SilenceAdded = { ok: true; silence: StoredSilence } | { ok: false; message: string };
+export type SilenceAdded = { ok: true; silence: StoredSilence } | { ok: false; code: 'bad_silence' | 'too_many_active'; message: string };
 
 /** `silence add`, POST /admin/silences and the console's form: checked against the rules in force,
  * then stored; or refused with the sentence saying what to change (nothing stored). */
 export async function addSilence(store: Store, config: RouterConfig, req: SilenceRequest, now = Date.now()): Promise<SilenceAdded> {
   const checked = checkSilence(req, config, now);
   if (!checked.ok) return checked;
-  return { ok: true, silence: await store.addSilence(checked.silence) };
+  const stored = await store.addSilence(checked.silence, NOISE_DEFAULTS.activeSilences);
+  if (stored.ok) return stored;
+  return {
+    ok: false,
+    code: stored.code,
+    message: `${stored.active} silences are active, the most there can be at once; expire one (silence list, then silence expire ID) or wait for one to end`,
+  };
 }
 
 /** FIELD → values, or a sentence saying what is wrong. The same field given twice: any of its values. */
@@ -144,7 +155,7 @@ const REASON_PREFIX = 'silenced by silence ';
 
 /** The reason a silenced delivery carries: it names the silence and its comment. */
 export function silencedReason(s: StoredSilence): string {
-  const until = new Date(s.endsAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const until = isoTime(s.endsAt).replace(/\.\d{3}Z$/, 'Z');
   return `${REASON_PREFIX}${s.id}${s.comment ? ` ("${s.comment}")` : ''}, until ${until}`;
 }
 
@@ -155,7 +166,9 @@ export function silenceOfReason(reason: string | null): string | null {
   return id ? id[0] : null;
 }
 
-const isoTime = (t: number) => new Date(t).toISOString();
+/** Ends stored before there was a limit may lie past what a Date holds: shown as that last moment. */
+const isoTime = (t: number) => new Date(Math.min(t, LAST_DATE_MS)).toISOString();
+const LAST_DATE_MS = 8.64e15;
 
 /** A silence as `silence list --json` and the admin endpoints show it. */
 export function silenceJson(s: StoredSilence, now: number) {

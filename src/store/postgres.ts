@@ -45,6 +45,7 @@ import {
   type StoredDelivery,
   type StoredEvent,
   type StoredReplica,
+  type SilenceStored,
   type StoredSilence,
   type TypeCount,
 } from './store.js';
@@ -1306,19 +1307,29 @@ export class PostgresStore implements Store {
     }));
   }
 
-  async addSilence(s: NewSilence): Promise<StoredSilence> {
+  async addSilence(s: NewSilence, maxActive: number): Promise<SilenceStored> {
     const silence: StoredSilence = { ...s, id: uuidv7() };
-    await this.q(`INSERT INTO silences (id, rule, destination, matchers, comment, created_by, created_at, ends_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
-      silence.id,
-      silence.rule,
-      silence.destination,
-      JSON.stringify(silence.matchers),
-      silence.comment,
-      silence.createdBy,
-      silence.createdAt,
-      silence.endsAt,
-    ]);
-    return silence;
+    return this.tx(async (c): Promise<SilenceStored> => {
+      // Adds from every replica queue on one lock, so the count and the insert cannot interleave.
+      await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('b3os_router:silences', 0))`);
+      const { rows } = await c.query(`SELECT count(*)::int AS n FROM silences WHERE ends_at > $1`, [s.createdAt]);
+      const active = rows[0].n as number;
+      if (active >= maxActive) return { ok: false, code: 'too_many_active', active };
+      await c.query(
+        `INSERT INTO silences (id, rule, destination, matchers, comment, created_by, created_at, ends_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          silence.id,
+          silence.rule,
+          silence.destination,
+          JSON.stringify(silence.matchers),
+          silence.comment,
+          silence.createdBy,
+          silence.createdAt,
+          silence.endsAt,
+        ],
+      );
+      return { ok: true, silence };
+    });
   }
 
   async listSilences(q: { now: number; all: boolean; limit: number }): Promise<StoredSilence[]> {

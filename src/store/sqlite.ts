@@ -28,6 +28,7 @@ import {
   type GatheredEvent,
   type NewSilence,
   type NotificationEvents,
+  type SilenceStored,
   type StoredSilence,
   type IngestItem,
   type IngestOutcome,
@@ -445,6 +446,7 @@ export class SqliteStore implements Store {
          VALUES (@id, @rule, @destination, @matchers, @comment, @createdBy, @createdAt, @endsAt)`,
       ),
       silence: db.prepare(`SELECT * FROM silences WHERE id = ?`),
+      activeSilenceCount: db.prepare(`SELECT count(*) FROM silences WHERE ends_at > ?`).pluck(),
       activeSilences: db.prepare(`SELECT * FROM silences WHERE ends_at > ? ORDER BY created_at DESC, id DESC LIMIT ?`),
       allSilences: db.prepare(`SELECT * FROM silences ORDER BY created_at DESC, id DESC LIMIT ?`),
       expireSilence: db.prepare(`UPDATE silences SET ends_at = ? WHERE id = ? AND ends_at > ?`),
@@ -943,14 +945,21 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async addSilence(s: NewSilence): Promise<StoredSilence> {
+  async addSilence(s: NewSilence, maxActive: number): Promise<SilenceStored> {
     const silence: StoredSilence = { ...s, id: uuidv7() };
     try {
-      this.g.insertSilence.run({ ...silence, matchers: JSON.stringify(silence.matchers) });
+      // The count and the insert in one write transaction: the limit is exact between processes.
+      return this.db
+        .transaction((): SilenceStored => {
+          const active = this.g.activeSilenceCount.get(s.createdAt) as number;
+          if (active >= maxActive) return { ok: false, code: 'too_many_active', active };
+          this.g.insertSilence.run({ ...silence, matchers: JSON.stringify(silence.matchers) });
+          return { ok: true, silence };
+        })
+        .immediate();
     } catch (err) {
       unavailable(err);
     }
-    return silence;
   }
 
   async listSilences(q: { now: number; all: boolean; limit: number }): Promise<StoredSilence[]> {

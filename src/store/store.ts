@@ -306,7 +306,7 @@ export interface Store {
   gatheredFor(seq: number): Promise<GatheredEvent[]>;
 
   /** Stores a silence (already validated: src/silence/model.ts). Every process reads them. */
-  addSilence(s: NewSilence): Promise<StoredSilence>;
+  addSilence(s: NewSilence, maxActive: number): Promise<SilenceStored>;
   /** Active silences (ends_at after `now`), or all with `all`, newest first. */
   listSilences(q: { now: number; all: boolean; limit: number }): Promise<StoredSilence[]>;
   /** Ends a silence now. null: no such id; `ended: false`: it had ended already (left as it was). */
@@ -325,6 +325,10 @@ export interface FlushedNotification {
   destination: string;
   eventCount: number;
 }
+
+/** Stored, or refused because `maxActive` silences are active already (counted with the insert, under
+ * one lock, so the limit holds however many processes add at once). */
+export type SilenceStored = { ok: true; silence: StoredSilence } | { ok: false; code: 'too_many_active'; active: number };
 
 export interface NotificationEvents {
   count: number;

@@ -1,6 +1,7 @@
 // The webhook channel against a real local HTTP receiver.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { parseRetryAfter } from '../src/delivery/channels/http.js';
@@ -16,6 +17,25 @@ test("loading the webhook channel leaves Node's own fetch (the Slack channel's) 
   const script = `await import(${JSON.stringify(channel)}); console.log(globalThis[Symbol.for('undici.globalDispatcher.1')] === undefined ? 'untouched' : 'replaced');`;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(out.trim(), 'untouched');
+});
+
+test('a pending deadline keeps no process alive: a send with a 60 s timeout, then close, and the process exits', () => {
+  const helpers = new URL('./helpers/receivers.js', import.meta.url).href;
+  const script = `
+    const { PerDestination, notification, startHttpReceiver, webhookDestination } = await import(${JSON.stringify(helpers)});
+    const rx = await startHttpReceiver();
+    rx.reply('hang');
+    const channel = new PerDestination();
+    const signal = new AbortController().signal;
+    const cut = await channel.send(notification(webhookDestination({ name: 'cut', url: rx.url + '/hang', delivery: { timeoutMs: 200 } })), signal);
+    const sent = await channel.send(notification(webhookDestination({ url: rx.url + '/ok', delivery: { timeoutMs: 60000 } })), signal);
+    await channel.close();
+    await rx.close();
+    console.log(cut.code, sent.outcome);`;
+  const t0 = Date.now();
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(out.trim(), 'timeout delivered');
+  assert.ok(Date.now() - t0 < 20_000, `exited after ${Date.now() - t0} ms`);
 });
 
 describe('webhook channel', () => {
@@ -222,6 +242,75 @@ describe('webhook channel', () => {
     assert.ok(Date.now() - t0 < 1_000, 'resolved promptly');
     assert.equal(r.outcome, 'retry');
     assert.equal(r.code, 'aborted');
+  });
+
+  test('sends share one deadline scheduler: a shorter timeout after a longer one fires on time, only it is cut', async () => {
+    rx.setDefault((req) => (req.path.startsWith('/share-hang') ? 'hang' : 200));
+    try {
+      const long = new AbortController();
+      let longDone = false;
+      const longSend = channel
+        .send(notification(webhookDestination({ name: 'share-long', url: `${rx.url}/share-hang/long`, delivery: { timeoutMs: 30_000 } })), long.signal)
+        .finally(() => (longDone = true));
+      const start = rx.requests.length;
+      await rx.waitFor(start);
+      const t0 = Date.now();
+      const short = channel.send(
+        notification(webhookDestination({ name: 'share-short', url: `${rx.url}/share-hang/short`, delivery: { timeoutMs: 300 } })),
+        never,
+      );
+      const fast = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          channel.send(notification(webhookDestination({ name: 'share-fast', url: `${rx.url}/share-ok`, delivery: { timeoutMs: 300 } })), never),
+        ),
+      );
+      assert.deepEqual(
+        fast.map((r) => r.outcome),
+        Array(5).fill('delivered'),
+      );
+      const r = await short;
+      const took = Date.now() - t0;
+      assert.equal(r.code, 'timeout');
+      assert.match(r.outcome === 'retry' ? r.error : '', /did not answer within 300 ms/);
+      assert.ok(took >= 250 && took < 2_000, `took ${took} ms`);
+      assert.equal(longDone, false, 'the 30 s send is not cut by the 300 ms deadline');
+      long.abort();
+      assert.equal((await longSend).code, 'aborted');
+    } finally {
+      rx.setDefault(200);
+    }
+  });
+
+  test("the caller's signal carries one listener while its sends are in flight, none after; its abort cuts them all", async () => {
+    const ctl = new AbortController();
+    setMaxListeners(0, ctl.signal);
+    const dest = webhookDestination({ name: 'listeners', url: `${rx.url}/listeners`, delivery: { timeoutMs: 30_000, concurrency: 4 } });
+    rx.setDefault({ status: 200, delayMs: 100 });
+    try {
+      const sends = Array.from({ length: 4 }, () => channel.send(notification(dest), ctl.signal));
+      assert.ok(getEventListeners(ctl.signal, 'abort').length <= 1, `${getEventListeners(ctl.signal, 'abort').length} listeners`);
+      assert.deepEqual(
+        (await Promise.all(sends)).map((r) => r.outcome),
+        Array(4).fill('delivered'),
+      );
+      assert.equal(getEventListeners(ctl.signal, 'abort').length, 0);
+
+      rx.setDefault('hang');
+      const start = rx.requests.length;
+      const hung = Array.from({ length: 3 }, () => channel.send(notification(dest), ctl.signal));
+      await rx.waitFor(start + 3);
+      const t0 = Date.now();
+      ctl.abort();
+      const cut = await Promise.all(hung);
+      assert.ok(Date.now() - t0 < 1_000, 'resolved promptly');
+      assert.deepEqual(
+        cut.map((r) => r.code),
+        Array(3).fill('aborted'),
+      );
+      assert.equal(getEventListeners(ctl.signal, 'abort').length, 0);
+    } finally {
+      rx.setDefault(200);
+    }
   });
 
   test('an already aborted signal sends nothing', async () => {

@@ -7,7 +7,8 @@ import type { Composed } from '../compose.js';
 import type { Channel, SendResult } from './channel.js';
 import { createRequire } from 'node:module';
 import type { Dispatcher, Pool as UndiciPool } from 'undici';
-import { classifyStatus, deadline, networkFailure, oneLine } from './http.js';
+import { deadline } from './deadline.js';
+import { classifyStatus, networkFailure, oneLine } from './http.js';
 
 // undici's Pool and its request(), not its index: loading the index installs undici 7's Agent as
 // the global dispatcher, which Node's own fetch (the Slack channel's, in this thread) then uses.
@@ -90,8 +91,9 @@ export class WebhookChannel implements Channel {
       const timeoutMs = this.dest.delivery.timeoutMs;
       p = new Pool(origin, {
         connections: this.dest.delivery.concurrency,
-        // The send's deadline covers connect, headers and body (one timer per send): undici's own
-        // timers are off, but for connect, whose default (10 s) would cut a longer delivery timeout.
+        // The send's deadline covers connect, headers and body (./deadline.ts): undici's own timers
+        // are off (headersTimeout and bodyTimeout each bound one phase, not the whole send), but
+        // for connect, whose default (10 s) would cut a longer delivery timeout.
         connect: { timeout: timeoutMs },
         headersTimeout: 0,
         bodyTimeout: 0,
@@ -133,7 +135,8 @@ export class WebhookChannel implements Channel {
         method,
         headers,
         body: method === 'GET' || method === 'HEAD' ? null : payload.body,
-        signal: d.signal,
+        // The deadline itself, not an AbortSignal made for it (undici takes any EventTarget).
+        signal: d as unknown as AbortSignal,
       });
       const status = res.statusCode;
       const body = res.body as unknown as Body;

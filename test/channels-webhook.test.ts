@@ -5,7 +5,8 @@ import { getEventListeners, setMaxListeners } from 'node:events';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { parseRetryAfter } from '../src/delivery/channels/http.js';
-import { verify } from '../src/ingest/signature.js';
+import { SIGNATURE_HEADER, signatureHeaders } from '../src/delivery/channels/signing.js';
+import { sign, verify } from '../src/ingest/signature.js';
 import { DEFAULT_SERVER } from '../src/config/defaults.js';
 import { PerDestination, notification, startHttpReceiver, testTemplate, webhookDestination, type HttpReceiver } from './helpers/receivers.js';
 
@@ -133,6 +134,17 @@ describe('webhook channel', () => {
     const settings = { ...DEFAULT_SERVER.signature, header: 'x-b3os-router-signature' };
     assert.deepEqual(verify(settings, [secret], { 'x-b3os-router-signature': header }, req.body, Date.now()), { ok: true });
     assert.deepEqual(verify(settings, ['wrong'], { 'x-b3os-router-signature': header }, req.body, Date.now()).ok, false);
+  });
+
+  test("the b3os signature is sign()'s, byte for byte, for bodies with non-ASCII text (as a string or as bytes)", () => {
+    const bodies = ['{}', '{"name":"Zoë \u00e9 ✓ 𝄞"}', 'x'.repeat(5000), ''];
+    for (const body of bodies) {
+      for (const secret of ['s3cr3t', 'ünïcode-sécret']) {
+        const want = sign(secret, Buffer.from(body, 'utf8'), { header: SIGNATURE_HEADER });
+        assert.deepEqual(signatureHeaders('b3os', secret, 'dlv_1', 1_700_000_000, body), want);
+        assert.deepEqual(signatureHeaders('b3os', secret, 'dlv_1', 1_700_000_000, Buffer.from(body, 'utf8')), want);
+      }
+    }
   });
 
   test('no signature header without a secret', async () => {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { getEventListeners, setMaxListeners } from 'node:events';
 import { createHmac } from 'node:crypto';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseRetryAfter } from '../src/delivery/channels/http.js';
 import { SIGNATURE_HEADER, signatureHeaders } from '../src/delivery/channels/signing.js';
@@ -300,11 +302,12 @@ describe('webhook channel', () => {
     rx.setDefault({ status: 200, delayMs: 100 });
     try {
       const sends = Array.from({ length: 4 }, () => channel.send(notification(dest), ctl.signal));
-      assert.ok(getEventListeners(ctl.signal, 'abort').length <= 1, `${getEventListeners(ctl.signal, 'abort').length} listeners`);
+      const during = getEventListeners(ctl.signal, 'abort').length;
       assert.deepEqual(
         (await Promise.all(sends)).map((r) => r.outcome),
         Array(4).fill('delivered'),
       );
+      assert.ok(during <= 1, `${during} listeners while 4 sends were in flight`);
       assert.equal(getEventListeners(ctl.signal, 'abort').length, 0);
 
       rx.setDefault('hang');
@@ -434,5 +437,101 @@ describe('parseRetryAfter', () => {
     assert.equal(parseRetryAfter('-5', now), undefined);
     assert.equal(parseRetryAfter('', now), undefined);
     assert.equal(parseRetryAfter(null, now), undefined);
+  });
+});
+
+// Answers the shared receiver cannot give: informational responses, repeated headers, a stalled
+// body after a length, and an error body far past the snippet.
+describe('webhook channel, raw answers', () => {
+  let server: Server;
+  let url = '';
+  const sockets = new Set<Socket>();
+  let closedSockets = 0;
+  const channel = new PerDestination();
+  const routes = new Map<string, (res: ServerResponse) => void>([
+    [
+      '/early-hints',
+      (res) => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+        res.writeHead(202, { 'content-length': '2' }).end('ok');
+      },
+    ],
+    [
+      '/early-hints-503',
+      (res) => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+        res.writeHead(503, [
+          ['Retry-After', '7'],
+          ['Retry-After', '99'],
+        ]);
+        res.end('busy');
+      },
+    ],
+    [
+      '/stalled-length',
+      (res) => {
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('0123456789');
+      },
+    ],
+    [
+      '/big-error',
+      (res) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.write(`first line\n${'y'.repeat(64 * 1024)}`);
+        // and never ends: the snippet is taken and the connection cut
+      },
+    ],
+  ]);
+
+  before(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => routes.get(req.url ?? '')?.(res));
+    });
+    server.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => {
+        sockets.delete(s);
+        closedSockets++;
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await channel.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  test('an informational 103 before the answer is passed over; the first of repeated Retry-After headers counts', async () => {
+    const ok = await channel.send(notification(webhookDestination({ name: 'raw-103', url: `${url}/early-hints` })), never);
+    assert.deepEqual(ok, { outcome: 'delivered', code: '202' });
+    const busy = await channel.send(notification(webhookDestination({ name: 'raw-103', url: `${url}/early-hints-503` })), never);
+    assert.deepEqual(busy, { outcome: 'retry', code: '503', error: 'webhook raw-103 answered 503: busy', retryAfterMs: 7_000 });
+  });
+
+  test('a success whose announced body stalls is delivered when the deadline cuts it', async () => {
+    const t0 = Date.now();
+    const r = await channel.send(notification(webhookDestination({ name: 'raw-stall', url: `${url}/stalled-length`, delivery: { timeoutMs: 300 } })), never);
+    const took = Date.now() - t0;
+    assert.deepEqual(r, { outcome: 'delivered', code: '200' });
+    assert.ok(took >= 250 && took < 2_000, `took ${took} ms`);
+  });
+
+  test('an error body that never ends: its first line in the message, at once, and the connection closed', async () => {
+    const closed = closedSockets;
+    const t0 = Date.now();
+    const r = await channel.send(notification(webhookDestination({ name: 'raw-big', url: `${url}/big-error`, delivery: { timeoutMs: 30_000 } })), never);
+    assert.ok(Date.now() - t0 < 2_000, 'not held until the deadline');
+    assert.equal(r.outcome, 'retry');
+    assert.equal(r.code, '500');
+    const error = r.outcome === 'retry' ? r.error : '';
+    assert.match(error, /^webhook raw-big answered 500: first line y+…$/);
+    assert.ok(error.length < 400, `error is ${error.length} characters`);
+    const deadline = Date.now() + 5_000;
+    while (closedSockets === closed && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    assert.ok(closedSockets > closed, 'the connection was closed');
   });
 });

@@ -5,16 +5,16 @@
 // the earliest deadline, and only the sends that reach theirs are aborted. The worker's signal gets
 // one listener while any send that carries it is in flight, not one per send.
 //
-// A record is itself the signal undici's request() takes (it reads `aborted` and `reason` and adds
-// one 'abort' listener); a real AbortSignal is made only when a channel asks for `signal` (fetch and
-// nodemailer want one: Slack and email, not the webhook path).
+// A record reads like an AbortSignal (`aborted`, `reason`, one 'abort' listener held directly: the
+// webhook channel's request listens so); a real AbortSignal is made only when a channel asks for
+// `signal` (fetch and nodemailer want one: Slack and email, not the webhook path).
 
 const callerReason = (parent: AbortSignal): unknown => parent.reason ?? new DOMException('The send was aborted', 'AbortError');
 
 type Listener = () => void;
 
 export class Deadline {
-  /** Read by undici, as an AbortSignal's. */
+  /** As an AbortSignal's. */
   aborted = false;
   reason: unknown = undefined;
   private listener: Listener | null = null;
@@ -55,8 +55,7 @@ export class Deadline {
     scheduler.remove(this);
   }
 
-  // EventTarget's two methods as undici uses them: one listener is held here; any further one
-  // goes to the real signal.
+  // EventTarget's two methods: one listener is held here; any further one goes to the real signal.
   addEventListener(_type: 'abort', f: Listener): void {
     if (this.listener === null) this.listener = f;
     else this.signal.addEventListener('abort', f, { once: true });
@@ -197,8 +196,8 @@ const scheduler = new Scheduler();
 
 /**
  * The send's deadline: aborts when the caller's signal aborts or `timeoutMs` passes, whichever is
- * first. Its `signal` is a real AbortSignal (made on first use); the record itself is the signal
- * undici's request() takes.
+ * first. Its `signal` is a real AbortSignal (made on first use); the record itself takes one
+ * 'abort' listener without one.
  */
 export function deadline(parent: AbortSignal | undefined, timeoutMs: number): Deadline {
   return scheduler.add(parent, timeoutMs);

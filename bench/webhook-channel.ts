@@ -4,12 +4,15 @@
 //
 //   channel: N composed webhook deliveries (compose() + WebhookChannel.send, signed with the
 //            default `b3os` scheme) with 16 in flight, after a warm-up: CPU µs per delivery.
+//   compose: compose() alone (the body, headers and signature of the bench's webhook), N calls per
+//            round, 5 rounds after a warm-up: CPU µs per call, least disturbed round and median.
 //   worker:  N pending deliveries in a fresh SQLite database, drained by one DeliveryWorker
 //            (claims, compose, send, outcomes): CPU µs per delivery from start to the last one.
 //
 // --root DIR runs another checkout's built code (its dist/src) with this harness, so that a base
 // and a branch can be measured alternately:
 //   node dist/bench/webhook-channel.js --mode channel --n 20000 [--root /tmp/base] [--no-secret]
+//   node dist/bench/webhook-channel.js --mode compose --n 100000 [--root /tmp/base]
 // --profile FILE writes a CPU profile of the measured part alone (node dist/bench/profile.js FILE).
 import { setMaxListeners } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +30,7 @@ import type { IngestItem, Store } from '../src/store/store.js';
 import { eventBody, ROOT, startSink, until } from './common.js';
 
 interface Args {
-  mode: 'channel' | 'worker';
+  mode: 'channel' | 'worker' | 'compose';
   n: number;
   warmup: number;
   inFlight: number;
@@ -42,7 +45,7 @@ function args(argv: string[]): Args {
     const v = argv[i + 1];
     switch (argv[i]) {
       case '--mode':
-        a.mode = v === 'worker' ? 'worker' : 'channel';
+        a.mode = v === 'worker' || v === 'compose' ? v : 'channel';
         i++;
         break;
       case '--n':
@@ -162,6 +165,43 @@ async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promi
   return { cpuUsPerDelivery: cpu / a.n, wallMs };
 }
 
+/** compose() alone, no sink: CPU µs per call, the least disturbed of 5 rounds and their median. */
+async function composeMode(a: Args, config: RouterConfig): Promise<{ min: number; median: number }> {
+  const { compose } = await load<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
+  const dest = config.destinations.get('bench-hook') as WebhookDestination;
+  const rule = config.rules[0] ?? null;
+  const raws = Array.from({ length: 1000 }, (_, i) => eventBody(`evt_${i}`));
+  const events = raws.map((r) => JSON.parse(r) as ComposeInput['event']);
+  let bytes = 0;
+  const run = (count: number): void => {
+    for (let i = 0; i < count; i++) {
+      const { payload } = compose({
+        destination: dest,
+        rule,
+        ruleName: 'bench-failures',
+        event: events[i % events.length]!,
+        raw: raws[i % raws.length]!,
+        type: 'run.failed',
+        deliveryId: `dlv_${i}`,
+        attempt: 1,
+        fields: config.server.fields,
+        now: Date.now(),
+      });
+      if (payload.kind === 'webhook') bytes += payload.body.length;
+    }
+  };
+  run(a.warmup);
+  const rounds: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const c0 = cpuUs();
+    run(a.n);
+    rounds.push((cpuUs() - c0) / a.n);
+  }
+  if (bytes === 0) throw new Error('nothing composed');
+  rounds.sort((x, y) => x - y);
+  return { min: rounds[0]!, median: rounds[2]! };
+}
+
 async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promise<number>): Promise<{ cpuUsPerDelivery: number; wallMs: number }> {
   const { openStore } = await load<{ openStore(spec: string): Store }>(a.root, 'store/open.js');
   const { ChannelRegistry } = await load<{ ChannelRegistry: new (env: object) => { lease(d: unknown): Lease; close(): Promise<void> } }>(
@@ -231,6 +271,13 @@ async function main(): Promise<void> {
     const { config, problems } = loadRulesText(rulesText(sink.url, a.secret, a.inFlight), 'bench-rules.yaml');
     if (config === null) throw new Error(problems.map((p) => p.message).join('; '));
     const sinkTotal = async () => (await sink.stats()).total;
+    if (a.mode === 'compose') {
+      const c = await composeMode(a, config);
+      console.log(
+        `compose root=${a.root} n=${a.n}${a.secret ? ' signed' : ''}: ${c.min.toFixed(2)} µs CPU/call (least disturbed of 5 rounds), median ${c.median.toFixed(2)}`,
+      );
+      return;
+    }
     const r = a.mode === 'channel' ? await channelMode(a, config, sinkTotal) : await workerMode(a, config, sinkTotal);
     console.log(
       `${a.mode} root=${a.root} n=${a.n} in-flight=${a.inFlight}${a.secret ? ' signed' : ''}: ${r.cpuUsPerDelivery.toFixed(1)} µs CPU/delivery, ${Math.round((a.n / r.wallMs) * 1000)} deliveries/s`,

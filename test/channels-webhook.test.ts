@@ -1,10 +1,14 @@
 // The webhook channel against a real local HTTP receiver.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import { createHmac } from 'node:crypto';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseRetryAfter } from '../src/delivery/channels/http.js';
-import { verify } from '../src/ingest/signature.js';
+import { SIGNATURE_HEADER, signatureHeaders } from '../src/delivery/channels/signing.js';
+import { sign, verify } from '../src/ingest/signature.js';
 import { DEFAULT_SERVER } from '../src/config/defaults.js';
 import { PerDestination, notification, startHttpReceiver, testTemplate, webhookDestination, type HttpReceiver } from './helpers/receivers.js';
 
@@ -16,6 +20,25 @@ test("loading the webhook channel leaves Node's own fetch (the Slack channel's) 
   const script = `await import(${JSON.stringify(channel)}); console.log(globalThis[Symbol.for('undici.globalDispatcher.1')] === undefined ? 'untouched' : 'replaced');`;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(out.trim(), 'untouched');
+});
+
+test('a pending deadline keeps no process alive: a send with a 60 s timeout, then close, and the process exits', () => {
+  const helpers = new URL('./helpers/receivers.js', import.meta.url).href;
+  const script = `
+    const { PerDestination, notification, startHttpReceiver, webhookDestination } = await import(${JSON.stringify(helpers)});
+    const rx = await startHttpReceiver();
+    rx.reply('hang');
+    const channel = new PerDestination();
+    const signal = new AbortController().signal;
+    const cut = await channel.send(notification(webhookDestination({ name: 'cut', url: rx.url + '/hang', delivery: { timeoutMs: 200 } })), signal);
+    const sent = await channel.send(notification(webhookDestination({ url: rx.url + '/ok', delivery: { timeoutMs: 60000 } })), signal);
+    await channel.close();
+    await rx.close();
+    console.log(cut.code, sent.outcome);`;
+  const t0 = Date.now();
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(out.trim(), 'timeout delivered');
+  assert.ok(Date.now() - t0 < 20_000, `exited after ${Date.now() - t0} ms`);
 });
 
 describe('webhook channel', () => {
@@ -113,6 +136,17 @@ describe('webhook channel', () => {
     const settings = { ...DEFAULT_SERVER.signature, header: 'x-b3os-router-signature' };
     assert.deepEqual(verify(settings, [secret], { 'x-b3os-router-signature': header }, req.body, Date.now()), { ok: true });
     assert.deepEqual(verify(settings, ['wrong'], { 'x-b3os-router-signature': header }, req.body, Date.now()).ok, false);
+  });
+
+  test("the b3os signature is sign()'s, byte for byte, for bodies with non-ASCII text (as a string or as bytes)", () => {
+    const bodies = ['{}', '{"name":"Zoë \u00e9 ✓ 𝄞"}', 'x'.repeat(5000), ''];
+    for (const body of bodies) {
+      for (const secret of ['s3cr3t', 'ünïcode-sécret']) {
+        const want = sign(secret, Buffer.from(body, 'utf8'), { header: SIGNATURE_HEADER });
+        assert.deepEqual(signatureHeaders('b3os', secret, 'dlv_1', 1_700_000_000, body), want);
+        assert.deepEqual(signatureHeaders('b3os', secret, 'dlv_1', 1_700_000_000, Buffer.from(body, 'utf8')), want);
+      }
+    }
   });
 
   test('no signature header without a secret', async () => {
@@ -224,6 +258,76 @@ describe('webhook channel', () => {
     assert.equal(r.code, 'aborted');
   });
 
+  test('sends share one deadline scheduler: a shorter timeout after a longer one fires on time, only it is cut', async () => {
+    rx.setDefault((req) => (req.path.startsWith('/share-hang') ? 'hang' : 200));
+    try {
+      const long = new AbortController();
+      let longDone = false;
+      const longSend = channel
+        .send(notification(webhookDestination({ name: 'share-long', url: `${rx.url}/share-hang/long`, delivery: { timeoutMs: 30_000 } })), long.signal)
+        .finally(() => (longDone = true));
+      const start = rx.requests.length;
+      await rx.waitFor(start);
+      const t0 = Date.now();
+      const short = channel.send(
+        notification(webhookDestination({ name: 'share-short', url: `${rx.url}/share-hang/short`, delivery: { timeoutMs: 300 } })),
+        never,
+      );
+      const fast = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          channel.send(notification(webhookDestination({ name: 'share-fast', url: `${rx.url}/share-ok`, delivery: { timeoutMs: 300 } })), never),
+        ),
+      );
+      assert.deepEqual(
+        fast.map((r) => r.outcome),
+        Array(5).fill('delivered'),
+      );
+      const r = await short;
+      const took = Date.now() - t0;
+      assert.equal(r.code, 'timeout');
+      assert.match(r.outcome === 'retry' ? r.error : '', /did not answer within 300 ms/);
+      assert.ok(took >= 250 && took < 2_000, `took ${took} ms`);
+      assert.equal(longDone, false, 'the 30 s send is not cut by the 300 ms deadline');
+      long.abort();
+      assert.equal((await longSend).code, 'aborted');
+    } finally {
+      rx.setDefault(200);
+    }
+  });
+
+  test("the caller's signal carries one listener while its sends are in flight, none after; its abort cuts them all", async () => {
+    const ctl = new AbortController();
+    setMaxListeners(0, ctl.signal);
+    const dest = webhookDestination({ name: 'listeners', url: `${rx.url}/listeners`, delivery: { timeoutMs: 30_000, concurrency: 4 } });
+    rx.setDefault({ status: 200, delayMs: 100 });
+    try {
+      const sends = Array.from({ length: 4 }, () => channel.send(notification(dest), ctl.signal));
+      const during = getEventListeners(ctl.signal, 'abort').length;
+      assert.deepEqual(
+        (await Promise.all(sends)).map((r) => r.outcome),
+        Array(4).fill('delivered'),
+      );
+      assert.ok(during <= 1, `${during} listeners while 4 sends were in flight`);
+      assert.equal(getEventListeners(ctl.signal, 'abort').length, 0);
+
+      rx.setDefault('hang');
+      const start = rx.requests.length;
+      const hung = Array.from({ length: 3 }, () => channel.send(notification(dest), ctl.signal));
+      await rx.waitFor(start + 3);
+      const t0 = Date.now();
+      ctl.abort();
+      const cut = await Promise.all(hung);
+      assert.ok(Date.now() - t0 < 1_000, 'resolved promptly');
+      assert.deepEqual(
+        cut.map((r) => r.code),
+        Array(3).fill('aborted'),
+      );
+      assert.equal(getEventListeners(ctl.signal, 'abort').length, 0);
+    } finally {
+      rx.setDefault(200);
+    }
+  });
+
   test('an already aborted signal sends nothing', async () => {
     const ctl = new AbortController();
     ctl.abort();
@@ -333,5 +437,101 @@ describe('parseRetryAfter', () => {
     assert.equal(parseRetryAfter('-5', now), undefined);
     assert.equal(parseRetryAfter('', now), undefined);
     assert.equal(parseRetryAfter(null, now), undefined);
+  });
+});
+
+// Answers the shared receiver cannot give: informational responses, repeated headers, a stalled
+// body after a length, and an error body far past the snippet.
+describe('webhook channel, raw answers', () => {
+  let server: Server;
+  let url = '';
+  const sockets = new Set<Socket>();
+  let closedSockets = 0;
+  const channel = new PerDestination();
+  const routes = new Map<string, (res: ServerResponse) => void>([
+    [
+      '/early-hints',
+      (res) => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+        res.writeHead(202, { 'content-length': '2' }).end('ok');
+      },
+    ],
+    [
+      '/early-hints-503',
+      (res) => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+        res.writeHead(503, [
+          ['Retry-After', '7'],
+          ['Retry-After', '99'],
+        ]);
+        res.end('busy');
+      },
+    ],
+    [
+      '/stalled-length',
+      (res) => {
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('0123456789');
+      },
+    ],
+    [
+      '/big-error',
+      (res) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.write(`first line\n${'y'.repeat(64 * 1024)}`);
+        // and never ends: the snippet is taken and the connection cut
+      },
+    ],
+  ]);
+
+  before(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => routes.get(req.url ?? '')?.(res));
+    });
+    server.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => {
+        sockets.delete(s);
+        closedSockets++;
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await channel.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  test('an informational 103 before the answer is passed over; the first of repeated Retry-After headers counts', async () => {
+    const ok = await channel.send(notification(webhookDestination({ name: 'raw-103', url: `${url}/early-hints` })), never);
+    assert.deepEqual(ok, { outcome: 'delivered', code: '202' });
+    const busy = await channel.send(notification(webhookDestination({ name: 'raw-103', url: `${url}/early-hints-503` })), never);
+    assert.deepEqual(busy, { outcome: 'retry', code: '503', error: 'webhook raw-103 answered 503: busy', retryAfterMs: 7_000 });
+  });
+
+  test('a success whose announced body stalls is delivered when the deadline cuts it', async () => {
+    const t0 = Date.now();
+    const r = await channel.send(notification(webhookDestination({ name: 'raw-stall', url: `${url}/stalled-length`, delivery: { timeoutMs: 300 } })), never);
+    const took = Date.now() - t0;
+    assert.deepEqual(r, { outcome: 'delivered', code: '200' });
+    assert.ok(took >= 250 && took < 2_000, `took ${took} ms`);
+  });
+
+  test('an error body that never ends: its first line in the message, at once, and the connection closed', async () => {
+    const closed = closedSockets;
+    const t0 = Date.now();
+    const r = await channel.send(notification(webhookDestination({ name: 'raw-big', url: `${url}/big-error`, delivery: { timeoutMs: 30_000 } })), never);
+    assert.ok(Date.now() - t0 < 2_000, 'not held until the deadline');
+    assert.equal(r.outcome, 'retry');
+    assert.equal(r.code, '500');
+    const error = r.outcome === 'retry' ? r.error : '';
+    assert.match(error, /^webhook raw-big answered 500: first line y+…$/);
+    assert.ok(error.length < 400, `error is ${error.length} characters`);
+    const deadline = Date.now() + 5_000;
+    while (closedSockets === closed && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    assert.ok(closedSockets > closed, 'the connection was closed');
   });
 });

@@ -358,7 +358,7 @@ export function defaultWebhookBody(rule: string, destination: string, rawEvent: 
  * inbound one (ingest/signature.ts), so receivers can reuse their verification code. The one place
  * outbound signatures are computed.
  */
-export function webhookSignature(dest: WebhookDestination, deliveryId: string, body: Buffer, now: number): Record<string, string> {
+export function webhookSignature(dest: WebhookDestination, deliveryId: string, body: string | Buffer, now: number): Record<string, string> {
   if (!dest.secret) return {};
   return signatureHeaders(dest.signing ?? DEFAULT_WEBHOOK_SIGNING, dest.secret, deliveryId, now / 1000, body);
 }
@@ -376,6 +376,6 @@ function webhookPayload(m: Message, dest: WebhookDestination): WebhookPayload {
   headers[DELIVERY_HEADER] = input.deliveryId;
   headers[ATTEMPT_HEADER] = String(input.attempt);
   if (m.test) headers[TEST_HEADER] = '1';
-  Object.assign(headers, webhookSignature(dest, input.deliveryId, Buffer.from(body, 'utf8'), input.now));
+  Object.assign(headers, webhookSignature(dest, input.deliveryId, body, input.now));
   return { kind: 'webhook', method: (dest.method || 'POST').toUpperCase(), url: dest.url, headers, body };
 }

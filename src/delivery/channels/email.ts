@@ -13,7 +13,8 @@ const createTransport: typeof CreateTransport = ((...args: Parameters<typeof Cre
 import type { EmailDestination } from '../../config/types.js';
 import type { Composed } from '../compose.js';
 import type { Channel, ChannelEnv, SendResult } from './channel.js';
-import { deadline, oneLine, whenAborted } from './http.js';
+import { deadline } from './deadline.js';
+import { oneLine, whenAborted } from './http.js';
 
 type Transport = ReturnType<typeof CreateTransport>;
 

@@ -1,7 +1,8 @@
-// Small HTTP helpers shared by the webhook and Slack channels: Retry-After parsing, a deadline that
-// combines the delivery timeout with the worker's AbortSignal, bounded reading of error bodies, and
-// the contract's classification of HTTP answers (section 4).
+// Small HTTP helpers shared by the webhook and Slack channels: Retry-After parsing, bounded reading
+// of error bodies, and the contract's classification of HTTP answers (section 4). The sends'
+// deadline (the delivery timeout with the worker's AbortSignal) is in ./deadline.ts.
 import type { SendResult } from './channel.js';
+import type { Deadline } from './deadline.js';
 
 const SECONDS = /^\s*(\d+(?:\.\d+)?)\s*$/;
 
@@ -31,50 +32,6 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
 export function secondsToMs(seconds: number | null | undefined): number | undefined {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return undefined;
   return Math.round(seconds * 1000);
-}
-
-export interface Deadline {
-  /** Aborts when the caller's signal aborts or the timeout passes, whichever is first. */
-  signal: AbortSignal;
-  timedOut(): boolean;
-  callerAborted(): boolean;
-  /** Clears the timer and detaches from the caller's signal. Always call it. */
-  dispose(): void;
-}
-
-/**
- * The send's own deadline. Written by hand rather than with AbortSignal.any + AbortSignal.timeout
- * so the listener on the worker's (possibly long-lived) signal is removed when the send ends.
- */
-export function deadline(parent: AbortSignal | undefined, timeoutMs: number): Deadline {
-  const ctl = new AbortController();
-  let timedOut = false;
-  let callerAborted = false;
-  const onAbort = (): void => {
-    callerAborted = true;
-    ctl.abort(parent?.reason ?? new DOMException('The send was aborted', 'AbortError'));
-  };
-  const timer = setTimeout(
-    () => {
-      timedOut = true;
-      ctl.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
-    },
-    Math.max(1, timeoutMs),
-  );
-  timer.unref?.();
-  if (parent) {
-    if (parent.aborted) onAbort();
-    else parent.addEventListener('abort', onAbort, { once: true });
-  }
-  return {
-    signal: ctl.signal,
-    timedOut: () => timedOut,
-    callerAborted: () => callerAborted,
-    dispose: () => {
-      clearTimeout(timer);
-      parent?.removeEventListener('abort', onAbort);
-    },
-  };
 }
 
 /** Resolves when `signal` aborts (never rejects); for racing work that cannot itself be cancelled. */

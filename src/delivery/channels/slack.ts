@@ -12,7 +12,8 @@ const loadSlack = () =>
 import type { SlackDestination } from '../../config/types.js';
 import type { Composed, SlackPayload } from '../compose.js';
 import type { Channel, ChannelEnv, SendResult } from './channel.js';
-import { classifyStatus, deadline, networkFailure, oneLine, readSnippet, secondsToMs, whenAborted, type Deadline } from './http.js';
+import { deadline, type Deadline } from './deadline.js';
+import { classifyStatus, networkFailure, oneLine, readSnippet, secondsToMs, whenAborted } from './http.js';
 
 /**
  * Slack errors that will not change by retrying: bad channel, bad or revoked credentials, missing

@@ -233,9 +233,17 @@ export function createRouter(
         // Both at once, each bounded, so the whole stop fits inside a container's grace period:
         // requests in flight are answered (each only after its commit) while sends in flight finish.
         let t: NodeJS.Timeout | undefined;
+        // Node closes the idle keep-alive connections once, when the close begins: one whose request
+        // was in flight then stays open once answered, and held the process alive after "stopped"
+        // (until its client closed it). So idle ones are closed as they become idle.
+        const idle = setInterval(() => app.server.closeIdleConnections(), 50);
         const http = Promise.race([app.close(), new Promise((r) => (t = setTimeout(r, SHUTDOWN_GRACE_MS)))]).finally(() => clearTimeout(t));
         await Promise.all([http, deliveries.stop(extra.worker?.drainMs ?? WORKER_DEFAULTS.drainMs)]);
         await commit.drain();
+        clearInterval(idle);
+        // Every request that reached a commit is answered; what is left is unanswered (a body still
+        // arriving after the grace): closed, B3OS retries it.
+        app.server.closeAllConnections();
         await writer?.stop();
         await presence.release().catch(() => undefined);
         await store.close();

@@ -191,3 +191,35 @@ test('the writer thread dies again and again under concurrent load: every answer
     tmp.cleanup();
   }
 });
+
+test('SIGTERM during concurrent keep-alive posts: what is in flight is answered, every 2xx stored, exit 0 within the grace', async () => {
+  const tmp = tempDir();
+  const rx = await startHttpReceiver();
+  const r = await startRouter({ dir: tmp.dir, rules: rulesFor(rx.url) });
+  const answers = new Map<string, number>();
+  let stopping: Promise<number | null> | null = null;
+  try {
+    const ids = Array.from({ length: 300 }, (_, i) => `term-${i}`);
+    await pool(ids, 30, async (id) => {
+      if (stopping) return;
+      try {
+        const res = await postEvent(r.url, { id, type: 'run.failed' });
+        answers.set(id, res.status);
+        // Within Docker's grace: keep-alive connections answered after the close began used to
+        // hold the process open after "stopped".
+        if (answers.size === 50) stopping = r.stop('SIGTERM', 9_000);
+      } catch {
+        // refused once the server has closed: not an answer
+      }
+    });
+    assert.equal(await (stopping ?? r.stop()), 0, r.stderr());
+    const ok = [...answers].filter(([, s]) => s >= 200 && s < 300).map(([id]) => id);
+    assert.ok(ok.length >= 50);
+    const stored = storedIds(r.dbPath);
+    for (const id of ok) assert.ok(stored.has(id), `${id} answered ${answers.get(id)} and stored`);
+  } finally {
+    if (!stopping) await r.stop();
+    await rx.close();
+    tmp.cleanup();
+  }
+});

@@ -92,13 +92,13 @@ test('concurrent posts through the writer thread, privileged ones beside: every 
   }
 });
 
-async function inProcess(dir: string, rules: string): Promise<{ router: Router; url: string; db: string }> {
+async function inProcess(dir: string, rules: string, env: Record<string, string> = {}): Promise<{ router: Router; url: string; db: string }> {
   const file = join(dir, 'rules.yaml');
   writeFileSync(file, rules);
   const { config, problems } = loadRules(file, {});
   assert.ok(config, JSON.stringify(problems));
   const db = join(dir, 'r.db');
-  const router = createRouter(serveOptions({ rules: file, db, port: '0', host: '127.0.0.1' }, { B3OS_WEBHOOK_SECRET: SECRET }), config, {
+  const router = createRouter(serveOptions({ rules: file, db, port: '0', host: '127.0.0.1' }, { B3OS_WEBHOOK_SECRET: SECRET, ...env }), config, {
     logger: pino({ level: 'silent' }),
   });
   const { port } = await router.listen();
@@ -196,6 +196,39 @@ test('the writer thread dies again and again under concurrent load: every answer
       30_000,
       'every event delivered',
     );
+  } finally {
+    await router.close();
+    await rx.close();
+    tmp.cleanup();
+  }
+});
+
+test('DB_MAX_MB reached on the writer thread: 503 with the reason, nothing stored for it, the thread still up; the 2xx ones all stored', async () => {
+  const tmp = tempDir();
+  const rx = await startHttpReceiver();
+  const { router, url, db } = await inProcess(tmp.dir, rulesFor(rx.url), { DB_MAX_MB: '0.25' });
+  const writer = router.writer!;
+  try {
+    const accepted: string[] = [];
+    let full: { id: string; text: string } | null = null;
+    for (let i = 0; i < 400 && !full; i++) {
+      const id = `fill-${i}`;
+      const res = await postEvent(url, { id, type: 'run.failed', pad: 'y'.repeat(900) });
+      if (res.status === 204) accepted.push(id);
+      else {
+        assert.equal(res.status, 503, res.text);
+        full = { id, text: res.text };
+      }
+    }
+    assert.ok(full, 'the cap was reached');
+    assert.match(full.text, /database unavailable \(SQLITE_FULL\)/, "the writer thread's failure, as data, is the same 503");
+    assert.ok(writer.batches >= accepted.length, 'the batches went to the writer thread');
+    assert.ok(writer.up, 'a failed batch is an outcome, not a dead thread');
+    const stored = storedIds(db);
+    assert.equal(stored.has(full.id), false);
+    for (const id of accepted) assert.ok(stored.has(id), id);
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    assert.equal((await fetch(`${url}/readyz`)).status, 503, 'the main thread sees the same cap: not ready');
   } finally {
     await router.close();
     await rx.close();

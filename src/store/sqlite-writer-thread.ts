@@ -39,8 +39,8 @@ export type FromWriter =
   | { type: 'done'; id: number; outcomes: WriterOutcome[] }
   | { type: 'error'; id: number; error: WriterError };
 
-export function errorData(err: unknown): WriterError {
-  const e = err as { message?: string; cause?: { code?: unknown }; code?: unknown };
+function errorData(err: unknown): WriterError {
+  const e = err as { message?: string; cause?: { code?: unknown } };
   const code = e.cause && typeof e.cause.code === 'string' ? e.cause.code : null;
   return { message: e.message ?? String(err), code };
 }

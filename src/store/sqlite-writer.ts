@@ -12,9 +12,11 @@ import type { FromWriter, PlannedItem, ToWriter, WriterData, WriterError, Writer
 
 const RESTART_FIRST_MS = 500;
 const RESTART_MAX_MS = 30_000;
-/** The thread allocates little (a batch's events, cloned in): a small young generation. */
+/** The thread allocates little (a batch's events, cloned in): a small young generation. Node's
+ * --max-semi-space-size, when given (npm start, the container), overrides it, as for the delivery
+ * thread: the isolate then holds about 16 MB, 8 of them its young generation. */
 const YOUNG_GENERATION_MB = 3;
-/** How long a stop waits for the thread to close its connection before terminating it. */
+/** How long a stop waits for the thread to close its connection and exit. */
 const STOP_WAIT_MS = 5_000;
 
 /** Plans of events without counted pairs read no count (IngestItem.plan's contract). */
@@ -63,6 +65,7 @@ export class SqliteWriter {
             resolve();
             break;
           case 'failed':
+            // It could not open the database: no SQLite call runs in it now, so it may be terminated.
             reject(new Error(m.message));
             void w.terminate();
             break;

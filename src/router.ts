@@ -19,6 +19,7 @@ import { startRetention } from './ops/retention.js';
 import { ReplicaPresence } from './ops/replicas.js';
 import { GroupCommit } from './store/group-commit.js';
 import { describeDb, openStore } from './store/open.js';
+import { ingestCommit, SqliteWriter } from './store/sqlite-writer.js';
 import type { IngestItem, IngestOutcome, Store } from './store/store.js';
 import { HTTP_DEFAULTS, SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
 import { SilenceCache } from './silence/cache.js';
@@ -33,6 +34,8 @@ export interface Router {
   rules: RulesHolder;
   metrics: Metrics;
   deliveries: DeliveryThread;
+  /** The SQLite writer thread; null on PostgreSQL and `:memory:`. */
+  writer: SqliteWriter | null;
   log: Logger;
   /** Listens; resolves with the bound address. */
   listen(): Promise<{ port: number; host: string }>;
@@ -93,7 +96,13 @@ export function createRouter(
   metrics.reloadSuccess.set(1);
   metrics.reloadTimestamp.set(Date.now() / 1000);
 
-  const commit = new GroupCommit<IngestItem, IngestOutcome>((items) => store.ingest(items));
+  // SQLite files: ingest transactions on a writer thread of their own (store/sqlite-writer.ts);
+  // PostgreSQL's engine is async already, and `:memory:` cannot be shared with another connection.
+  const writer =
+    store.engine === 'sqlite' && opts.dbPath !== ':memory:'
+      ? new SqliteWriter({ path: opts.dbPath, busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes ?? null }, log.child({ component: 'writer' }))
+      : null;
+  const commit = new GroupCommit<IngestItem, IngestOutcome>(ingestCommit(store, writer));
 
   // Given to node when the server is made: set afterwards (as fastify's requestTimeout alone does),
   // node checks only every 30 s, so a trickled body outlived the timeout by up to as much again.
@@ -190,6 +199,7 @@ export function createRouter(
     rules,
     metrics,
     deliveries,
+    writer,
     log,
     async listen() {
       await saved;
@@ -197,6 +207,8 @@ export function createRouter(
       if (!lock.ok) throw new ServerLockError(`another b3os-router is serving ${opts.dbPath} (${lock.holder}); one server per database`);
       presence.start();
       await deliveries.start();
+      // Without it ingest runs on this thread's connection, as it would on PostgreSQL; it is retried.
+      await writer?.start().catch((err: Error) => writer.scheduleRestart(`database writer thread did not start: ${err.message}`));
       await silences.start();
       await app.listen({ port: opts.port, host: opts.host });
       const addr = app.server.address();
@@ -221,9 +233,18 @@ export function createRouter(
         // Both at once, each bounded, so the whole stop fits inside a container's grace period:
         // requests in flight are answered (each only after its commit) while sends in flight finish.
         let t: NodeJS.Timeout | undefined;
+        // Node closes the idle keep-alive connections once, when the close begins: one whose request
+        // was in flight then stays open once answered, and held the process alive after "stopped"
+        // (until its client closed it). So idle ones are closed as they become idle.
+        const idle = setInterval(() => app.server.closeIdleConnections(), 50);
         const http = Promise.race([app.close(), new Promise((r) => (t = setTimeout(r, SHUTDOWN_GRACE_MS)))]).finally(() => clearTimeout(t));
         await Promise.all([http, deliveries.stop(extra.worker?.drainMs ?? WORKER_DEFAULTS.drainMs)]);
         await commit.drain();
+        clearInterval(idle);
+        // Every request that reached a commit is answered; what is left is unanswered (a body still
+        // arriving after the grace): closed, B3OS retries it.
+        app.server.closeAllConnections();
+        await writer?.stop();
         await presence.release().catch(() => undefined);
         await store.close();
       })();

@@ -54,6 +54,8 @@ export interface SqliteOptions {
    * thread's bookkeeping must always be recorded). Default true. */
   capWrites?: boolean;
   readonly?: boolean;
+  /** Ingest only (the writer thread, store/sqlite-writer-thread.ts): no bookkeeping connection. */
+  ingestOnly?: boolean;
 }
 
 /** Each connection's page cache, as SQLite's negative (KiB) form. */
@@ -128,7 +130,7 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.migrate();
-      this.bk = path === ':memory:' ? this.db : new Database(path);
+      this.bk = path === ':memory:' || opts.ingestOnly ? this.db : new Database(path);
       this.bk.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
       this.bk.pragma(`cache_size = ${CACHE_KIB}`);
       if (this.bk !== this.db) this.bk.pragma('synchronous = NORMAL');

@@ -6,6 +6,8 @@ import { createHmac } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { deadline } from '../src/delivery/channels/deadline.js';
+import { waitFor } from './helpers/cli.js';
 import { parseRetryAfter } from '../src/delivery/channels/http.js';
 import { SIGNATURE_HEADER, signatureHeaders } from '../src/delivery/channels/signing.js';
 import { sign, verify } from '../src/ingest/signature.js';
@@ -256,6 +258,26 @@ describe('webhook channel', () => {
     assert.ok(Date.now() - t0 < 1_000, 'resolved promptly');
     assert.equal(r.outcome, 'retry');
     assert.equal(r.code, 'aborted');
+  });
+
+  test("a deadline past setTimeout's range (24.8 days) neither fires early nor wakes the thread every millisecond", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const far = deadline(undefined, 30 * 24 * 3600_000);
+    const near = deadline(undefined, 100);
+    try {
+      await waitFor(() => near.aborted, { timeoutMs: 2_000, what: 'the near deadline' });
+      assert.equal(far.aborted, false);
+      assert.deepEqual(
+        warnings.filter((w) => w === 'TimeoutOverflowWarning'),
+        [],
+      );
+    } finally {
+      far.dispose();
+      near.dispose();
+      process.off('warning', onWarning);
+    }
   });
 
   test('sends share one deadline scheduler: a shorter timeout after a longer one fires on time, only it is cut', async () => {

@@ -186,6 +186,11 @@ test('a bad duration, with what to write instead', () => {
   assert.match(problems[1]!.message, /is "soon", which is not a duration; write one such as "500ms", "10s"/);
 });
 
+test('a send timeout longer than an hour (30d: setTimeout cannot even hold it)', () => {
+  const text = `${DESTINATIONS}delivery:\n  timeout: 30d\n`;
+  expectOne(text, { needle: '30d', message: /"timeout" of delivery is "30d", longer than an hour.*use at most 1h/ });
+});
+
 test('backoff initial longer than max', () => {
   const text = `${DESTINATIONS}delivery:\n  backoff: { initial: 10m, max: 1m }\n`;
   expectOne(text, { needle: '10m', message: /initial \(10m\) is longer than max \(1m\)/ });

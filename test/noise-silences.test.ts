@@ -2,7 +2,9 @@
 // the real CLI (`silence add | list | expire`, `retry`, `deliveries`) and the admin endpoints.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { runCli, tempDir, waitFor } from './helpers/cli.js';
+import { cookieOf, signIn } from './helpers/console.js';
 import { startHttpReceiver, type HttpReceiver } from './helpers/receivers.js';
 import { postEvent, readDb, startRouter, type RouterProcess } from './helpers/router.js';
 
@@ -323,4 +325,34 @@ test('at most 1,000 silences active at once: the next is refused (409) until one
   assert.equal((await admin('DELETE', `/admin/silences/${ids[0]}`)).status, 200);
   assert.equal((await admin('POST', '/admin/silences', { match: { 'data.workflowId': 'wf_more' }, for: '1h' })).status, 201, 'room again once one ended');
   assert.equal(a.requests.length, 0);
+});
+
+test('a silence stored with an end past what a date holds (before the 366-day limit) is listed, shown, honoured and expired', {
+  timeout: 60_000,
+}, async (t) => {
+  const { r } = await setup(t);
+  const id = await silence(r, '--rule', 'successes', '--for', '1h');
+  // What `--for 300000y` stored before the limit.
+  const db = new Database(r.dbPath);
+  try {
+    db.prepare('UPDATE silences SET ends_at = 1e19 WHERE id = ?').run(id);
+  } finally {
+    db.close();
+  }
+  const list = await cli(r, 'silence', 'list');
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, new RegExp(`${id}\\s+active\\s+rule successes\\s+\\+275760-`));
+  const page = await fetch(`${r.url}/console/silences`, { headers: { cookie: cookieOf(await signIn(r.url, 'admin-secret'))! } });
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /275760/);
+  await waitFor(
+    async () => {
+      const eid = `far-${Date.now()}`;
+      assert.equal((await postEvent(r.url, ev(eid, 'run.succeeded', 'wf_x'))).status, 204);
+      return deliveries(r).find((d) => d.event === eid)?.status === 'silenced';
+    },
+    { timeoutMs: 5_000, intervalMs: 100, what: 'an event silenced by it' },
+  );
+  const expired = await cli(r, 'silence', 'expire', id);
+  assert.equal(expired.code, 0, expired.stderr);
 });

@@ -19,7 +19,15 @@ import type {
   Template,
   WebhookDestination,
 } from './types.js';
-import { DEFAULT_DELIVERY, DEFAULT_EVENT_FIELDS, DEFAULT_LINK_HOSTS, DEFAULT_RETENTION_MS, DEFAULT_SERVER, DEFAULT_WEBHOOK_SIGNING } from './defaults.js';
+import {
+  DEFAULT_DELIVERY,
+  DEFAULT_EVENT_FIELDS,
+  DEFAULT_LINK_HOSTS,
+  DEFAULT_RETENTION_MS,
+  DEFAULT_SERVER,
+  DEFAULT_WEBHOOK_SIGNING,
+  MAX_SEND_TIMEOUT_MS,
+} from './defaults.js';
 import { parseDuration } from './duration.js';
 import { standardWebhooksKey, WHSEC_HINT } from './whsec.js';
 import { listWords, type Path, type PathSeg, type Problems } from './problems.js';
@@ -326,6 +334,12 @@ class Compiler {
       this.problems.error(
         at,
         `${place([...path, 'backoff'], this.input.data)}: initial (${raw.backoff?.initial ?? 'the default'}) is longer than max (${raw.backoff?.max ?? 'the default'}); make initial the shorter one`,
+      );
+    }
+    if (raw.timeout !== undefined && out.timeoutMs > MAX_SEND_TIMEOUT_MS) {
+      this.problems.error(
+        [...path, 'timeout'],
+        `${this.name([...path, 'timeout'])} is ${this.problems.showAt([...path, 'timeout'], raw.timeout)}, longer than an hour: a receiver that has not answered in an hour will not; use at most 1h`,
       );
     }
     return out;

@@ -45,6 +45,9 @@ export const DEFAULT_DELIVERY: DeliverySettings = {
 
 export const DEFAULT_RETENTION_MS = 30 * 24 * 3600_000;
 
+/** The longest `timeout` a destination may have: check refuses more (a typo such as 30d, most likely). */
+export const MAX_SEND_TIMEOUT_MS = 3600_000;
+
 /** Problems `check` (and a refused reload, and the console's check page) lists at most; the rest
  * are counted in one last line. A file with thousands of mistakes is better fixed from the top. */
 export const PROBLEMS_LISTED = 200;

@@ -12,6 +12,7 @@ import * as data from './data.js';
 import type { Evaluator } from './evaluate.js';
 import { page, type Layout } from './html.js';
 import { ruleSentence, writtenRules } from './words.js';
+import { isoTime } from '../event/accessors.js';
 
 export interface ConsoleDeps {
   store: Store;
@@ -42,8 +43,8 @@ export type Chrome = Omit<Layout, 'title' | 'section'>;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
-export const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
-const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+export const when = (ms: number) => isoTime(ms).replace('T', ' ').slice(0, 19) + ' UTC';
+const hhmm = (ms: number) => isoTime(ms).slice(11, 16);
 const pretty = (v: unknown) => JSON.stringify(v, null, 2);
 
 /** A query value, or undefined when absent, empty or not a plain short string. */

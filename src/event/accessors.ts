@@ -105,6 +105,12 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?
 /** The last moment a Date can hold (year 275760): a later "time" is not one a message can show. */
 const LAST_DATE_MS = 8.64e15;
 
+/** A stored time as ISO-8601; one past what a Date holds (a silence's end from before its limit)
+ * shows as that last moment rather than throwing. */
+export function isoTime(ms: number): string {
+  return new Date(Math.max(-LAST_DATE_MS, Math.min(ms, LAST_DATE_MS))).toISOString();
+}
+
 function parseTime(v: Json): number | null {
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v <= 0) return null;

@@ -12,6 +12,7 @@ import { describeGroup } from '../route/group.js';
 import { explainRules, explainStored } from '../route/route.js';
 import type { RuleOutcome } from '../route/route.js';
 import type { GatheredEvent, Store, StoredAttempt, StoredDelivery, StoredEvent } from '../store/store.js';
+import { isoTime } from '../event/accessors.js';
 
 /** Compiled past versions, by hash: explaining a page of events compiles each version once. */
 const versions = new Map<string, RouterConfig | null>();
@@ -92,7 +93,7 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
   };
 }
 
-const time = (ms: number) => new Date(ms).toISOString();
+const time = (ms: number) => isoTime(ms);
 
 function sentences(
   ev: StoredEvent,

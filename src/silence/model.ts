@@ -5,7 +5,7 @@
 import { NOISE_DEFAULTS } from '../config/defaults.js';
 import { parseDuration } from '../config/duration.js';
 import type { EventFields, EventObject, RouterConfig } from '../config/types.js';
-import { eventType } from '../event/accessors.js';
+import { eventType, isoTime } from '../event/accessors.js';
 import { compileMatch } from '../rules/match.js';
 import { compilePath, isDottedPath } from '../event/path.js';
 import { didYouMean } from '../config/problems.js';
@@ -165,10 +165,6 @@ export function silenceOfReason(reason: string | null): string | null {
   const id = /^[0-9A-Za-z-]{1,64}/.exec(reason.slice(REASON_PREFIX.length));
   return id ? id[0] : null;
 }
-
-/** Ends stored before there was a limit may lie past what a Date holds: shown as that last moment. */
-const isoTime = (t: number) => new Date(Math.min(t, LAST_DATE_MS)).toISOString();
-const LAST_DATE_MS = 8.64e15;
 
 /** A silence as `silence list --json` and the admin endpoints show it. */
 export function silenceJson(s: StoredSilence, now: number) {

@@ -13,6 +13,8 @@ const callerReason = (parent: AbortSignal): unknown => parent.reason ?? new DOME
 
 type Listener = () => void;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class Deadline {
   /** As an AbortSignal's. */
   aborted = false;
@@ -170,7 +172,9 @@ class Scheduler {
     if (this.timer !== null) clearTimeout(this.timer);
     this.armedAt = at;
     // Unref'd: a deadline never keeps the process (or the thread) alive by itself.
-    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(at - performance.now())));
+    // setTimeout takes at most 2^31 - 1 ms (24.8 days; past that it fires at once): a later
+    // deadline is re-armed when this fires early, as expire() does for any early timer.
+    this.timer = setTimeout(this.fire, Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(at - performance.now()))));
     this.timer.unref();
   }
 

@@ -191,6 +191,13 @@ test('a send timeout longer than an hour (30d: setTimeout cannot even hold it)',
   expectOne(text, { needle: '30d', message: /"timeout" of delivery is "30d", longer than an hour.*use at most 1h/ });
 });
 
+test('a retention under an hour is warned about (max_per_hour counts the last hour)', () => {
+  const text = `${DESTINATIONS}retention: 10m\n`;
+  const r = loadRulesText(text, 'rules.yaml', {});
+  assert.ok(r.config, 'a warning, not an error');
+  assert.match(r.problems.map((p) => p.message).join('\n'), /retention is "10m", shorter than an hour: events are kept an hour all the same/);
+});
+
 test('backoff initial longer than max', () => {
   const text = `${DESTINATIONS}delivery:\n  backoff: { initial: 10m, max: 1m }\n`;
   expectOne(text, { needle: '10m', message: /initial \(10m\) is longer than max \(1m\)/ });

@@ -566,6 +566,27 @@ for (const engine of engines) {
       assert.equal(Number(kept!.n), 2, "r9001's and r9002's attempts are kept");
     });
 
+    withDb('prune: a retention under an hour keeps the last hour (max_per_hour counts it)', async ({ store, sql }) => {
+      const now = Date.now();
+      await store.ingest([event(1, now - 10 * 60_000), event(2, now - 2 * 3600_000)]);
+      const claimed = await claimAll(store, now);
+      await store.finish(
+        claimed.map((c) => ({
+          id: c.id,
+          attempt: { deliveryId: c.id, attempt: 1, startedAt: now, durationMs: 1, outcome: 'delivered' as const, code: '200', error: null },
+          status: 'delivered' as const,
+          nextAttemptAt: null,
+          reason: null,
+        })),
+      );
+      await sql(`UPDATE deliveries SET updated_at = (SELECT received_at FROM events WHERE seq = deliveries.event_seq)`);
+      const retention = startRetention(store, () => ({ retentionMs: 1_000 }) as RouterConfig, pino({ level: 'silent' }));
+      assert.equal(await retention.runOnce(), 1);
+      retention.stop();
+      assert.ok(await store.findEvent('r1'), 'kept: within the last hour');
+      assert.equal(await store.findEvent('r2'), null, 'pruned: past the hour');
+    });
+
     withDb(
       'grouping: the opener goes alone (wait 0), the rest are gathered and flushed once into one digest; a quiet interval closes the group',
       async ({ store, another }) => {

@@ -27,6 +27,7 @@ import {
   DEFAULT_SERVER,
   DEFAULT_WEBHOOK_SIGNING,
   MAX_SEND_TIMEOUT_MS,
+  MIN_RETENTION_MS,
 } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { standardWebhooksKey, WHSEC_HINT } from './whsec.js';
@@ -204,6 +205,12 @@ export function compileConfig(input: CompileInput): RouterConfig {
   });
 
   const retentionMs = data.retention === undefined ? DEFAULT_RETENTION_MS : (c.duration(data.retention, ['retention']) ?? DEFAULT_RETENTION_MS);
+  if (data.retention !== undefined && retentionMs < MIN_RETENTION_MS) {
+    problems.warn(
+      ['retention'],
+      `retention is ${problems.showAt(['retention'], data.retention)}, shorter than an hour: events are kept an hour all the same, because max_per_hour counts the deliveries of the last hour; write retention: 1h or more`,
+    );
+  }
 
   return { file: input.file, hash: input.hash, source: input.source, server, destinations, rules, delivery, grants, retentionMs, fromEnv: problems.withheld() };
 }

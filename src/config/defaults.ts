@@ -44,6 +44,8 @@ export const DEFAULT_DELIVERY: DeliverySettings = {
 };
 
 export const DEFAULT_RETENTION_MS = 30 * 24 * 3600_000;
+/** Events are kept at least this long, whatever `retention` says: max_per_hour counts the last hour. */
+export const MIN_RETENTION_MS = 3600_000;
 
 /** The longest `timeout` a destination may have: check refuses more (a typo such as 30d, most likely). */
 export const MAX_SEND_TIMEOUT_MS = 3600_000;

@@ -2,6 +2,7 @@
 // background, in small batches with a yield between them, so ingest is never held up for long.
 // An event with a delivery still pending or failed is kept whatever its age.
 import type { Logger } from 'pino';
+import { MIN_RETENTION_MS } from '../config/defaults.js';
 import type { RouterConfig } from '../config/types.js';
 import type { Store } from '../store/store.js';
 
@@ -12,7 +13,9 @@ export function startRetention(store: Store, rules: () => RouterConfig, log: Log
   let stopped = false;
   const runOnce = async (): Promise<number> => {
     let total = 0;
-    const before = Date.now() - rules().retentionMs;
+    // At least an hour back whatever the setting: max_per_hour counts the deliveries allowed in
+    // the last hour, and a pruned one would no longer count (check warns about a shorter retention).
+    const before = Date.now() - Math.max(rules().retentionMs, MIN_RETENTION_MS);
     for (;;) {
       if (stopped) break;
       const n = await store.prune(before, PRUNE_BATCH);

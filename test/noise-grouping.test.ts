@@ -353,3 +353,26 @@ test('a silence added while a digest of more than its listed events waits holds 
     [[{ 'data.team': 'mixed' }, 101]],
   );
 });
+
+test('replay leaves events waiting in a group to their digest, and says so', { timeout: 60_000 }, async (t) => {
+  const { r, hook } = await groupedToHook(t, '{ interval: 10m }');
+  await postAll(r.url, [event('rp-1')]);
+  await hook.waitFor(1, 5_000);
+  await postAll(r.url, [event('rp-2'), event('rp-3')]);
+  for (const dry of [['--dry-run'], []]) {
+    const out = await runCli(['replay', '--since', '1h', '--json', ...dry, '--db', r.dbPath, '--rules', r.rulesPath]);
+    assert.equal(out.code, 0, out.stderr);
+    const { lines } = JSON.parse(out.stdout) as { lines: { event: string; action: string; reason: string }[] };
+    assert.deepEqual(
+      lines.map((l) => [l.event, l.action, l.reason.startsWith('already') ? 'already' : l.reason]),
+      [
+        ['rp-1', 'skip', 'already'],
+        ['rp-2', 'skip', "waiting in its group: the group's next digest carries it"],
+        ['rp-3', 'skip', "waiting in its group: the group's next digest carries it"],
+      ],
+      out.stdout,
+    );
+  }
+  const replayed = readDb(r.dbPath, (db) => db.prepare(`SELECT count(*) FROM deliveries WHERE origin = 'replay'`).pluck().get());
+  assert.equal(replayed, 0, 'nothing sent again');
+});

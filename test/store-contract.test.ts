@@ -451,6 +451,48 @@ for (const engine of engines) {
       assert.deepEqual(await store.requeueDead([], now), []);
     });
 
+    withDb('addDeliveries (replay) from two processes at once: each missing pair gets one delivery, never two', async ({ store, another, sql }) => {
+      const other = another();
+      const now = Date.now();
+      await store.ingest(Array.from({ length: 1500 }, (_, i) => ({ ...event(i, now - 1_000), plan: () => [] })));
+      const events = await store.recentEvents(2000);
+      const add = (st: Store) =>
+        st.addDeliveries(
+          events,
+          (e, existing) =>
+            existing.length > 0
+              ? []
+              : [{ eventSeq: e.seq, rule: 'all', destination: 'hook', privileged: false, status: 'pending', reason: null, origin: 'replay' }],
+          now,
+        );
+      const made = await Promise.all([add(store), add(other), add(store), add(other), add(store), add(other)]);
+      assert.equal(
+        made.reduce((n, list) => n + list.length, 0),
+        1500,
+      );
+      const [row] = await sql('SELECT count(*) AS n, count(DISTINCT event_seq) AS e FROM deliveries');
+      assert.deepEqual([Number(row!.n), Number(row!.e)], [1500, 1500]);
+    });
+
+    withDb('addDeliveries (replay): an event gathered into a group whose digest is not made yet is told so, and gets nothing', async ({ store }) => {
+      const now = Date.now();
+      const g = { key: '["wf_a"]', values: { 'data.workflowId': 'wf_a' }, waitMs: 0, intervalMs: 600_000 };
+      await store.ingest([grouped(1, now - 2, g), grouped(2, now - 1, g)]);
+      const seen: { existing: number; waiting: { rule: string; destination: string }[] }[] = [];
+      await store.addDeliveries(
+        await store.recentEvents(10),
+        (_e, existing, _counts, waiting) => {
+          seen.push({ existing: existing.length, waiting: [...waiting] });
+          return [];
+        },
+        now,
+      );
+      assert.deepEqual(seen, [
+        { existing: 1, waiting: [] },
+        { existing: 0, waiting: [{ rule: 'all', destination: 'hook' }] },
+      ]);
+    });
+
     withDb('addDeliveries (replay): a pair with no delivery gets one, through the counts; others are left alone', async ({ store }) => {
       const now = Date.now();
       const cfg = payConfig(1);

@@ -26,6 +26,7 @@ function planEvent(
   existing: StoredDelivery[],
   counts: RateCounts,
   now: number,
+  waiting: readonly { rule: string; destination: string }[],
 ): { add: NewDelivery[]; lines: ReplayLine[] } {
   let event: EventObject;
   try {
@@ -38,7 +39,10 @@ function planEvent(
   const only = ({ rule, destination }: { rule: string; destination: string }) => {
     const taken = existing.find((d) => d.rule === rule && d.destination === destination && d.status !== 'blocked');
     if (taken) lines.push({ event: name, rule, destination, action: 'skip', reason: `already ${taken.status} (delivery ${taken.id})` });
-    return !taken;
+    // Gathered into a group whose digest is not made yet: that digest will carry it.
+    const gathered = !taken && waiting.some((w) => w.rule === rule && w.destination === destination);
+    if (gathered) lines.push({ event: name, rule, destination, action: 'skip', reason: "waiting in its group: the group's next digest carries it" });
+    return !taken && !gathered;
   };
   const planned = routeEvent(config, event, { now, replay: true, type: stored.type, only }).plan(counts);
   const add: NewDelivery[] = [];
@@ -73,6 +77,7 @@ export async function replay(store: Store, config: RouterConfig, events: StoredE
     const used = new Map<string, number>();
     const key = (rule: string, destination: string) => `${rule}\u0000${destination}`;
     for (const stored of events) {
+      const waiting = (await store.gatheredFor(stored.seq)).filter((g) => g.deliveryId === null);
       const existing = await store.deliveriesForEvent(stored.seq);
       for (const d of config.destinations.values()) {
         if (!d.privileged) continue;
@@ -81,7 +86,7 @@ export async function replay(store: Store, config: RouterConfig, events: StoredE
         }
       }
       // The window was applied when `used` was read from the store.
-      const r = planEvent(config, stored, existing, { allowedSince: (rule, destination) => used.get(key(rule, destination)) ?? 0 }, now);
+      const r = planEvent(config, stored, existing, { allowedSince: (rule, destination) => used.get(key(rule, destination)) ?? 0 }, now, waiting);
       for (const d of r.add) if (d.privileged) used.set(key(d.rule, d.destination), (used.get(key(d.rule, d.destination)) ?? 0) + 1);
       lines.push(...r.lines);
     }
@@ -90,8 +95,8 @@ export async function replay(store: Store, config: RouterConfig, events: StoredE
   for (let i = 0; i < events.length; i += REPLAY_CHUNK) {
     await store.addDeliveries(
       events.slice(i, i + REPLAY_CHUNK),
-      (stored, existing, counts) => {
-        const r = planEvent(config, stored, existing, counts, now);
+      (stored, existing, counts, waiting) => {
+        const r = planEvent(config, stored, existing, counts, now, waiting);
         lines.push(...r.lines);
         return r.add;
       },

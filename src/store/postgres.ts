@@ -954,7 +954,7 @@ export class PostgresStore implements Store {
 
   async addDeliveries(
     events: StoredEvent[],
-    plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts) => NewDelivery[],
+    plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts, waiting: readonly CountedPair[]) => NewDelivery[],
     now: number,
     counted: readonly CountedPair[] = [],
   ): Promise<NewDelivery[]> {
@@ -962,13 +962,29 @@ export class PostgresStore implements Store {
     try {
       return await this.tx(async (c) => {
         const counts = await this.lockCounts(c, counted, now);
+        // One replay at a time per event (in seq order: no deadlock between two): a pair with no
+        // delivery yet has no row to lock, and two replays at once both created it.
+        const seqs = events.map((e) => e.seq);
+        await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('b3os_router:replay:' || s, 0)) FROM unnest($1::bigint[]) AS s ORDER BY s`, [seqs]);
+        // The groups each event waits in, read before its deliveries: a flush that commits in
+        // between then shows as the digest that carries it.
+        const waiting = new Map<number, CountedPair[]>();
+        const gathered = await c.query(
+          `SELECT g.event_seq, gr.rule, gr.destination FROM group_events g JOIN groups gr ON gr.id = g.group_id
+           WHERE g.event_seq = ANY($1::bigint[]) AND g.delivery_id IS NULL`,
+          [seqs],
+        );
+        for (const r of gathered.rows) {
+          const seq = r.event_seq as number;
+          waiting.set(seq, [...(waiting.get(seq) ?? []), { rule: r.rule as string, destination: r.destination as string }]);
+        }
         // Each event's deliveries, with the digests that carried it (as deliveriesForEvent).
         const { rows } = await c.query(
           `SELECT d.*, x.for_seq FROM (
              SELECT id, event_seq AS for_seq FROM deliveries WHERE event_seq = ANY($1::bigint[])
              UNION SELECT delivery_id, event_seq FROM group_events WHERE event_seq = ANY($1::bigint[]) AND delivery_id IS NOT NULL) x
            JOIN deliveries d ON d.id = x.id ORDER BY d.created_at, d.id FOR UPDATE OF d`,
-          [events.map((e) => e.seq)],
+          [seqs],
         );
         const existing = new Map<number, StoredDelivery[]>();
         for (const r of rows) {
@@ -977,7 +993,7 @@ export class PostgresStore implements Store {
         }
         const added: NewDelivery[] = [];
         for (const e of events) {
-          const list = plan(e, existing.get(e.seq) ?? [], counts);
+          const list = plan(e, existing.get(e.seq) ?? [], counts, waiting.get(e.seq) ?? []);
           for (const d of list) if (d.privileged && d.status === 'pending') counts.record(d.rule, d.destination, now);
           added.push(...list);
         }

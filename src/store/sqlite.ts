@@ -28,6 +28,7 @@ import {
   type GatheredEvent,
   type NewSilence,
   type NotificationEvents,
+  type CountedPair,
   type SilenceStored,
   type StoredSilence,
   type IngestItem,
@@ -448,6 +449,9 @@ export class SqliteStore implements Store {
          VALUES (@id, @rule, @destination, @matchers, @comment, @createdBy, @createdAt, @endsAt)`,
       ),
       silence: db.prepare(`SELECT * FROM silences WHERE id = ?`),
+      waitingIn: db.prepare(
+        `SELECT gr.rule, gr.destination FROM group_events g JOIN groups gr ON gr.id = g.group_id WHERE g.event_seq = ? AND g.delivery_id IS NULL`,
+      ),
       activeSilenceCount: db.prepare(`SELECT count(*) FROM silences WHERE ends_at > ?`).pluck(),
       activeSilences: db.prepare(`SELECT * FROM silences WHERE ends_at > ? ORDER BY created_at DESC, id DESC LIMIT ?`),
       allSilences: db.prepare(`SELECT * FROM silences ORDER BY created_at DESC, id DESC LIMIT ?`),
@@ -679,7 +683,7 @@ export class SqliteStore implements Store {
 
   async addDeliveries(
     events: StoredEvent[],
-    plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts) => NewDelivery[],
+    plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts, waiting: readonly CountedPair[]) => NewDelivery[],
     now: number,
   ): Promise<NewDelivery[]> {
     try {
@@ -687,7 +691,7 @@ export class SqliteStore implements Store {
         const added: NewDelivery[] = [];
         for (const e of events) {
           const existing = (this.s.deliveriesForEvent.all({ seq: e.seq }) as Row[]).map(toDelivery);
-          const list = plan(e, existing, this.counts);
+          const list = plan(e, existing, this.counts, this.g.waitingIn.all(e.seq) as CountedPair[]);
           this.insertDeliveries(list, now);
           added.push(...list);
         }

@@ -216,11 +216,12 @@ export interface Store {
   ): Promise<AdmitResult[]>;
   /**
    * Adds deliveries for stored events (replay), in one transaction. `plan` is called per event
-   * inside it, seeing the event's existing deliveries; it returns the ones to add.
+   * inside it, seeing the event's existing deliveries and the (rule, destination) groups it waits
+   * in (gathered, its digest not yet made: it will be sent by that); it returns the ones to add.
    */
   addDeliveries(
     events: StoredEvent[],
-    plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts) => NewDelivery[],
+    plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts, waiting: readonly CountedPair[]) => NewDelivery[],
     now: number,
     /** The pairs whose counts `plan` may read, as IngestItem.counted. */
     counted?: readonly CountedPair[],

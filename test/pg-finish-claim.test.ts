@@ -258,3 +258,21 @@ test('a column a newer replica adds to deliveries or events does not break the s
   await store.finish([sent(next[0]!, now, true)]);
   assert.equal((await store.getDelivery(next[0]!.id))!.status, 'delivered');
 });
+
+test("a late outcome from a replica whose lease lapsed does not overwrite the new holder's", async () => {
+  const { url, store: a } = await fresh('replica-a');
+  const b = new PostgresStore(url, { poolMax: 2, replicaId: 'replica-b' });
+  opened.push(b);
+  const now = Date.now();
+  await a.ingest([event(1, now, 'hook')]);
+  const [byA] = await a.claimDue(claim(now, { leaseMs: 1_000 }));
+  // A's lease lapses (a stalled connection, say); B claims it and delivers it.
+  const [byB] = await b.claimDue(claim(now + 2_000));
+  assert.equal(byB!.id, byA!.id);
+  await b.finish([sent(byB!, now + 2_000, true)]);
+  // A's outcome comes in late: a failure.
+  await a.finish([sent(byA!, now + 3_000, false, now + 10_000)]);
+  const d = (await a.getDelivery(byA!.id))!;
+  assert.deepEqual([d.status, d.attempts], ['delivered', 1], 'B’s outcome stands');
+  // A's own outcome on a row it still holds is recorded as always (the other tests).
+});

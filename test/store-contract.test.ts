@@ -802,7 +802,8 @@ for (const engine of engines) {
       const back = (await store.getDelivery(s!.id))!;
       assert.deepEqual([back.status, back.privileged, back.nextAttemptAt, back.reason], ['pending', false, now + 5, null]);
       assert.equal(await store.allowedSince('pay', 'payout', now - HOUR), 0, 'decided afresh at send time');
-      // At send time a silence holds it again: recorded silenced, not sent.
+      // At send time (claimed) a silence holds it again: recorded silenced, not sent.
+      assert.ok((await claimAll(store, now + 5)).some((c) => c.id === s!.id));
       await store.finish([{ id: s!.id, attempt: null, status: 'silenced', nextAttemptAt: null, reason: 'silenced by y' }]);
       assert.equal((await store.getDelivery(s!.id))!.status, 'silenced');
       assert.deepEqual(await store.requeueSilenced([], now), []);

@@ -227,7 +227,9 @@ const FINISH_CLAIM = prepared(
        round_attempts = d.round_attempts + u.counted, next_attempt_at = u.next, updated_at = $6,
        lease_until = CASE WHEN p.id IS NULL THEN NULL ELSE $15::bigint END, lease_owner = CASE WHEN p.id IS NULL THEN NULL ELSE $16::text END
      FROM u LEFT JOIN picked p ON p.id = u.id AND p.fin
-     WHERE d.id = u.id AND d.id = ANY($1::text[])
+     -- Only a row this replica still holds: a late outcome from a lease that lapsed must not
+     -- overwrite what the replica that took the row over recorded (or its requeue, or a retry).
+     WHERE d.id = u.id AND d.id = ANY($1::text[]) AND d.lease_owner = $16::text
      RETURNING ${CLAIMED_COLUMNS}, p.id IS NOT NULL AS claimed),
    leased AS (
      UPDATE deliveries d SET lease_until = $15::bigint, lease_owner = $16::text WHERE d.id IN (SELECT id FROM picked WHERE NOT fin)

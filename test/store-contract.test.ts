@@ -252,6 +252,38 @@ for (const engine of engines) {
       assert.equal((await store.claimDue(req)).length, 1, 'released: due again');
     });
 
+    withDb("claims: each delivery is leased for its own destination's send; a destination not listed gets leaseMs", async ({ store, sql }) => {
+      const now = Date.now();
+      await store.ingest([event(1, now, 'fast'), event(2, now, 'slow'), event(3, now, 'other')]);
+      const leases = new Map([
+        ['fast', 40_000],
+        ['slow', 330_000],
+      ]);
+      const claimed = await store.claimDue({ now, leaseMs: 90_000, leases, room: new Map(), defaultRoom: 10, limit: 10 });
+      assert.equal(claimed.length, 3);
+      const rows = await sql('SELECT destination, lease_until FROM deliveries ORDER BY destination');
+      assert.deepEqual(
+        rows.map((r) => [r.destination, Number(r.lease_until) - now]),
+        [
+          ['fast', 40_000],
+          ['other', 90_000],
+          ['slow', 330_000],
+        ],
+      );
+      // A finished delivery claimed again in the same call gets its destination's lease too.
+      const [fast] = claimed.filter((c) => c.destination === 'fast');
+      await store.finishAndClaim([{ id: fast!.id, attempt: null, status: 'failed', nextAttemptAt: now, reason: 'HTTP 503' }], {
+        now: now + 1,
+        leaseMs: 90_000,
+        leases,
+        room: new Map(),
+        defaultRoom: 10,
+        limit: 10,
+      });
+      const [again] = await sql("SELECT lease_until FROM deliveries WHERE destination = 'fast'");
+      assert.equal(Number(again!.lease_until) - now, 40_001);
+    });
+
     withDb('claims from two processes at once never hand out the same delivery', async ({ store, another }) => {
       const other = another();
       const now = Date.now();

@@ -117,16 +117,21 @@ export class DeliveryWorker {
     const freedBy = new Map<string, number>();
     for (const d of freed) freedBy.set(d, (freedBy.get(d) ?? 0) + 1);
     const room = new Map<string, number>();
+    const leases = new Map<string, number>();
     let maxTimeout = 0;
     for (const d of config.destinations.values()) {
       // A disabled destination is muted, not emptied: its deliveries wait, pending.
       const busy = (this.perDestination.get(d.name) ?? 0) - (freedBy.get(d.name) ?? 0);
       room.set(d.name, d.enabled ? d.delivery.concurrency - busy : 0);
+      // Each delivery leased for its own send (contract §8: a dead replica's are sent by another
+      // within timeout + margin), not for the slowest destination's.
+      leases.set(d.name, d.delivery.timeoutMs + this.opts.leaseMarginMs);
       maxTimeout = Math.max(maxTimeout, d.delivery.timeoutMs);
     }
     return {
       now: Date.now(),
       leaseMs: maxTimeout + this.opts.leaseMarginMs,
+      leases,
       room,
       // Deliveries to destinations no longer in the rules are settled one at a time.
       defaultRoom: 1,

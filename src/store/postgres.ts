@@ -206,10 +206,11 @@ const FINISH_CLAIM = prepared(
      SELECT d, row_number() OVER (ORDER BY d) - 1 AS i, count(*) OVER () AS n
      FROM (SELECT d FROM dests WHERE d IS NOT NULL UNION SELECT destination FROM again) x),
    wanted AS (
-     SELECT w.d AS dest, least(coalesce(r.room, $19::int), $20::int) AS room, (w.i - $21::bigint % w.n + w.n) % w.n AS ord
-     FROM waiting w LEFT JOIN unnest($17::text[], $18::int[]) AS r(dest, room) ON r.dest = w.d),
+     SELECT w.d AS dest, least(coalesce(r.room, $19::int), $20::int) AS room, (w.i - $21::bigint % w.n + w.n) % w.n AS ord,
+       coalesce(r.lease_until, $15::bigint) AS lease_until
+     FROM waiting w LEFT JOIN unnest($17::text[], $18::int[], $22::bigint[]) AS r(dest, room, lease_until) ON r.dest = w.d),
    picked AS (
-     SELECT p.id, p.fin FROM (SELECT * FROM wanted WHERE room > 0 ORDER BY ord) w
+     SELECT p.id, p.fin, w.lease_until FROM (SELECT * FROM wanted WHERE room > 0 ORDER BY ord) w
      CROSS JOIN LATERAL (
        SELECT c.id, c.fin FROM (
          SELECT s.id, s.next_attempt_at AS next, false AS fin FROM (
@@ -225,14 +226,14 @@ const FINISH_CLAIM = prepared(
    fin AS (
      UPDATE deliveries d SET status = u.status, reason = u.reason, attempts = d.attempts + u.counted,
        round_attempts = d.round_attempts + u.counted, next_attempt_at = u.next, updated_at = $6,
-       lease_until = CASE WHEN p.id IS NULL THEN NULL ELSE $15::bigint END, lease_owner = CASE WHEN p.id IS NULL THEN NULL ELSE $16::text END
+       lease_until = CASE WHEN p.id IS NULL THEN NULL ELSE p.lease_until END, lease_owner = CASE WHEN p.id IS NULL THEN NULL ELSE $16::text END
      FROM u LEFT JOIN picked p ON p.id = u.id AND p.fin
      -- Only a row this replica still holds: a late outcome from a lease that lapsed must not
      -- overwrite what the replica that took the row over recorded (or its requeue, or a retry).
      WHERE d.id = u.id AND d.id = ANY($1::text[]) AND d.lease_owner = $16::text
      RETURNING ${CLAIMED_COLUMNS}, p.id IS NOT NULL AS claimed),
    leased AS (
-     UPDATE deliveries d SET lease_until = $15::bigint, lease_owner = $16::text WHERE d.id IN (SELECT id FROM picked WHERE NOT fin)
+     UPDATE deliveries d SET lease_until = p.lease_until, lease_owner = $16::text FROM picked p WHERE d.id = p.id AND NOT p.fin
      RETURNING ${CLAIMED_COLUMNS}, true AS claimed)
    -- Each event by its key (LATERAL): never a scan of the events table, whatever the estimates.
    SELECT l.*, e.payload AS event_payload, e.type AS event_type
@@ -763,7 +764,8 @@ export class PostgresStore implements Store {
   /** FINISH_CLAIM with its parameters: outcomes to record (may be none), then a claim (or none). */
   private async finishClaim(updates: DeliveryUpdate[], claim: ClaimRequest | null): Promise<ClaimedDelivery[]> {
     const a = updates.flatMap((u) => (u.attempt ? [u.attempt] : []));
-    const room = claim ? [...claim.room] : [];
+    // Each destination named by the room or the leases: its room (null: defaultRoom) and lease end.
+    const dests = claim ? [...new Set([...claim.room.keys(), ...(claim.leases?.keys() ?? [])])] : [];
     const rows = await this.q(FINISH_CLAIM, [
       updates.map((u) => u.id),
       updates.map((u) => u.status),
@@ -781,11 +783,12 @@ export class PostgresStore implements Store {
       claim?.now ?? 0,
       claim ? claim.now + claim.leaseMs : 0,
       this.replicaId,
-      room.map(([d]) => d),
-      room.map(([, n]) => n),
+      dests,
+      dests.map((d) => claim!.room.get(d) ?? null),
       claim?.defaultRoom ?? 0,
       claim?.limit ?? 0,
       claim ? this.claimTurn++ : 0,
+      dests.map((d) => claim!.now + (claim!.leases?.get(d) ?? claim!.leaseMs)),
     ]);
     // The one row of a call that claimed nothing has no delivery and no event.
     return rows

@@ -501,7 +501,6 @@ export class SqliteStore implements Store {
   /** The claim, inside the caller's transaction on the bookkeeping connection. */
   private claimRows(req: ClaimRequest): ClaimedDelivery[] {
     const claimed: ClaimedDelivery[] = [];
-    const until = req.now + req.leaseMs;
     // Each destination with deliveries waiting and room left: one indexed read of at most its
     // room. A destination's backlog costs the others nothing (a single query ordered by due time
     // had to walk past it on every claim, which made claiming O(backlog)).
@@ -514,6 +513,7 @@ export class SqliteStore implements Store {
       if (claimed.length >= req.limit) break;
       const left = req.room.get(dest) ?? req.defaultRoom;
       if (left <= 0) continue;
+      const until = req.now + (req.leases?.get(dest) ?? req.leaseMs);
       for (const r of this.s.dueFor.all({ dest, now: req.now, limit: Math.min(left, req.limit - claimed.length) }) as Row[]) {
         this.s.lease.run(until, r.id);
         claimed.push({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null });

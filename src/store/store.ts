@@ -149,6 +149,9 @@ export interface ClaimRequest {
   now: number;
   /** Lease length: until then no other claimer takes it; after, it is due again (crash recovery). */
   leaseMs: number;
+  /** Lease length per destination (its send's timeout and a margin), so that a replica's death
+   * holds each delivery back only as long as its own send could have lasted; others get leaseMs. */
+  leases?: Map<string, number>;
   /** Room left per destination; destinations not listed get `defaultRoom`. */
   room: Map<string, number>;
   defaultRoom: number;

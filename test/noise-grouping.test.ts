@@ -376,3 +376,22 @@ test('replay leaves events waiting in a group to their digest, and says so', { t
   const replayed = readDb(r.dbPath, (db) => db.prepare(`SELECT count(*) FROM deliveries WHERE origin = 'replay'`).pluck().get());
   assert.equal(replayed, 0, 'nothing sent again');
 });
+
+test('a digest of large events carries as many as fit in 1 MiB (the count stays exact)', { timeout: 60_000 }, async (t) => {
+  const { r, hook } = await groupedToHook(t, '{ interval: 2s }');
+  const big = (id: string) => ({ ...event(id), data: { ...event(id).data, log: 'x'.repeat(200 * 1024) } });
+  await postAll(r.url, [big('big-0')]);
+  await hook.waitFor(1, 5_000);
+  const ids = Array.from({ length: 12 }, (_, i) => `big-${i + 1}`);
+  for (const id of ids) await postAll(r.url, [big(id)]);
+  const all = await hook.waitFor(2, 15_000);
+  const body = all[1]!.body;
+  const digest = JSON.parse(body) as DigestBody;
+  assert.equal(digest.count, 12);
+  assert.deepEqual(
+    digest.events.map((e) => e.id),
+    ids.slice(0, 5),
+    'the first events, as many as fit in 1 MiB (five of 200 KiB)',
+  );
+  assert.ok(body.length < 1.1 * 1024 * 1024, `${body.length} bytes`);
+});

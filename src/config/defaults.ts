@@ -173,9 +173,14 @@ export const NOISE_DEFAULTS = {
   silenceRefreshMs: 250,
   /** Events a digest carries into templates and the webhook body (the count is always exact). */
   digestEvents: 100,
+  /** ... and at most this many bytes of them (at least one event): a digest of large events stays
+   * a size a receiver takes, and what the worker and the console hold for it stays bounded. */
+  digestBytes: 1024 * 1024,
+  /** Events read from the store at a time for a digest. */
+  digestPage: 10,
   /** Events read per page when the send-time check must look past the ones a digest carries
    * into its text (a silence that matched all of those must match the rest too). */
-  digestCheckPage: 1000,
+  digestCheckPage: 100,
   /** Lines the default digest text shows, then "and N more". */
   digestLines: 10,
   /** Silences `silence list` and GET /admin/silences show at most. */

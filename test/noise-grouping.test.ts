@@ -385,7 +385,7 @@ test('a digest of large events carries as many as fit in 1 MiB (the count stays 
   const ids = Array.from({ length: 12 }, (_, i) => `big-${i + 1}`);
   for (const id of ids) await postAll(r.url, [big(id)]);
   const all = await hook.waitFor(2, 15_000);
-  const body = all[1]!.body;
+  const body = all[1]!.body.toString();
   const digest = JSON.parse(body) as DigestBody;
   assert.equal(digest.count, 12);
   assert.deepEqual(

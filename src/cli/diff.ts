@@ -2,7 +2,8 @@
 // would change, on the last N stored events. The current rules come from --current, else
 // RULES_FILE, else the default path.
 import { rulesPath } from '../config/options.js';
-import { diffRules } from '../ops/diff.js';
+import { DIFF_MAX_BYTES } from '../config/defaults.js';
+import { diffRules, recentEventsWithin } from '../ops/diff.js';
 import { UsageError, bool, int, parse, str } from './args.js';
 import { loadConfig, openStore, printJson } from './context.js';
 
@@ -15,11 +16,12 @@ export async function run(argv: string[]): Promise<number> {
   const current = loadConfig(p, rulesPath(str(p, 'current')));
   const store = openStore(p, 'read');
   try {
-    const events = await store.recentEvents(last);
+    const { events, cut } = await recentEventsWithin(store, last, DIFF_MAX_BYTES);
     const report = diffRules(current, next, events);
     if (bool(p, 'json')) printJson(report);
     else {
-      process.stdout.write(`Compared ${current.file} with ${next.file} on the last ${report.events} event(s):\n`);
+      const within = cut ? ` (as many of the last ${last} as fit in ${DIFF_MAX_BYTES / 1024 / 1024} MiB)` : '';
+      process.stdout.write(`Compared ${current.file} with ${next.file} on the last ${report.events} event(s)${within}:\n`);
       for (const line of report.sentences) process.stdout.write(`  ${line}\n`);
     }
     return 0;

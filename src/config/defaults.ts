@@ -44,6 +44,8 @@ export const DEFAULT_DELIVERY: DeliverySettings = {
 };
 
 export const DEFAULT_RETENTION_MS = 30 * 24 * 3600_000;
+/** `diff --last N` reads at most this many bytes of the newest events' payloads (then fewer events). */
+export const DIFF_MAX_BYTES = 256 * 1024 * 1024;
 /** Events are kept at least this long, whatever `retention` says: max_per_hour counts the last hour. */
 export const MIN_RETENTION_MS = 3600_000;
 
@@ -140,8 +142,10 @@ export const CONSOLE_DEFAULTS = {
   failedSignInsTotal: 50,
   /** Rows per page of events and deliveries. */
   pageSize: 50,
-  /** `diff` on the check page runs over this many of the newest events. */
+  /** `diff` on the check page runs over this many of the newest events... */
   diffEvents: 1000,
+  /** ... or as many of them as fit in this many bytes (the evaluation thread has 256 MB). */
+  diffBytes: 16 * 1024 * 1024,
   /** The rules page counts matches over at most this many events of the last 24 hours. */
   matchScanLimit: 100_000,
   /** The rules page's match counts are kept this long per rules version (the count scans the store). */

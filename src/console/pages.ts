@@ -4,6 +4,7 @@
 import { CONSOLE_DEFAULTS } from '../config/defaults.js';
 import { jsonError } from '../config/load.js';
 import { countProblems } from '../config/problems.js';
+import { recentEventsWithin } from '../ops/diff.js';
 import { MAX_JSON_DEPTH, exceedsDepth } from '../ingest/http.js';
 import type { EventObject, Json, RouterConfig } from '../config/types.js';
 import { DELIVERY_STATUSES, type DeliveryStatus, type Store, type StoredDelivery, type StoredEvent } from '../store/store.js';
@@ -469,7 +470,7 @@ export async function checkPage(deps: ConsoleDeps, chrome: Chrome, yaml: string 
     text: yaml,
     env: data.standInEnv(),
     eventFiles: data.eventFilesOf(current),
-    events: await deps.store.recentEvents(last),
+    events: (await recentEventsWithin(deps.store, last, CONSOLE_DEFAULTS.diffBytes)).events,
     now: Date.now(),
   }));
   if (!out.ok && out.reason === 'busy') return { busy: true, html: message(chrome, 'Busy', BUSY) };

@@ -4,7 +4,7 @@
 import type { EventObject, PlannedDelivery, RouterConfig } from '../config/types.js';
 import { NO_COUNTS } from '../policy/policy.js';
 import { routeEvent } from '../route/route.js';
-import type { StoredEvent } from '../store/store.js';
+import type { Store, StoredEvent } from '../store/store.js';
 
 export interface DiffReport {
   events: number;
@@ -24,6 +24,30 @@ function route(config: RouterConfig, event: EventObject, type: string | null, no
 
 const sent = (list: PlannedDelivery[]) => new Set(list.filter((d) => d.status === 'pending').map((d) => d.destination));
 const pairKey = (d: PlannedDelivery) => `${d.rule} → ${d.destination}`;
+
+const PAGE = 100;
+
+/**
+ * The newest `last` events, oldest first, or as many of the newest as fit in `maxBytes` of payload
+ * (at least one; `cut` says so): read a page at a time, so that what is held stays bounded however
+ * large the events are (1,000 events of 900 KB were a gigabyte).
+ */
+export async function recentEventsWithin(store: Store, last: number, maxBytes: number): Promise<{ events: StoredEvent[]; cut: boolean }> {
+  const newest: StoredEvent[] = [];
+  let bytes = 0;
+  let beforeSeq: number | undefined;
+  while (newest.length < last) {
+    const page = await store.eventPage({ limit: Math.min(PAGE, last - newest.length), beforeSeq });
+    for (const e of page) {
+      bytes += Buffer.byteLength(e.payload);
+      if (newest.length > 0 && bytes > maxBytes) return { events: newest.reverse(), cut: true };
+      newest.push(e);
+    }
+    if (page.length === 0) break;
+    beforeSeq = page.at(-1)!.seq;
+  }
+  return { events: newest.reverse(), cut: false };
+}
 
 export function diffRules(current: RouterConfig, next: RouterConfig, events: StoredEvent[], now = Date.now()): DiffReport {
   const report: DiffReport = { events: 0, destinations: {}, rules: {}, privileged: { newlyAllowed: 0, newlyBlocked: 0 }, samples: [], sentences: [] };

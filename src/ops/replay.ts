@@ -68,41 +68,53 @@ function grantPairs(config: RouterConfig): { rule: string; destination: string }
   return config.grants.filter((g) => config.destinations.get(g.destination)?.privileged).map((g) => ({ rule: g.rule, destination: g.destination }));
 }
 
-export async function replay(store: Store, config: RouterConfig, events: StoredEvent[], opts: { dryRun: boolean; now?: number }): Promise<ReplayLine[]> {
+/**
+ * Replays stored events, given as a list or as pages (read one at a time, so that what is held
+ * stays one page however many events are replayed).
+ */
+export async function replay(
+  store: Store,
+  config: RouterConfig,
+  events: StoredEvent[] | AsyncIterable<StoredEvent[]>,
+  opts: { dryRun: boolean; now?: number },
+): Promise<ReplayLine[]> {
   const now = opts.now ?? Date.now();
   const lines: ReplayLine[] = [];
+  const pages = Array.isArray(events) ? [events] : events;
   if (opts.dryRun) {
     // Reads only (the store may be read-only). Counts start from the database and grow with
     // what this dry run would allow, so a cap is shown being reached as it would be.
     const used = new Map<string, number>();
     const key = (rule: string, destination: string) => `${rule}\u0000${destination}`;
-    for (const stored of events) {
-      const waiting = (await store.gatheredFor(stored.seq)).filter((g) => g.deliveryId === null);
-      const existing = await store.deliveriesForEvent(stored.seq);
-      for (const d of config.destinations.values()) {
-        if (!d.privileged) continue;
-        for (const g of config.grants) {
-          if (g.destination === d.name && !used.has(key(g.rule, d.name))) used.set(key(g.rule, d.name), await allowedInWindow(store, g.rule, d.name, now));
+    for await (const page of pages)
+      for (const stored of page) {
+        const waiting = (await store.gatheredFor(stored.seq)).filter((g) => g.deliveryId === null);
+        const existing = await store.deliveriesForEvent(stored.seq);
+        for (const d of config.destinations.values()) {
+          if (!d.privileged) continue;
+          for (const g of config.grants) {
+            if (g.destination === d.name && !used.has(key(g.rule, d.name))) used.set(key(g.rule, d.name), await allowedInWindow(store, g.rule, d.name, now));
+          }
         }
+        // The window was applied when `used` was read from the store.
+        const r = planEvent(config, stored, existing, { allowedSince: (rule, destination) => used.get(key(rule, destination)) ?? 0 }, now, waiting);
+        for (const d of r.add) if (d.privileged) used.set(key(d.rule, d.destination), (used.get(key(d.rule, d.destination)) ?? 0) + 1);
+        lines.push(...r.lines);
       }
-      // The window was applied when `used` was read from the store.
-      const r = planEvent(config, stored, existing, { allowedSince: (rule, destination) => used.get(key(rule, destination)) ?? 0 }, now, waiting);
-      for (const d of r.add) if (d.privileged) used.set(key(d.rule, d.destination), (used.get(key(d.rule, d.destination)) ?? 0) + 1);
-      lines.push(...r.lines);
-    }
     return lines;
   }
-  for (let i = 0; i < events.length; i += REPLAY_CHUNK) {
-    await store.addDeliveries(
-      events.slice(i, i + REPLAY_CHUNK),
-      (stored, existing, counts, waiting) => {
-        const r = planEvent(config, stored, existing, counts, now, waiting);
-        lines.push(...r.lines);
-        return r.add;
-      },
-      now,
-      grantPairs(config),
-    );
-  }
+  for await (const page of pages)
+    for (let i = 0; i < page.length; i += REPLAY_CHUNK) {
+      await store.addDeliveries(
+        page.slice(i, i + REPLAY_CHUNK),
+        (stored, existing, counts, waiting) => {
+          const r = planEvent(config, stored, existing, counts, now, waiting);
+          lines.push(...r.lines);
+          return r.add;
+        },
+        now,
+        grantPairs(config),
+      );
+    }
   return lines;
 }

@@ -840,8 +840,8 @@ export class PostgresStore implements Store {
     return (await this.q(`SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT $1) s ORDER BY seq`, [limit])).map(toEvent);
   }
 
-  async eventsSince(since: number, limit: number): Promise<StoredEvent[]> {
-    return (await this.q(`SELECT * FROM events WHERE received_at >= $1 ORDER BY seq LIMIT $2`, [since, limit])).map(toEvent);
+  async eventsSince(since: number, limit: number, afterSeq = 0): Promise<StoredEvent[]> {
+    return (await this.q(`SELECT * FROM events WHERE received_at >= $1 AND seq > $3 ORDER BY seq LIMIT $2`, [since, limit, afterSeq])).map(toEvent);
   }
 
   async listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]> {

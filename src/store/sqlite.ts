@@ -270,7 +270,7 @@ export class SqliteStore implements Store {
       eventByKey: db.prepare(`SELECT * FROM events WHERE key = ?`),
       eventById: db.prepare(`SELECT * FROM events WHERE event_id = ? ORDER BY seq DESC LIMIT 1`),
       recentEvents: db.prepare(`SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq`),
-      eventsSince: db.prepare(`SELECT * FROM events WHERE received_at >= ? ORDER BY seq LIMIT ?`),
+      eventsSince: db.prepare(`SELECT * FROM events WHERE received_at >= ? AND seq > ? ORDER BY seq LIMIT ?`),
       delivery: db.prepare(`SELECT * FROM deliveries WHERE id = ?`),
       // Its own deliveries, and the digests that carried it (through group_events).
       deliveriesForEvent: db.prepare(
@@ -604,8 +604,8 @@ export class SqliteStore implements Store {
     return (this.s.recentEvents.all(limit) as Row[]).map(toEvent);
   }
 
-  async eventsSince(since: number, limit: number): Promise<StoredEvent[]> {
-    return (this.s.eventsSince.all(since, limit) as Row[]).map(toEvent);
+  async eventsSince(since: number, limit: number, afterSeq = 0): Promise<StoredEvent[]> {
+    return (this.s.eventsSince.all(since, afterSeq, limit) as Row[]).map(toEvent);
   }
 
   async listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]> {

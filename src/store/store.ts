@@ -181,7 +181,8 @@ export interface Store {
   listEvents(q: EventQuery): Promise<StoredEvent[]>;
   /** The newest `limit` events, oldest first (for `diff`). */
   recentEvents(limit: number): Promise<StoredEvent[]>;
-  eventsSince(since: number, limit: number): Promise<StoredEvent[]>;
+  /** Events received since `since`, oldest first, after seq `afterSeq` (the next page), at most `limit`. */
+  eventsSince(since: number, limit: number, afterSeq?: number): Promise<StoredEvent[]>;
   listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]>;
   getDelivery(id: string): Promise<StoredDelivery | null>;
   deliveriesForEvent(seq: number): Promise<StoredDelivery[]>;

@@ -595,6 +595,16 @@ for (const engine of engines) {
       assert.equal(await store.getDelivery('nope'), null);
     });
 
+    withDb('eventsSince: oldest first, from a time, a page at a time after a seq', async ({ store }) => {
+      const now = Date.now();
+      await store.ingest([event(1, now - 2 * DAY), event(2, now - 10), event(3, now - 5), event(4, now)]);
+      const ids = (list: { eventId: string | null }[]) => list.map((e) => e.eventId);
+      const first = await store.eventsSince(now - DAY, 2);
+      assert.deepEqual(ids(first), ['r2', 'r3']);
+      assert.deepEqual(ids(await store.eventsSince(now - DAY, 2, first.at(-1)!.seq)), ['r4']);
+      assert.deepEqual(await store.eventsSince(now - DAY, 2, (await store.findEvent('r4'))!.seq), []);
+    });
+
     withDb('typeCounts: events since a time by type, most frequent first', async ({ store }) => {
       const now = Date.now();
       await store.ingest([event(1, now - 10), event(2, now - 5), event(3, now), event(5, now - 2 * DAY)]);

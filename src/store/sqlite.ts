@@ -233,12 +233,15 @@ export class SqliteStore implements Store {
            allowed_at = @now, privileged = 0
          WHERE status = 'dead' AND id = @id`,
       ),
+      // `+@limit`, not `@limit`: SQLite (3.53) lets the planner read a bare bound LIMIT, which
+      // marks the statement to be compiled again whenever that parameter is bound, on every
+      // claim (a fifth of its CPU). The plan is the same either way (INDEXED BY, in due order).
       dueFor: bk.prepare(
         `SELECT d.*, e.payload AS event_payload, e.type AS event_type
          FROM deliveries d INDEXED BY deliveries_due_destination JOIN events e ON e.seq = d.event_seq
          WHERE d.destination = @dest AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= @now
            AND (d.lease_until IS NULL OR d.lease_until < @now)
-         ORDER BY d.next_attempt_at LIMIT @limit`,
+         ORDER BY d.next_attempt_at LIMIT +@limit`,
       ),
       // The destinations that have deliveries waiting: a skip-scan of the index, one seek per destination.
       dueDestinations: bk

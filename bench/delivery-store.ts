@@ -78,7 +78,17 @@ async function fill(store: Store, n: number, offset: number, receivedAt: number)
     for (let i = start; i < Math.min(n, start + 100); i++) {
       const id = `evt_${offset + i}`;
       batch.push({
-        event: { key: `id:${id}`, keyKind: 'event_id', eventId: id, runId: `run_${id}`, executionId: null, type: 'run.failed', receivedAt, payload: eventBody(id), routing: '{}' },
+        event: {
+          key: `id:${id}`,
+          keyKind: 'event_id',
+          eventId: id,
+          runId: `run_${id}`,
+          executionId: null,
+          type: 'run.failed',
+          receivedAt,
+          payload: eventBody(id),
+          routing: '{}',
+        },
         plan: () => [{ rule: 'bench-failures', destination: 'bench-hook', privileged: false, status: 'pending', reason: null }],
       });
     }
@@ -171,7 +181,9 @@ async function round(a: Args): Promise<{ perDelivery: number; breakdown: string 
         sum += us;
         lines.push(`  ${name}: ${(t.calls / a.n).toFixed(2)} calls, ${us.toFixed(1)} µs per delivery`);
       }
-      lines.push(`  the rest (BEGIN/COMMIT with the WAL write, code around): ${(cpu / a.n - sum).toFixed(1)} µs (wrapper ${inst.overhead.toFixed(2)} µs per call taken off)`);
+      lines.push(
+        `  the rest (BEGIN/COMMIT with the WAL write, code around): ${(cpu / a.n - sum).toFixed(1)} µs (wrapper ${inst.overhead.toFixed(2)} µs per call taken off)`,
+      );
       breakdown = lines.join('\n');
     }
     return { perDelivery: cpu / a.n, breakdown };

@@ -222,16 +222,22 @@ function storeStats(store: Store): { report(n: number): string } {
       c.cpu += cpuUs() - c0;
       c.calls++;
       if (name !== 'claimDue') c.updates += (args[0] as unknown[]).length;
-      void p.then((r) => {
-        if (Array.isArray(r)) c.claimed += r.length;
-      }, () => {});
+      void p.then(
+        (r) => {
+          if (Array.isArray(r)) c.claimed += r.length;
+        },
+        () => {},
+      );
       return p;
     };
   }
   return {
     report: (n) =>
       [...calls]
-        .map(([name, c]) => `${name}: ${c.calls} calls, ${(c.updates / Math.max(1, c.calls)).toFixed(1)} outcomes and ${(c.claimed / Math.max(1, c.calls)).toFixed(1)} claimed per call, ${(c.cpu / n).toFixed(1)} µs CPU per delivery`)
+        .map(
+          ([name, c]) =>
+            `${name}: ${c.calls} calls, ${(c.updates / Math.max(1, c.calls)).toFixed(1)} outcomes and ${(c.claimed / Math.max(1, c.calls)).toFixed(1)} claimed per call, ${(c.cpu / n).toFixed(1)} µs CPU per delivery`,
+        )
         .join('\n'),
   };
 }

@@ -264,13 +264,15 @@ export class SqliteStore implements Store {
       // claim (a fifth of its CPU). The plan is the same either way (INDEXED BY, in due order).
       // Rows as arrays (`raw`), in CLAIM_COLUMNS' order: an object per row, one property at a
       // time, cost more than the query itself.
-      dueFor: bk.prepare(
-        `SELECT ${CLAIM_COLUMNS}
+      dueFor: bk
+        .prepare(
+          `SELECT ${CLAIM_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due_destination JOIN events e ON e.seq = d.event_seq
          WHERE d.destination = @dest AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= @now
            AND (d.lease_until IS NULL OR d.lease_until < @now)
          ORDER BY d.next_attempt_at LIMIT +@limit`,
-      ).raw(),
+        )
+        .raw(),
       // The destinations that have deliveries waiting: a skip-scan of the index, one seek per destination.
       dueDestinations: bk
         .prepare(

@@ -37,10 +37,12 @@ interface Args {
   root: string;
   secret: boolean;
   profile: string | null;
+  /** worker mode: the CPU spent inside the store's claim and outcome calls, and their batch sizes. */
+  storeStats: boolean;
 }
 
 function args(argv: string[]): Args {
-  const a: Args = { mode: 'channel', n: 20_000, warmup: 3_000, inFlight: 16, root: ROOT, secret: true, profile: null };
+  const a: Args = { mode: 'channel', n: 20_000, warmup: 3_000, inFlight: 16, root: ROOT, secret: true, profile: null, storeStats: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -51,6 +53,9 @@ function args(argv: string[]): Args {
       case '--n':
         a.n = Number(v);
         i++;
+        break;
+      case '--store-stats':
+        a.storeStats = true;
         break;
       case '--warmup':
         a.warmup = Number(v);
@@ -202,6 +207,41 @@ async function composeMode(a: Args, config: RouterConfig): Promise<{ min: number
   return { min: rounds[0]!, median: rounds[2]! };
 }
 
+/** Wraps the store's claim and outcome calls (synchronous in SQLite: the returned promise is
+ * made after the transaction) to count their CPU, calls and batch sizes. */
+function storeStats(store: Store): { report(n: number): string } {
+  const calls = new Map<string, { calls: number; cpu: number; updates: number; claimed: number }>();
+  const s = store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  for (const name of ['claimDue', 'finish', 'finishAndClaim']) {
+    const orig = s[name]!.bind(store);
+    const c = { calls: 0, cpu: 0, updates: 0, claimed: 0 };
+    calls.set(name, c);
+    s[name] = (...args: unknown[]) => {
+      const c0 = cpuUs();
+      const p = orig(...args);
+      c.cpu += cpuUs() - c0;
+      c.calls++;
+      if (name !== 'claimDue') c.updates += (args[0] as unknown[]).length;
+      void p.then(
+        (r) => {
+          if (Array.isArray(r)) c.claimed += r.length;
+        },
+        () => {},
+      );
+      return p;
+    };
+  }
+  return {
+    report: (n) =>
+      [...calls]
+        .map(
+          ([name, c]) =>
+            `${name}: ${c.calls} calls, ${(c.updates / Math.max(1, c.calls)).toFixed(1)} outcomes and ${(c.claimed / Math.max(1, c.calls)).toFixed(1)} claimed per call, ${(c.cpu / n).toFixed(1)} µs CPU per delivery`,
+        )
+        .join('\n'),
+  };
+}
+
 async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promise<number>): Promise<{ cpuUsPerDelivery: number; wallMs: number }> {
   const { openStore } = await load<{ openStore(spec: string): Store }>(a.root, 'store/open.js');
   const { ChannelRegistry } = await load<{ ChannelRegistry: new (env: object) => { lease(d: unknown): Lease; close(): Promise<void> } }>(
@@ -237,6 +277,7 @@ async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promis
       }
       await store.ingest(batch);
     }
+    const stats = a.storeStats ? storeStats(store) : null;
     const silent = { info() {}, warn() {}, error() {}, debug() {}, child: () => silent } as unknown as WorkerDeps['log'];
     const channels = new ChannelRegistry({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });
     const noop = { inc() {}, observe() {} };
@@ -256,6 +297,7 @@ async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promis
     });
     await worker.stop(5_000);
     await channels.close();
+    if (stats) console.log(stats.report(a.n));
     return { cpuUsPerDelivery: cpu / a.n, wallMs };
   } finally {
     await store.close();

@@ -246,6 +246,9 @@ for (const engine of engines) {
       const [c] = await store.claimDue(req);
       assert.equal(c!.eventPayload, '{"id":"r1"}');
       assert.equal(c!.eventType, 'run.failed');
+      // Field for field what getDelivery gives (SQLite reads a claim's columns on its own path).
+      const { eventPayload: _p, eventType: _t, ...delivery } = c!;
+      assert.deepEqual(delivery, await store.getDelivery(c!.id));
       assert.equal((await store.claimDue(req)).length, 0, 'leased');
       assert.equal((await store.claimDue({ ...req, now: now + 61_000 })).length, 1, 'lease lapsed: due again');
       assert.equal(await store.releaseLeases(), 1);

@@ -109,6 +109,32 @@ const QUEUED_DESTINATIONS = `WITH RECURSIVE dests(d) AS (
     SELECT (SELECT min(destination) FROM deliveries INDEXED BY deliveries_due_destination WHERE status IN ('pending', 'failed') AND destination > d)
     FROM dests WHERE d IS NOT NULL)`;
 
+/** What a claim reads of each delivery, as `toClaimed` takes it (rowid first, for the lease). */
+const CLAIM_COLUMNS = `d.rowid, d.id, d.event_seq, d.rule, d.destination, d.status, d.reason, d.privileged, d.attempts, d.round_attempts,
+  d.next_attempt_at, d.created_at, d.updated_at, d.origin, d.event_count, e.payload, e.type`;
+
+/** A claimed delivery from a raw row of CLAIM_COLUMNS: the fields `toDelivery` gives, then the event's. */
+function toClaimed(r: unknown[]): ClaimedDelivery {
+  return {
+    id: r[1] as string,
+    eventSeq: r[2] as number,
+    rule: r[3] as string,
+    destination: r[4] as string,
+    status: r[5] as ClaimedDelivery['status'],
+    reason: r[6] as string | null,
+    privileged: r[7] === 1,
+    attempts: r[8] as number,
+    roundAttempts: r[9] as number,
+    nextAttemptAt: r[10] as number | null,
+    createdAt: r[11] as number,
+    updatedAt: r[12] as number,
+    origin: r[13] as ClaimedDelivery['origin'],
+    eventCount: (r[14] as number | null) ?? 1,
+    eventPayload: r[15] as string,
+    eventType: r[16] as string | null,
+  };
+}
+
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   readonly db: Database.Database;
@@ -234,13 +260,20 @@ export class SqliteStore implements Store {
            allowed_at = @now, privileged = 0
          WHERE status = 'dead' AND id = @id`,
       ),
-      dueFor: bk.prepare(
-        `SELECT d.*, e.payload AS event_payload, e.type AS event_type
+      // `+@limit`, not `@limit`: SQLite (3.53) lets the planner read a bare bound LIMIT, which
+      // marks the statement to be compiled again whenever that parameter is bound, on every
+      // claim (a fifth of its CPU). The plan is the same either way (INDEXED BY, in due order).
+      // Rows as arrays (`raw`), in CLAIM_COLUMNS' order: an object per row, one property at a
+      // time, cost more than the query itself.
+      dueFor: bk
+        .prepare(
+          `SELECT ${CLAIM_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due_destination JOIN events e ON e.seq = d.event_seq
          WHERE d.destination = @dest AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= @now
            AND (d.lease_until IS NULL OR d.lease_until < @now)
-         ORDER BY d.next_attempt_at LIMIT @limit`,
-      ),
+         ORDER BY d.next_attempt_at LIMIT +@limit`,
+        )
+        .raw(),
       // The destinations that have deliveries waiting: a skip-scan of the index, one seek per destination.
       dueDestinations: bk
         .prepare(
@@ -248,7 +281,8 @@ export class SqliteStore implements Store {
            SELECT d FROM dests WHERE d IS NOT NULL`,
         )
         .pluck(),
-      lease: bk.prepare(`UPDATE deliveries SET lease_until = ? WHERE id = ?`),
+      // By rowid, as the claim read it: no seek through the primary key's index.
+      lease: bk.prepare(`UPDATE deliveries SET lease_until = ? WHERE rowid = ?`),
       // Two forms, so the queue counter knows what a finished delivery was: the first updates
       // only a queued one (nearly always, it was claimed), the second anything else.
       finishQueued: bk.prepare(
@@ -514,9 +548,9 @@ export class SqliteStore implements Store {
       const left = req.room.get(dest) ?? req.defaultRoom;
       if (left <= 0) continue;
       const until = req.now + (req.leases?.get(dest) ?? req.leaseMs);
-      for (const r of this.s.dueFor.all({ dest, now: req.now, limit: Math.min(left, req.limit - claimed.length) }) as Row[]) {
-        this.s.lease.run(until, r.id);
-        claimed.push({ ...toDelivery(r), eventPayload: r.event_payload as string, eventType: r.event_type as string | null });
+      for (const r of this.s.dueFor.all({ dest, now: req.now, limit: Math.min(left, req.limit - claimed.length) }) as unknown[][]) {
+        this.s.lease.run(until, r[0]);
+        claimed.push(toClaimed(r));
       }
     }
     return claimed;

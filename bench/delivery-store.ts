@@ -1,0 +1,211 @@
+// In-process harness for the delivery thread's SQLite work alone (informational, not a scenario of
+// `npm run bench`): N pending deliveries in a fresh database (after a history of H delivered
+// ones), then the worker's pattern without the sends: one claim of `--in-flight`, then
+// `finishAndClaim` of `--batch` outcomes (delivered, each with its attempt) claiming as many
+// again, until the queue is empty. CPU µs per delivery (process.cpuUsage), 5 rounds, each on a
+// fresh database; the least disturbed round and the median.
+//
+//   node dist/bench/delivery-store.js [--n 10000] [--history 20000] [--batch 8] [--in-flight 16]
+//        [--root OTHER_CHECKOUT] [--breakdown]
+//
+// --breakdown also times each prepared statement the calls run (their `run`/`all`/`get` wrapped;
+// the wrapper's own cost, calibrated on an empty call, is taken off), the rest being the
+// transaction's BEGIN/COMMIT (the WAL write) and the code around the statements.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, IngestItem, Store } from '../src/store/store.js';
+import { eventBody, ROOT } from './common.js';
+
+interface Args {
+  n: number;
+  history: number;
+  batch: number;
+  inFlight: number;
+  root: string;
+  breakdown: boolean;
+  rounds: number;
+}
+
+function args(argv: string[]): Args {
+  const a: Args = { n: 10_000, history: 20_000, batch: 8, inFlight: 16, root: ROOT, breakdown: false, rounds: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    switch (argv[i]) {
+      case '--n':
+        a.n = Number(v);
+        i++;
+        break;
+      case '--history':
+        a.history = Number(v);
+        i++;
+        break;
+      case '--batch':
+        a.batch = Number(v);
+        i++;
+        break;
+      case '--in-flight':
+        a.inFlight = Number(v);
+        i++;
+        break;
+      case '--rounds':
+        a.rounds = Number(v);
+        i++;
+        break;
+      case '--root':
+        a.root = resolve(v!);
+        i++;
+        break;
+      case '--breakdown':
+        a.breakdown = true;
+        break;
+    }
+  }
+  return a;
+}
+
+const load = <T>(root: string, mod: string): Promise<T> => import(pathToFileURL(join(root, 'dist', 'src', mod)).href) as Promise<T>;
+
+const cpuUs = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+async function fill(store: Store, n: number, offset: number, receivedAt: number): Promise<void> {
+  for (let start = 0; start < n; start += 100) {
+    const batch: IngestItem[] = [];
+    for (let i = start; i < Math.min(n, start + 100); i++) {
+      const id = `evt_${offset + i}`;
+      batch.push({
+        event: {
+          key: `id:${id}`,
+          keyKind: 'event_id',
+          eventId: id,
+          runId: `run_${id}`,
+          executionId: null,
+          type: 'run.failed',
+          receivedAt,
+          payload: eventBody(id),
+          routing: '{}',
+        },
+        plan: () => [{ rule: 'bench-failures', destination: 'bench-hook', privileged: false, status: 'pending', reason: null }],
+      });
+    }
+    await store.ingest(batch);
+  }
+}
+
+function request(room: number): ClaimRequest {
+  return { now: Date.now(), leaseMs: 35_000, room: new Map([['bench-hook', room]]), defaultRoom: 1, limit: room };
+}
+
+function outcome(c: ClaimedDelivery): DeliveryUpdate {
+  const now = Date.now();
+  return {
+    id: c.id,
+    status: 'delivered',
+    nextAttemptAt: null,
+    reason: null,
+    attempt: { deliveryId: c.id, attempt: c.attempts + 1, startedAt: now - 1, durationMs: 1, outcome: 'delivered', code: '200', error: null },
+  };
+}
+
+/** Wraps each prepared statement of the store (its private `s`) to add up the CPU of its calls. */
+function instrument(store: Store): { totals: Map<string, { calls: number; cpu: number }>; overhead: number } {
+  const totals = new Map<string, { calls: number; cpu: number }>();
+  const s = (store as unknown as { s: Record<string, Record<string, (...x: unknown[]) => unknown>> }).s;
+  for (const [name, stmt] of Object.entries(s)) {
+    const t = { calls: 0, cpu: 0 };
+    totals.set(name, t);
+    for (const m of ['run', 'all', 'get'] as const) {
+      const orig = stmt[m]!.bind(stmt);
+      stmt[m] = (...x: unknown[]) => {
+        const c0 = cpuUs();
+        try {
+          return orig(...x);
+        } finally {
+          t.cpu += cpuUs() - c0;
+          t.calls++;
+        }
+      };
+    }
+  }
+  // The wrapper's own cost: two getrusage calls around nothing.
+  const k = 20_000;
+  const c0 = cpuUs();
+  let sink = 0;
+  for (let i = 0; i < k; i++) {
+    const a = cpuUs();
+    sink += cpuUs() - a;
+  }
+  const overhead = (cpuUs() - c0) / k / 2 + sink * 0;
+  return { totals, overhead };
+}
+
+async function round(a: Args): Promise<{ perDelivery: number; breakdown: string | null }> {
+  const { openStore } = await load<{ openStore(spec: string): Store }>(a.root, 'store/open.js');
+  const dir = mkdtempSync(join(tmpdir(), 'b3os-bench-dstore-'));
+  const store = openStore(join(dir, 'router.db'));
+  try {
+    const now = Date.now();
+    // A history of delivered ones (as a running router has), then the queue.
+    if (a.history > 0) {
+      await fill(store, a.history, 1_000_000, now - 3_600_000);
+      for (;;) {
+        const c = await store.claimDue(request(500));
+        if (c.length === 0) break;
+        await store.finish(c.map(outcome));
+      }
+    }
+    await fill(store, a.n, 0, now);
+    const inst = a.breakdown ? instrument(store) : null;
+    const c0 = cpuUs();
+    let inFlight = await store.claimDue(request(a.inFlight));
+    let done = 0;
+    while (inFlight.length > 0) {
+      const batch = inFlight.slice(0, a.batch);
+      const next = await store.finishAndClaim(batch.map(outcome), request(batch.length));
+      inFlight = inFlight.slice(batch.length).concat(next);
+      done += batch.length;
+    }
+    const cpu = cpuUs() - c0;
+    if (done !== a.n) throw new Error(`delivered ${done} of ${a.n}`);
+    let breakdown: string | null = null;
+    if (inst) {
+      let sum = 0;
+      const lines: string[] = [];
+      for (const [name, t] of inst.totals) {
+        if (t.calls === 0) continue;
+        const us = (t.cpu - t.calls * inst.overhead) / a.n;
+        sum += us;
+        lines.push(`  ${name}: ${(t.calls / a.n).toFixed(2)} calls, ${us.toFixed(1)} µs per delivery`);
+      }
+      lines.push(
+        `  the rest (BEGIN/COMMIT with the WAL write, code around): ${(cpu / a.n - sum).toFixed(1)} µs (wrapper ${inst.overhead.toFixed(2)} µs per call taken off)`,
+      );
+      breakdown = lines.join('\n');
+    }
+    return { perDelivery: cpu / a.n, breakdown };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const a = args(process.argv.slice(2));
+  const results: number[] = [];
+  for (let r = 0; r < a.rounds; r++) {
+    const { perDelivery, breakdown } = await round(a);
+    results.push(perDelivery);
+    if (breakdown && r === a.rounds - 1) console.log(breakdown);
+  }
+  const sorted = [...results].sort((x, y) => x - y);
+  console.log(
+    `delivery-store root=${a.root} n=${a.n} history=${a.history} batch=${a.batch} in-flight=${a.inFlight}: ` +
+      `${sorted[0]!.toFixed(1)} µs CPU/delivery (least disturbed of ${a.rounds}), median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)}`,
+  );
+}
+
+await main();

@@ -167,7 +167,9 @@ test('a silence holds within a second of `silence add` on a running server, and 
 
   // Ended at its expiry: the next event after `until` is sent.
   // Ended at its expiry: one event every 50 ms until one is not silenced; that one is sent, and
-  // not before the silence's end.
+  // not before the silence's end. Each event's delivery is waited for until it settles: one still
+  // pending may yet be held at send time (the delivery thread reads the silences on its own, and
+  // may have them before the main thread does), so only one delivered counts as sent.
   const until = Date.parse(s.until);
   let after = '';
   let postedAt = 0;
@@ -176,8 +178,12 @@ test('a silence holds within a second of `silence add` on a running server, and 
       const id = `after-${n++}`;
       postedAt = Date.now();
       await postEvent(r.url, ev(id, 'run.succeeded', 'wf_x'));
-      const d = deliveries(r).find((x) => x.event === id);
-      if (d && d.status !== 'silenced') after = id;
+      const settled = await waitFor(() => deliveries(r).find((x) => x.event === id && x.status !== 'pending'), {
+        timeoutMs: 5_000,
+        intervalMs: 20,
+        what: `the delivery of ${id} settled`,
+      });
+      if (settled.status === 'delivered') after = id;
       return after !== '';
     },
     { timeoutMs: 5_000 + Math.max(0, until - Date.now()), intervalMs: 50, what: 'an event sent after the silence' },

@@ -11,13 +11,13 @@ import { startHttpReceiver, type HttpReceiver } from './helpers/receivers.js';
 import { postEvent, startRouter, type RouterProcess } from './helpers/router.js';
 
 const TOKEN = 'console-secrets-admin-token';
-const ENV = { HOOK_TOKEN: 'supersecretvalue123', API_KEY: 'key-abcdef-987654' };
+const ENV = { HOOK_TOKEN: 'supersecretvalue123', API_KEY: 'key-"abc\\def"-987654' };
 const RULES = (url: string) => `version: 1
 destinations:
   hook:
     type: webhook
     url: "${url}/in/\${HOOK_TOKEN}"
-    body: '{"key": "\${API_KEY}", "run": "{{data.runId}}"}'
+    body: { key: "\${API_KEY}", run: "{{data.runId}}" }
 rules:
   - name: failures
     match: { type: run.failed }
@@ -26,7 +26,9 @@ rules:
 const EVENT = { id: 'evt_secret', type: 'run.failed', createdAt: new Date().toISOString(), data: { runId: 'run_1' } };
 
 function assertWithheld(text: string, where: string): void {
-  for (const v of Object.values(ENV)) assert.ok(!text.includes(v), `${where} shows the value of a variable`);
+  for (const v of Object.values(ENV)) {
+    for (const shown of [v, JSON.stringify(v).slice(1, -1)]) assert.ok(!text.includes(shown), `${where} shows the value of a variable`);
+  }
   assert.ok(text.includes('${HOOK_TOKEN}'), `${where} names the variable instead: ${text.slice(0, 2000)}`);
 }
 

@@ -87,7 +87,14 @@ export class Problems {
 
   /** The values taken out of every message (RouterConfig.fromEnv), longest first. */
   withheld(): EnvValue[] {
-    return [...this.secrets];
+    // Each value also as it reads inside a JSON string (a webhook body escapes `"`, `\` and
+    // control characters), longest first as always.
+    const out = [...this.secrets];
+    for (const v of this.secrets) {
+      const escaped = JSON.stringify(v.value).slice(1, -1);
+      if (escaped !== v.value) out.push({ name: v.name, value: escaped });
+    }
+    return out.sort((a, b) => b.value.length - a.value.length);
   }
 
   /** With stand-ins: the value at `path` came from a variable that is set; it is not checked. */

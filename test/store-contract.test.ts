@@ -528,6 +528,38 @@ for (const engine of engines) {
       ]);
     });
 
+    withDb('replay of a grouped rule: the replayed deliveries join the group, as at ingest (one at once, the rest in one digest)', async ({ store }) => {
+      const now = Date.now();
+      const { config } = loadRulesText(
+        'version: 1\ndestinations:\n  hook: { type: webhook, url: "http://127.0.0.1:1/x" }\nrules:\n  - { name: all, match: { type: run.failed }, send_to: [hook], group: { interval: 1m } }\n',
+        'rules.yaml',
+        {},
+        { examples: false },
+      );
+      await store.ingest(
+        Array.from({ length: 4 }, (_, i) =>
+          ingestItem(`g${i}`, now - 1_000 + i, { payload: JSON.stringify({ id: `g${i}`, type: 'run.failed' }), plan: () => [] }),
+        ),
+      );
+      const lines = await replay(store, config!, await store.recentEvents(10), { dryRun: false, now });
+      assert.deepEqual(
+        lines.map((l) => l.reason),
+        Array.from({ length: 4 }, () => 'no delivery yet; joins its group (sent with it)'),
+      );
+      assert.deepEqual(
+        (await store.listDeliveries({ limit: 10 })).map((d) => [d.eventCount, d.origin]),
+        [[1, 'replay']],
+        'the first opens the group and goes at once; the others are gathered',
+      );
+      const [digest] = await store.flushGroups(now + 61_000, 10);
+      assert.equal(digest!.eventCount, 3);
+      // Replayed again: the one sent is left alone, the gathered ones belong to their digest.
+      assert.deepEqual(
+        (await replay(store, config!, await store.recentEvents(10), { dryRun: true, now })).map((l) => l.action),
+        ['skip', 'skip', 'skip', 'skip'],
+      );
+    });
+
     withDb('addDeliveries (replay): a pair with no delivery gets one, through the counts; others are left alone', async ({ store }) => {
       const now = Date.now();
       const cfg = payConfig(1);

@@ -53,7 +53,7 @@ function planEvent(
         rule: d.rule,
         destination: d.destination,
         action: 'create',
-        reason: d.privileged ? 'privileged; allowed by policy' : 'no delivery yet',
+        reason: d.privileged ? 'privileged; allowed by policy' : d.group ? 'no delivery yet; joins its group (sent with it)' : 'no delivery yet',
       });
       add.push({ ...d, eventSeq: stored.seq, origin: 'replay' });
     } else {

@@ -119,14 +119,15 @@ function plan(
       reason: d.allowed ? null : d.reason,
       policyReason: d.reason,
       grantLine: d.grantLine,
-      ...grouped(config, rule, dest.privileged, d.allowed && !ctx.replay, event),
+      ...grouped(config, rule, dest.privileged, d.allowed, event),
     });
   }
   return out;
 }
 
-/** The group a delivery joins: only a first delivery (not a replay) of a grouped rule, never a
- * privileged one (check refuses `group` there: actions that move money are not batched). */
+/** The group a delivery joins: one of a grouped rule, a replayed one too (a backfill after an
+ * outage is gathered into digests like the events it stands for), never a privileged one (check
+ * refuses `group` there: actions that move money are not batched). */
 function grouped(config: RouterConfig, name: string, privileged: boolean, pending: boolean, event: EventObject): Pick<RoutedDelivery, 'group'> {
   if (!pending || privileged) return {};
   const group = ruleNamed(config, name)?.group;

@@ -997,12 +997,20 @@ export class PostgresStore implements Store {
           existing.set(seq, [...(existing.get(seq) ?? []), toDelivery(r)]);
         }
         const added: NewDelivery[] = [];
+        const plain: DeliveryRow[] = [];
+        const joining: Joining[] = [];
         for (const e of events) {
           const list = plan(e, existing.get(e.seq) ?? [], counts, waiting.get(e.seq) ?? []);
-          for (const d of list) if (d.privileged && d.status === 'pending') counts.record(d.rule, d.destination, now);
+          for (const d of list) {
+            if (d.privileged && d.status === 'pending') counts.record(d.rule, d.destination, now);
+            // A replayed delivery of a grouped rule joins its group, as at ingest.
+            if (d.group && d.status === 'pending') joining.push({ d, g: d.group, now });
+            else plain.push(d);
+          }
           added.push(...list);
         }
-        await this.insertDeliveries(c, added, now);
+        if (joining.length > 0) for (const { d } of await this.gather(c, joining)) plain.push(d);
+        await this.insertDeliveries(c, plain, now);
         return added;
       });
     } catch (err) {

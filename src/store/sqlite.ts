@@ -374,10 +374,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  private insertDeliveries(list: (Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status'] })[], now: number): void {
-    for (const d of list) this.insertOne(d, now, 1, null);
-  }
-
   /** One delivery row; returns its id. */
   private insertOne(d: Omit<NewDelivery, 'status'> & { status: PlannedDelivery['status'] }, now: number, eventCount: number, groupId: string | null): string {
     // Time-ordered ids (UUIDv7): stable and unique like any UUID, but new rows land at the end
@@ -726,7 +722,11 @@ export class SqliteStore implements Store {
         for (const e of events) {
           const existing = (this.s.deliveriesForEvent.all({ seq: e.seq }) as Row[]).map(toDelivery);
           const list = plan(e, existing, this.counts, this.g.waitingIn.all(e.seq) as CountedPair[]);
-          this.insertDeliveries(list, now);
+          // A replayed delivery of a grouped rule joins its group, as at ingest.
+          for (const d of list) {
+            if (d.group && d.status === 'pending') this.gather({ ...d, status: 'pending' }, d.group, now);
+            else this.insertOne(d, now, 1, null);
+          }
           added.push(...list);
         }
         return added;

@@ -62,8 +62,9 @@ try {
   await admin.connect();
   try {
     await store.ingest([item(Date.now())]); // schema, connections
-    const pids = await postgresProcesses(admin);
     const measure = async (what: string, count: number, fn: () => Promise<void>) => {
+      // Listed for each measurement: the pool opens server processes as it grows.
+      const pids = await postgresProcesses(admin);
       const pg0 = cpuSecondsOfAll(pids);
       const c0 = process.cpuUsage();
       const t0 = performance.now();

@@ -1,6 +1,7 @@
 // In-process harness for the delivery thread's HTTP cost (informational, not a scenario of
-// `npm run bench`). Two modes, both against the bench sink (a child process), CPU of this process
-// only (process.cpuUsage, all its threads), so the sink's own work is not counted:
+// `npm run bench`). Three modes, channel and worker against the bench sink (a child process),
+// compose without it; CPU of this process only (process.cpuUsage, all its threads), so the sink's
+// own work is not counted:
 //
 //   channel: N composed webhook deliveries (compose() + WebhookChannel.send, signed with the
 //            default `b3os` scheme) with 16 in flight, after a warm-up: CPU µs per delivery.

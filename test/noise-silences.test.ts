@@ -165,7 +165,6 @@ test('a silence holds within a second of `silence add` on a running server, and 
   );
   assert.ok(firstSilencedAt - addedAt < 1_000, `silenced ${firstSilencedAt - addedAt} ms after silence add`);
 
-  // Ended at its expiry: the next event after `until` is sent.
   // Ended at its expiry: one event every 50 ms until one is not silenced; that one is sent, and
   // not before the silence's end. Each event's delivery is waited for until it settles: one still
   // pending may yet be held at send time (the delivery thread reads the silences on its own, and
@@ -361,4 +360,5 @@ test('a silence stored with an end past what a date holds (before the 366-day li
   );
   const expired = await cli(r, 'silence', 'expire', id);
   assert.equal(expired.code, 0, expired.stderr);
+  assert.equal((await cli(r, 'silence', 'list')).stdout, 'no active silences\n');
 });

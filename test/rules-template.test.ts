@@ -104,6 +104,7 @@ function ruleWith(message: Template | null): CompiledRule {
     message,
     types: null,
     test: () => ({ matched: true, reason: '' }),
+    matchedReason: () => '',
     examples: [],
   };
 }

@@ -1,9 +1,8 @@
 // `b3os-router replay EVENT | --since 1h [--limit N] [--dry-run] [--json]`. Only writes to the
 // database; a running server's worker picks the new deliveries up within a second.
-import { replay } from '../ops/replay.js';
+import { REPLAY_CHUNK, replay } from '../ops/replay.js';
 import type { StoredEvent } from '../store/store.js';
 
-const REPLAY_PAGE = 200;
 import { UsageError, bool, int, parse } from './args.js';
 import { CommandError, loadConfig, openStore, printJson, printTable, since } from './context.js';
 
@@ -30,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
       events = (async function* () {
         let after = 0;
         while (count < limit) {
-          const page = await store.eventsSince(from!, Math.min(REPLAY_PAGE, limit - count), after);
+          const page = await store.eventsSince(from!, Math.min(REPLAY_CHUNK, limit - count), after);
           if (page.length === 0) return;
           count += page.length;
           after = page.at(-1)!.seq;

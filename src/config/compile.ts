@@ -136,7 +136,8 @@ export interface CompileInput {
   readEventFile(path: string): EventFileResult;
 }
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** An HTTP header name (RFC 9110 token); the webhook channel checks with it too. */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** How a request is framed on its connection: the HTTP client sets these, a webhook cannot. */
 const FRAMING_HEADERS = new Set(['transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'connection']);
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;

@@ -179,8 +179,6 @@ function duplicateKeys(doc: Document): number[] {
 
 function yamlMessage(e: YAMLError): string {
   switch (e.code) {
-    case 'DUPLICATE_KEY':
-      return DUPLICATE_KEY;
     case 'TAB_AS_INDENT':
       return 'a tab is used to indent; YAML needs spaces';
     case 'BAD_INDENT':

@@ -4,6 +4,7 @@
 // silenced privileged delivery is never counted against max_per_hour. Either the delivery may go,
 // or here is what to record instead, or it is no longer waiting at all.
 import { NOISE_DEFAULTS } from '../config/defaults.js';
+import { carriedEvent } from '../dispatch/digest.js';
 import type { Destination, EventObject, RouterConfig } from '../config/types.js';
 import type { Digest } from '../event/model.js';
 import { recheck } from '../policy/policy.js';
@@ -76,17 +77,9 @@ async function silenced(c: ClaimedDelivery, event: EventObject, noise: GateNoise
   let seen = digest.events.length;
   while (after !== undefined && seen < digest.count) {
     const page = await store.carriedAfter(c.id, after, NOISE_DEFAULTS.digestCheckPage);
-    for (const e of page) if (find(parsed(e.payload)) === null) return null;
+    for (const e of page) if (find(carriedEvent(e.payload)) === null) return null;
     seen += page.length;
     after = page.length < NOISE_DEFAULTS.digestCheckPage ? undefined : page.at(-1)!.seq;
   }
   return silencedReason(first);
-}
-
-function parsed(payload: string): EventObject {
-  try {
-    return JSON.parse(payload) as EventObject;
-  } catch {
-    return {}; // stored as received and verified as JSON at ingest (as dispatch/digest.ts reads it)
-  }
 }

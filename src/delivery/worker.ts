@@ -57,6 +57,8 @@ export class DeliveryWorker {
   private abandonWrites = false;
   private pumping = false;
   private synced: RouterConfig | null = null;
+  /** The leases of the rules in force (set with `synced`): they depend on the rules alone. */
+  private leases: { byDestination: Map<string, number>; otherMs: number } = { byDestination: new Map(), otherMs: 0 };
   private claimFailing = false;
   private again = false;
   private stopping = false;
@@ -113,25 +115,29 @@ export class DeliveryWorker {
       // New rules: channels of changed or removed destinations are replaced (closed once idle).
       this.synced = config;
       this.deps.channels.sync?.(config.destinations);
+      // Each delivery leased for its own send (contract §8: a dead replica's are sent by another
+      // within timeout + margin), not for the slowest destination's; one no longer in the rules
+      // for the slowest.
+      const byDestination = new Map<string, number>();
+      let maxTimeout = 0;
+      for (const d of config.destinations.values()) {
+        byDestination.set(d.name, d.delivery.timeoutMs + this.opts.leaseMarginMs);
+        maxTimeout = Math.max(maxTimeout, d.delivery.timeoutMs);
+      }
+      this.leases = { byDestination, otherMs: maxTimeout + this.opts.leaseMarginMs };
     }
     const freedBy = new Map<string, number>();
     for (const d of freed) freedBy.set(d, (freedBy.get(d) ?? 0) + 1);
     const room = new Map<string, number>();
-    const leases = new Map<string, number>();
-    let maxTimeout = 0;
     for (const d of config.destinations.values()) {
       // A disabled destination is muted, not emptied: its deliveries wait, pending.
       const busy = (this.perDestination.get(d.name) ?? 0) - (freedBy.get(d.name) ?? 0);
       room.set(d.name, d.enabled ? d.delivery.concurrency - busy : 0);
-      // Each delivery leased for its own send (contract §8: a dead replica's are sent by another
-      // within timeout + margin), not for the slowest destination's.
-      leases.set(d.name, d.delivery.timeoutMs + this.opts.leaseMarginMs);
-      maxTimeout = Math.max(maxTimeout, d.delivery.timeoutMs);
     }
     return {
       now: Date.now(),
-      leaseMs: maxTimeout + this.opts.leaseMarginMs,
-      leases,
+      leaseMs: this.leases.otherMs,
+      leases: this.leases.byDestination,
       room,
       // Deliveries to destinations no longer in the rules are settled one at a time.
       defaultRoom: 1,

@@ -35,13 +35,18 @@ function digestOf(carried: NotificationEvents, events: StoredEvent[], fields: Ev
     count: carried.count,
     group: carried.group,
     events: events.map((e) => {
-      let event: EventObject = {};
-      try {
-        event = JSON.parse(e.payload) as EventObject;
-      } catch {
-        // stored as received and verified as JSON at ingest; an unreadable one shows as empty
-      }
+      const event = carriedEvent(e.payload);
       return { seq: e.seq, event, raw: e.payload, type: e.type ?? eventType(event, fields) };
     }),
   };
+}
+
+/** A carried event's stored payload, read back (stored as received and verified as JSON at
+ * ingest; an unreadable one reads as empty). */
+export function carriedEvent(payload: string): EventObject {
+  try {
+    return JSON.parse(payload) as EventObject;
+  } catch {
+    return {};
+  }
 }

@@ -128,7 +128,7 @@ export interface CompiledRule {
    * test(event).reason when the rule matches, else null, evaluating each condition once and
    * building no sentence for a failure (ingest stores only the rules that matched).
    */
-  matchedReason?(event: EventObject): string | null;
+  matchedReason(event: EventObject): string | null;
   /** Whether `match.type` (wildcards included) admits an event of this type; absent: any type. */
   admitsType?(type: string | null): boolean;
   /** Equalities the rule needs (see IndexKey); absent or empty: the index cannot skip it. */

@@ -278,7 +278,7 @@ function evaluate(config: RouterConfig, event: EventObject, type: string | null,
       continue;
     }
     if (matchedOnly) {
-      const reason = rule.matchedReason ? rule.matchedReason(event) : reasonIfMatched(rule.test(event));
+      const reason = rule.matchedReason(event);
       if (reason === null) continue;
       outcomes.push({ rule: rule.name, matched: true, reason });
     } else {
@@ -302,8 +302,6 @@ function evaluate(config: RouterConfig, event: EventObject, type: string | null,
     pairs,
   };
 }
-
-const reasonIfMatched = (r: { matched: boolean; reason: string }) => (r.matched ? r.reason : null);
 
 /** Rule names and rules hashes as JSON texts: few, and seen again with every event. */
 const quoted = new Map<string, string>();

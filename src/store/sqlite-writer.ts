@@ -117,11 +117,6 @@ export class SqliteWriter {
     }, delay).unref();
   }
 
-  /** Batches sent and not yet answered. */
-  get inFlight(): number {
-    return this.inflight.size;
-  }
-
   ingest(items: PlannedItem[]): Promise<IngestOutcome[]> {
     const w = this.worker;
     if (!w) return Promise.reject(new StoreUnavailableError('database writer not running'));

@@ -404,12 +404,14 @@ export class SqliteStore implements Store {
     if (row.duplicates > 0) return { status: 'duplicate', seq: row.seq };
     const planned = item.plan(this.counts);
     const now = item.event.receivedAt;
-    for (const p of planned) {
-      const d = { ...p, eventSeq: row.seq, origin: 'ingest' as const };
-      if (p.group && d.status === 'pending') this.gather({ ...d, status: 'pending' }, p.group, now);
-      else this.insertOne(d, now, 1, null);
-    }
+    for (const p of planned) this.place({ ...p, eventSeq: row.seq, origin: 'ingest' }, now);
     return { status: 'accepted', seq: row.seq, planned };
+  }
+
+  /** A new delivery: one of a grouped rule joins its group, any other is inserted. */
+  private place(d: NewDelivery, now: number): void {
+    if (d.group && d.status === 'pending') this.gather({ ...d, status: 'pending' }, d.group, now);
+    else this.insertOne(d, now, 1, null);
   }
 
   /**
@@ -479,9 +481,6 @@ export class SqliteStore implements Store {
          VALUES (@id, @rule, @destination, @matchers, @comment, @createdBy, @createdAt, @endsAt)`,
       ),
       silence: db.prepare(`SELECT * FROM silences WHERE id = ?`),
-      waitingIn: db.prepare(
-        `SELECT gr.rule, gr.destination FROM group_events g JOIN groups gr ON gr.id = g.group_id WHERE g.event_seq = ? AND g.delivery_id IS NULL`,
-      ),
       activeSilenceCount: db.prepare(`SELECT count(*) FROM silences WHERE ends_at > ?`).pluck(),
       activeSilences: db.prepare(`SELECT * FROM silences WHERE ends_at > ? ORDER BY created_at DESC, id DESC LIMIT ?`),
       allSilences: db.prepare(`SELECT * FROM silences ORDER BY created_at DESC, id DESC LIMIT ?`),
@@ -570,14 +569,18 @@ export class SqliteStore implements Store {
     try {
       this.queuedTx(this.bk, () => this.finishRows(updates, true, now));
     } catch (err) {
-      // A full database still takes status updates (they need no new pages); the attempt rows
-      // are what is given up, so that a sent delivery is never sent again for want of space.
       if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
-      try {
-        this.queuedTx(this.bk, () => this.finishRows(updates, false, now));
-      } catch (err2) {
-        unavailable(err2);
-      }
+      this.finishWithoutAttempts(updates, now);
+    }
+  }
+
+  /** A full database still takes status updates (they need no new pages); the attempt rows are
+   * what is given up, so that a sent delivery is never sent again for want of space. */
+  private finishWithoutAttempts(updates: DeliveryUpdate[], now: number): void {
+    try {
+      this.queuedTx(this.bk, () => this.finishRows(updates, false, now));
+    } catch (err) {
+      unavailable(err);
     }
   }
 
@@ -589,9 +592,9 @@ export class SqliteStore implements Store {
       });
     } catch (err) {
       if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
-      // Full: the outcomes without their attempt rows (finish), then the claim on its own (the
-      // worker counts on this call having claimed for the batch's slots).
-      await this.finish(updates);
+      // Full: the outcomes without their attempt rows (not tried with them again), then the claim
+      // on its own (the worker counts on this call having claimed for the batch's slots).
+      this.finishWithoutAttempts(updates, Date.now());
       return this.claimDue(claim).catch(() => []);
     }
   }
@@ -721,12 +724,13 @@ export class SqliteStore implements Store {
         const added: NewDelivery[] = [];
         for (const e of events) {
           const existing = (this.s.deliveriesForEvent.all({ seq: e.seq }) as Row[]).map(toDelivery);
-          const list = plan(e, existing, this.counts, this.g.waitingIn.all(e.seq) as CountedPair[]);
+          // The groups it waits in: gathered, no notification made yet.
+          const waiting: CountedPair[] = (this.g.gatheredFor.all(e.seq) as Row[])
+            .filter((g) => g.delivery_id === null)
+            .map((g) => ({ rule: g.rule as string, destination: g.destination as string }));
+          const list = plan(e, existing, this.counts, waiting);
           // A replayed delivery of a grouped rule joins its group, as at ingest.
-          for (const d of list) {
-            if (d.group && d.status === 'pending') this.gather({ ...d, status: 'pending' }, d.group, now);
-            else this.insertOne(d, now, 1, null);
-          }
+          for (const d of list) this.place(d, now);
           added.push(...list);
         }
         return added;

@@ -3,6 +3,7 @@
 // destination) owns its connection pools (undici, one per origin, as many connections as the
 // destination's `concurrency`), so closing one never cuts another's connections.
 import type { WebhookDestination } from '../../config/types.js';
+import { HEADER_NAME } from '../../config/compile.js';
 import type { Composed } from '../compose.js';
 import type { Channel, SendResult } from './channel.js';
 import { createRequire } from 'node:module';
@@ -19,7 +20,6 @@ type Pool = UndiciPool;
 const SNIPPET_BYTES = 2048;
 /** A success body announced at most this long is read to its end, so the connection is reused. */
 const DRAIN_BYTES = SNIPPET_BYTES * 32;
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE_BAD = /[^\t\x20-\x7e\x80-\xff]/;
 
 const text = (b: Buffer | string | undefined): string => (b === undefined ? '' : typeof b === 'string' ? b : b.toString('latin1'));

@@ -1,9 +1,9 @@
 // The main thread's handle on the delivery thread (delivery/thread.ts): starts it, wakes it after
 // commits, hands it reloaded rules (and waits for its word), applies its metric updates, restarts
 // it whenever it dies, and stops it.
-import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { DeliveryMetrics } from '../ops/metrics.js';
+import { Supervisor } from '../thread/supervisor.js';
 import type { FromThread, MetricOp, ThreadData, ToThread } from './thread.js';
 
 const RESTART_FIRST_MS = 1_000;
@@ -15,87 +15,52 @@ const STOP_MARGIN_MS = 1_500;
 const YOUNG_GENERATION_MB = 12;
 
 export class DeliveryThread {
-  private worker: Worker | null = null;
-  private stopping = false;
+  private readonly thread: Supervisor<FromThread, ToThread>;
   private wakeQueued = false;
   private nextId = 1;
-  private restartDelay = RESTART_FIRST_MS;
   private readonly reloads = new Map<number, (error: string | null) => void>();
   private stopped: (() => void) | null = null;
-  /** True while a thread is delivering (for /readyz). */
-  up = false;
 
   constructor(
     private readonly data: ThreadData,
     private readonly metrics: DeliveryMetrics,
     private readonly log: Logger,
-  ) {}
-
-  /** Resolves once the thread has taken back earlier claims and is delivering. */
-  start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const w = new Worker(new URL('./thread.js', import.meta.url), {
-        workerData: this.data,
-        // A smaller young generation: more frequent, cheaper scavenges, a smaller footprint. Node's
-        // --max-semi-space-size and --max-old-space-size, when given (npm start, the container),
-        // override resourceLimits for this isolate too.
-        resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-      });
-      this.worker = w;
-      let started = false;
-      w.on('message', (m: FromThread) => {
-        switch (m.type) {
-          case 'ready':
-            started = true;
-            this.up = true;
-            this.restartDelay = RESTART_FIRST_MS;
-            resolve();
-            break;
-          case 'failed':
-            reject(new Error(m.message));
-            void w.terminate();
-            break;
-          case 'reloaded':
-            this.reloads.get(m.id)?.(m.error);
-            this.reloads.delete(m.id);
-            break;
-          case 'metrics':
-            this.apply(m.ops);
-            break;
-          case 'stopped':
-            this.stopped?.();
-            break;
-        }
-      });
-      w.on('error', (err) => {
-        this.log.error({ err: { message: err.message } }, 'delivery thread crashed');
-        reject(err);
-      });
-      w.on('exit', (code) => {
-        if (this.worker === w) this.worker = null;
-        this.up = false;
+  ) {
+    this.thread = new Supervisor<FromThread, ToThread>({
+      name: 'delivery thread',
+      script: new URL('./thread.js', import.meta.url),
+      workerData: () => this.data,
+      // A smaller young generation: more frequent, cheaper scavenges, a smaller footprint. Node's
+      // --max-semi-space-size and --max-old-space-size, when given (npm start, the container),
+      // override resourceLimits for this isolate too.
+      youngGenerationMb: YOUNG_GENERATION_MB,
+      restartFirstMs: RESTART_FIRST_MS,
+      restartMaxMs: RESTART_MAX_MS,
+      // Nothing is lost: what it had claimed is taken back by the next thread when it starts.
+      restartLine: (ms) => `restarting it in ${ms} ms`,
+      log,
+      onMessage: (m) => {
+        if (m.type === 'reloaded') {
+          this.reloads.get(m.id)?.(m.error);
+          this.reloads.delete(m.id);
+        } else if (m.type === 'metrics') this.apply(m.ops);
+        else if (m.type === 'stopped') this.stopped?.();
+      },
+      onExit: () => {
         for (const done of this.reloads.values()) done('the delivery thread stopped');
         this.reloads.clear();
-        if (!started) {
-          // A start that failed: its caller decides (serve gives up; a restart schedules another).
-          reject(new Error(`delivery thread exited (${code}) before it was ready`));
-          return;
-        }
-        if (this.stopping) return;
-        // Nothing is lost: what it had claimed is taken back by the next thread when it starts.
-        this.scheduleRestart(`delivery thread stopped unexpectedly (exit ${code})`);
-      });
+      },
     });
   }
 
-  private scheduleRestart(why: string): void {
-    const delay = this.restartDelay;
-    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
-    this.log.error(`${why}; restarting it in ${delay} ms`);
-    setTimeout(() => {
-      if (this.stopping || this.worker) return;
-      this.start().catch((err: Error) => this.scheduleRestart(`delivery thread did not start: ${err.message}`));
-    }, delay).unref();
+  /** True while a thread is delivering (for /readyz). */
+  get up(): boolean {
+    return this.thread.up;
+  }
+
+  /** Resolves once the thread has taken back earlier claims and is delivering. */
+  start(): Promise<void> {
+    return this.thread.start();
   }
 
   private apply(ops: MetricOp[]): void {
@@ -106,17 +71,13 @@ export class DeliveryThread {
     }
   }
 
-  private post(m: ToThread): void {
-    this.worker?.postMessage(m);
-  }
-
   /** Deliveries were committed: look for them now. Wake-ups in one turn of the loop are one message. */
   wake(): void {
     if (this.wakeQueued) return;
     this.wakeQueued = true;
     setImmediate(() => {
       this.wakeQueued = false;
-      this.post({ type: 'wake' });
+      this.thread.post({ type: 'wake' });
     });
   }
 
@@ -127,7 +88,7 @@ export class DeliveryThread {
    */
   reload(source: string): Promise<void> {
     this.data.rulesSource = source;
-    if (!this.worker || !this.up) return Promise.resolve();
+    if (!this.thread.up) return Promise.resolve();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -139,7 +100,7 @@ export class DeliveryThread {
         if (error === null) resolve();
         else reject(new Error(error));
       });
-      this.post({ type: 'reload', id, source });
+      this.thread.post({ type: 'reload', id, source });
     });
   }
 
@@ -149,22 +110,22 @@ export class DeliveryThread {
    * once it has exited.
    */
   async crashForTest(): Promise<void> {
-    const w = this.worker;
+    const w = this.thread.worker;
     if (!w) return;
     await w.terminate();
   }
 
   /** In-flight sends get `drainMs`; then the thread is terminated whether or not it has stopped. */
   async stop(drainMs: number): Promise<void> {
-    this.stopping = true;
-    const w = this.worker;
+    this.thread.stopping = true;
+    const w = this.thread.worker;
     if (!w) return;
     let timer: NodeJS.Timeout | undefined;
     const done = new Promise<void>((resolve) => {
       this.stopped = resolve;
       w.once('exit', () => resolve());
     });
-    this.post({ type: 'stop', drainMs });
+    this.thread.post({ type: 'stop', drainMs });
     const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), drainMs + STOP_MARGIN_MS)))]);
     clearTimeout(timer);
     if (timedOut) this.log.warn('delivery thread did not stop in time; terminating it (its claims are taken back at the next start)');

@@ -27,7 +27,8 @@ export interface WriterError {
   code: string | null;
 }
 
-export type WriterOutcome = Exclude<IngestOutcome, { status: 'failed' }> | { status: 'failed'; error: WriterError };
+/** An accepted event's deliveries are the ones the main thread planned and sent: not sent back. */
+export type WriterOutcome = { status: 'accepted' | 'duplicate'; seq: number } | { status: 'failed'; error: WriterError };
 
 /** `crash`: the seam for tests, the thread dies at its next batch, before its transaction or once
  * it has committed (before answering), as an uncaught error would make it. */
@@ -68,7 +69,7 @@ function main(port: NonNullable<typeof parentPort>, data: WriterData): void {
         send({
           type: 'done',
           id: m.id,
-          outcomes: outcomes.map((o) => (o.status === 'failed' ? { status: 'failed', error: errorData(o.error) } : o)),
+          outcomes: outcomes.map((o): WriterOutcome => (o.status === 'failed' ? { status: 'failed', error: errorData(o.error) } : { status: o.status, seq: o.seq })),
         });
       },
       (err: unknown) => send({ type: 'error', id: m.id, error: errorData(err) }),

@@ -5,8 +5,8 @@
 // Only one batch is ever in flight (GroupCommit commits one at a time), whichever connection takes
 // it, so the two connections never write ingest batches at once: the order of commits, dedupe and
 // every guarantee of one transaction per batch are those of a single connection.
-import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { Supervisor } from '../thread/supervisor.js';
 import { type IngestItem, type IngestOutcome, type PlanCounts, type Store, StoreUnavailableError } from './store.js';
 import type { FromWriter, PlannedItem, ToWriter, WriterData, WriterError, WriterOutcome } from './sqlite-writer-thread.js';
 
@@ -30,100 +30,75 @@ function storeError(e: WriterError): StoreUnavailableError {
   return new StoreUnavailableError(e.message, e.code === null ? undefined : { code: e.code, message: e.message });
 }
 
+function outcome(o: WriterOutcome, item: PlannedItem): IngestOutcome {
+  if (o.status === 'failed') return { status: 'failed', error: storeError(o.error) };
+  return o.status === 'accepted' ? { status: 'accepted', seq: o.seq, planned: item.planned } : { status: 'duplicate', seq: o.seq };
+}
+
 export class SqliteWriter {
-  private worker: Worker | null = null;
-  private stopping = false;
+  private readonly thread: Supervisor<FromWriter, ToWriter>;
   private nextId = 1;
-  private restartDelay = RESTART_FIRST_MS;
-  private readonly inflight = new Map<number, { resolve: (o: IngestOutcome[]) => void; reject: (e: unknown) => void }>();
-  /** True while a thread takes batches; otherwise they run on the main thread's connection. */
-  up = false;
+  private readonly inflight = new Map<number, { items: PlannedItem[]; resolve: (o: IngestOutcome[]) => void; reject: (e: unknown) => void }>();
   /** Batches the thread has answered (for tests: that they went there at all). */
   batches = 0;
 
   constructor(
-    private readonly data: WriterData,
+    data: WriterData,
     private readonly log: Logger,
-  ) {}
-
-  /** Resolves once the thread has opened the database. */
-  start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const w = new Worker(new URL('./sqlite-writer-thread.js', import.meta.url), {
-        workerData: this.data,
-        resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-      });
-      this.worker = w;
-      let started = false;
-      w.on('message', (m: FromWriter) => {
-        switch (m.type) {
-          case 'ready':
-            started = true;
-            this.up = true;
-            this.restartDelay = RESTART_FIRST_MS;
-            this.log.info('ingest transactions run on the database writer thread');
-            resolve();
-            break;
-          case 'failed':
-            // It could not open the database: no SQLite call runs in it now, so it may be terminated.
-            reject(new Error(m.message));
-            void w.terminate();
-            break;
-          case 'done':
-            this.batches++;
-            this.inflight
-              .get(m.id)
-              ?.resolve(m.outcomes.map((o: WriterOutcome) => (o.status === 'failed' ? { status: 'failed', error: storeError(o.error) } : o)));
-            this.inflight.delete(m.id);
-            break;
-          case 'error':
-            this.inflight.get(m.id)?.reject(storeError(m.error));
-            this.inflight.delete(m.id);
-            break;
+  ) {
+    this.thread = new Supervisor<FromWriter, ToWriter>({
+      name: 'database writer thread',
+      script: new URL('./sqlite-writer-thread.js', import.meta.url),
+      workerData: () => data,
+      youngGenerationMb: YOUNG_GENERATION_MB,
+      restartFirstMs: RESTART_FIRST_MS,
+      restartMaxMs: RESTART_MAX_MS,
+      // Meanwhile (up = false) batches run on the main thread's connection, so ingest goes on:
+      // only the batch in flight when it died is answered 503.
+      restartLine: (ms) => `ingest runs on the main thread until it is restarted in ${ms} ms`,
+      log,
+      onReady: () => log.info('ingest transactions run on the database writer thread'),
+      onMessage: (m) => {
+        if (m.type === 'done') {
+          this.batches++;
+          const batch = this.inflight.get(m.id);
+          batch?.resolve(m.outcomes.map((o, i) => outcome(o, batch.items[i]!)));
+          this.inflight.delete(m.id);
+        } else if (m.type === 'error') {
+          this.inflight.get(m.id)?.reject(storeError(m.error));
+          this.inflight.delete(m.id);
         }
-      });
-      w.on('error', (err) => {
-        this.log.error({ err: { message: err.message } }, 'database writer thread crashed');
-        reject(err);
-      });
-      w.on('exit', (code) => {
-        if (this.worker === w) this.worker = null;
-        this.up = false;
+      },
+      onExit: (code) => {
         // Its batch may or may not have committed: answered 503 either way, never 2xx. B3OS
         // retries, and an event that did commit is then a duplicate (200).
         for (const p of this.inflight.values()) p.reject(new StoreUnavailableError(`database writer stopped (exit ${code}); not known to be stored`));
         this.inflight.clear();
-        if (!started) {
-          reject(new Error(`database writer thread exited (${code}) before it was ready`));
-          return;
-        }
-        if (this.stopping) return;
-        this.scheduleRestart(`database writer thread stopped unexpectedly (exit ${code})`);
-      });
+      },
     });
   }
 
-  /**
-   * Restarted, with a growing delay; meanwhile (up = false) batches run on the main thread's
-   * connection, so ingest goes on: only the batch in flight when it died is answered 503.
-   */
+  /** True while a thread takes batches; otherwise they run on the main thread's connection. */
+  get up(): boolean {
+    return this.thread.up && !this.thread.stopping;
+  }
+
+  /** Resolves once the thread has opened the database. */
+  start(): Promise<void> {
+    return this.thread.start();
+  }
+
+  /** After a start that failed: tried again later, with ingest on the main thread's connection meanwhile. */
   scheduleRestart(why: string): void {
-    const delay = this.restartDelay;
-    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
-    this.log.error(`${why}; ingest runs on the main thread until it is restarted in ${delay} ms`);
-    setTimeout(() => {
-      if (this.stopping || this.worker) return;
-      this.start().catch((err: Error) => this.scheduleRestart(`database writer thread did not start: ${err.message}`));
-    }, delay).unref();
+    this.thread.scheduleRestart(why);
   }
 
   ingest(items: PlannedItem[]): Promise<IngestOutcome[]> {
-    const w = this.worker;
-    if (!w) return Promise.reject(new StoreUnavailableError('database writer not running'));
+    if (!this.thread.worker) return Promise.reject(new StoreUnavailableError('database writer not running'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.inflight.set(id, { resolve, reject });
-      w.postMessage({ type: 'ingest', id, items } satisfies ToWriter);
+      this.inflight.set(id, { items, resolve, reject });
+      this.thread.post({ type: 'ingest', id, items });
     });
   }
 
@@ -133,7 +108,7 @@ export class SqliteWriter {
    * whole process, WiseLibs/better-sqlite3#842).
    */
   crashForTest(at: 'before' | 'after'): void {
-    this.worker?.postMessage({ type: 'crash', at } satisfies ToWriter);
+    this.thread.post({ type: 'crash', at });
   }
 
   /**
@@ -142,13 +117,12 @@ export class SqliteWriter {
    * finish, unref'd so that it does not hold the process.
    */
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.up = false;
-    const w = this.worker;
+    this.thread.stopping = true;
+    const w = this.thread.worker;
     if (!w) return;
     let timer: NodeJS.Timeout | undefined;
     const exited = new Promise<boolean>((resolve) => w.once('exit', () => resolve(true)));
-    w.postMessage({ type: 'stop' } satisfies ToWriter);
+    this.thread.post({ type: 'stop' });
     const done = await Promise.race([exited, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_WAIT_MS)))]);
     clearTimeout(timer);
     if (!done) {

@@ -18,7 +18,7 @@ import { RulesHolder } from './ops/reload.js';
 import { startRetention } from './ops/retention.js';
 import { ReplicaPresence } from './ops/replicas.js';
 import { GroupCommit } from './store/group-commit.js';
-import { describeDb, openStore } from './store/open.js';
+import { describeDb, isPostgresUrl, openStore } from './store/open.js';
 import { ingestCommit, SqliteWriter } from './store/sqlite-writer.js';
 import type { IngestItem, IngestOutcome, Store } from './store/store.js';
 import { HTTP_DEFAULTS, SHUTDOWN_GRACE_MS, WORKER_DEFAULTS } from './config/defaults.js';
@@ -59,8 +59,11 @@ export function createRouter(
   extra: { logger?: Logger; worker?: Partial<WorkerOptions>; rejectLog?: Partial<RejectLogOptions> } = {},
 ): Router {
   const log = extra.logger ?? pino({ level: opts.logLevel, redact: LOG_REDACT });
+  // One SQLite file, written by this thread, the writer thread and the delivery thread: their hot
+  // transactions take turns through one lock (store/write-lock.ts) rather than SQLite's sleeps.
+  const writeLock = isPostgresUrl(opts.dbPath) || opts.dbPath === ':memory:' ? undefined : new SharedArrayBuffer(4);
   const store = openStore(opts.dbPath, {
-    sqlite: { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes },
+    sqlite: { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes, writeLock },
     postgres: { poolMax: opts.dbPoolMax, applicationName: 'b3os-router' },
   });
   const metrics = createMetrics(store);
@@ -75,6 +78,7 @@ export function createRouter(
       rulesFile: config.file,
       rulesSource: config.source,
       worker: { leaseMarginMs: opts.leaseMarginMs, ...extra.worker },
+      writeLock,
     },
     metrics,
     log.child({ component: 'worker' }),
@@ -100,7 +104,7 @@ export function createRouter(
   // PostgreSQL's engine is async already, and `:memory:` cannot be shared with another connection.
   const writer =
     store.engine === 'sqlite' && opts.dbPath !== ':memory:'
-      ? new SqliteWriter({ path: opts.dbPath, busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes ?? null }, log.child({ component: 'writer' }))
+      ? new SqliteWriter({ path: opts.dbPath, busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes ?? null, writeLock }, log.child({ component: 'writer' }))
       : null;
   const commit = new GroupCommit<IngestItem, IngestOutcome>(ingestCommit(store, writer));
 

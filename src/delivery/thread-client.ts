@@ -3,6 +3,7 @@
 // it whenever it dies, and stops it.
 import type { Logger } from 'pino';
 import type { DeliveryMetrics } from '../ops/metrics.js';
+import { releaseHeldBy } from '../store/write-lock.js';
 import { Supervisor } from '../thread/supervisor.js';
 import type { FromThread, MetricOp, ThreadData, ToThread } from './thread.js';
 
@@ -46,7 +47,8 @@ export class DeliveryThread {
         } else if (m.type === 'metrics') this.apply(m.ops);
         else if (m.type === 'stopped') this.stopped?.();
       },
-      onExit: () => {
+      onExit: (_code, threadId) => {
+        if (this.data.writeLock) releaseHeldBy(this.data.writeLock, threadId);
         for (const done of this.reloads.values()) done('the delivery thread stopped');
         this.reloads.clear();
       },

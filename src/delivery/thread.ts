@@ -28,6 +28,8 @@ export interface ThreadData {
   rulesFile: string;
   rulesSource: string;
   worker?: Partial<WorkerOptions>;
+  /** On a SQLite file, the process's lock on it (store/write-lock.ts). */
+  writeLock?: SharedArrayBuffer;
 }
 
 /** A metric update, applied by the main thread to the one registry /metrics serves. */
@@ -77,7 +79,7 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadData): Pro
   // No size cap on writes here: outcome writes must always succeed (DB_MAX_MB caps ingest, not
   // bookkeeping); but this thread's commits checkpoint the WAL within the cap's budget too.
   const store = openStore(data.dbPath, {
-    sqlite: { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.dbMaxBytes ?? null, capWrites: false },
+    sqlite: { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.dbMaxBytes ?? null, capWrites: false, writeLock: data.writeLock },
     postgres: { poolMax: data.dbPoolMax, applicationName: 'b3os-router delivery' },
   });
   const metrics = forwardedMetrics((ops) => send({ type: 'metrics', ops }));

@@ -53,6 +53,8 @@ export class DeliveryWorker {
   private readonly abort = new AbortController();
   private pending: { update: DeliveryUpdate; destination: string; done: (claimed: boolean) => void }[] = [];
   private flushing: NodeJS.Immediate | NodeJS.Timeout | null = null;
+  /** An outcome write is in flight: what finishes meanwhile waits for it and goes in the next. */
+  private writing = false;
   /** Set at the end of shutdown: outcomes that still cannot be written are left to the restart. */
   private abandonWrites = false;
   private pumping = false;
@@ -288,7 +290,7 @@ export class DeliveryWorker {
   }
 
   /**
-   * Outcomes are written in batches: one transaction per turn of the event loop, which also claims
+   * Outcomes are written in batches: one transaction at a time, with what finished since the last, which also claims
    * what the batch's slots can take next (when the engine can, and no other claim is running). The
    * delivery's slot is held until its outcome is written; a write that fails is tried again every
    * second, so a full or locked database never turns into the same delivery being sent again and again.
@@ -307,6 +309,10 @@ export class DeliveryWorker {
 
   private flush(): void {
     this.flushing = null;
+    // One write at a time, as group commit does for ingest: while one waits for its turn at the
+    // database (store/write-lock.ts) the outcomes that come meanwhile gather into the next,
+    // instead of each turn of the loop queueing a transaction of its own.
+    if (this.writing) return;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
@@ -322,43 +328,49 @@ export class DeliveryWorker {
         : null;
     if (claim) this.pumping = true;
     const written = claim ? store.finishAndClaim(updates, claim) : store.finish(updates).then(() => null);
-    written.then(
-      (claimed) => {
-        // Their slots are free now (the claim counted them so); the rest of their bookkeeping
-        // follows in the launch's continuation.
-        for (const b of batch) this.held.delete(b.update.id);
-        for (const b of batch) b.done(claimed !== null);
-        if (claimed === null || claim === null) return;
-        try {
-          this.take(claimed, config);
-        } finally {
-          this.pumping = false;
-        }
-        // A wake that came while this claim ran (it set `again`) is honoured on the next turn,
-        // once the batch's continuations have given back their slots.
-        if (claimed.length === claim.limit || this.again) this.wake();
-        else this.schedule();
-      },
-      (err) => {
-        if (claim) {
-          this.pumping = false;
-          if (this.again) this.wake();
+    this.writing = true;
+    written
+      .then(
+        (claimed) => {
+          // Their slots are free now (the claim counted them so); the rest of their bookkeeping
+          // follows in the launch's continuation.
+          for (const b of batch) this.held.delete(b.update.id);
+          for (const b of batch) b.done(claimed !== null);
+          if (claimed === null || claim === null) return;
+          try {
+            this.take(claimed, config);
+          } finally {
+            this.pumping = false;
+          }
+          // A wake that came while this claim ran (it set `again`) is honoured on the next turn,
+          // once the batch's continuations have given back their slots.
+          if (claimed.length === claim.limit || this.again) this.wake();
           else this.schedule();
-        }
-        if (this.abandonWrites) {
-          // Shutting down: the deliveries keep their claim, which the next start releases.
-          this.deps.log.error(
-            { err: { message: (err as Error).message }, deliveries: batch.length },
-            'could not record delivery outcomes; they will be sent again after restart',
-          );
-          for (const b of batch) b.done(false);
-          return;
-        }
-        this.deps.log.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'could not record delivery outcomes; trying again in 1s');
-        this.pending.unshift(...batch);
-        this.scheduleFlush(1_000);
-      },
-    );
+        },
+        (err) => {
+          if (claim) {
+            this.pumping = false;
+            if (this.again) this.wake();
+            else this.schedule();
+          }
+          if (this.abandonWrites) {
+            // Shutting down: the deliveries keep their claim, which the next start releases.
+            this.deps.log.error(
+              { err: { message: (err as Error).message }, deliveries: batch.length },
+              'could not record delivery outcomes; they will be sent again after restart',
+            );
+            for (const b of batch) b.done(false);
+            return;
+          }
+          this.deps.log.error({ err: { message: (err as Error).message }, deliveries: batch.length }, 'could not record delivery outcomes; trying again in 1s');
+          this.pending.unshift(...batch);
+          this.scheduleFlush(1_000);
+        },
+      )
+      .finally(() => {
+        this.writing = false;
+        if (this.pending.length > 0) this.scheduleFlush(0);
+      });
   }
 
   /** Stops claiming; in-flight sends get `drainMs` to finish, then are cut short (they stay pending). */

@@ -7,12 +7,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PlannedDelivery } from '../event/model.js';
 import { SqliteStore } from './sqlite.js';
-import type { IngestOutcome, NewEvent } from './store.js';
+import type { NewEvent } from './store.js';
 
 export interface WriterData {
   path: string;
   busyTimeoutMs: number;
   maxBytes: number | null;
+  /** The process's lock on the file (store/write-lock.ts). */
+  writeLock?: SharedArrayBuffer;
 }
 
 /** An event whose deliveries were planned before the transaction (it reads no count). */
@@ -49,7 +51,7 @@ function errorData(err: unknown): WriterError {
 function main(port: NonNullable<typeof parentPort>, data: WriterData): void {
   const send = (m: FromWriter) => port.postMessage(m);
   // The same cap as the main thread's connection: DB_MAX_MB applies to ingest wherever it runs.
-  const store = new SqliteStore(data.path, { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.maxBytes, ingestOnly: true });
+  const store = new SqliteStore(data.path, { busyTimeoutMs: data.busyTimeoutMs, maxBytes: data.maxBytes, ingestOnly: true, writeLock: data.writeLock });
   let crash: 'before' | 'after' | null = null;
   port.on('message', (m: ToWriter) => {
     if (m.type === 'crash') {
@@ -69,7 +71,9 @@ function main(port: NonNullable<typeof parentPort>, data: WriterData): void {
         send({
           type: 'done',
           id: m.id,
-          outcomes: outcomes.map((o): WriterOutcome => (o.status === 'failed' ? { status: 'failed', error: errorData(o.error) } : { status: o.status, seq: o.seq })),
+          outcomes: outcomes.map(
+            (o): WriterOutcome => (o.status === 'failed' ? { status: 'failed', error: errorData(o.error) } : { status: o.status, seq: o.seq }),
+          ),
         });
       },
       (err: unknown) => send({ type: 'error', id: m.id, error: errorData(err) }),

@@ -7,6 +7,7 @@
 // every guarantee of one transaction per batch are those of a single connection.
 import type { Logger } from 'pino';
 import { Supervisor } from '../thread/supervisor.js';
+import { releaseHeldBy } from './write-lock.js';
 import { type IngestItem, type IngestOutcome, type PlanCounts, type Store, StoreUnavailableError } from './store.js';
 import type { FromWriter, PlannedItem, ToWriter, WriterData, WriterError, WriterOutcome } from './sqlite-writer-thread.js';
 
@@ -69,7 +70,8 @@ export class SqliteWriter {
           this.inflight.delete(m.id);
         }
       },
-      onExit: (code) => {
+      onExit: (code, threadId) => {
+        if (data.writeLock) releaseHeldBy(data.writeLock, threadId);
         // Its batch may or may not have committed: answered 503 either way, never 2xx. B3OS
         // retries, and an event that did commit is then a duplicate (200).
         for (const p of this.inflight.values()) p.reject(new StoreUnavailableError(`database writer stopped (exit ${code}); not known to be stored`));

@@ -12,6 +12,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { MIGRATIONS } from './migrations.js';
+import { WriteLock } from './write-lock.js';
 import type { GroupPlacement, PlannedDelivery } from '../event/model.js';
 import {
   StoreUnavailableError,
@@ -57,6 +58,8 @@ export interface SqliteOptions {
   readonly?: boolean;
   /** Ingest only (the writer thread, store/sqlite-writer-thread.ts): no bookkeeping connection. */
   ingestOnly?: boolean;
+  /** The lock this process's threads that write the file share (store/write-lock.ts). */
+  writeLock?: SharedArrayBuffer;
 }
 
 /** Each connection's page cache, as SQLite's negative (KiB) form. */
@@ -148,6 +151,8 @@ export class SqliteStore implements Store {
   ) {
     if (!opts.readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    this.busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+    this.lock = opts.writeLock && !opts.readonly ? new WriteLock(opts.writeLock) : null;
     this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
     // A small page cache (256 KiB, not 2 MiB): in WAL mode a connection's cache is thrown away
     // whenever another connection commits, which here is all the time, so a large one only holds
@@ -187,6 +192,9 @@ export class SqliteStore implements Store {
 
   /** DB_MAX_MB as pages of the file: `pages` when the WAL is within its budget. */
   private readonly cap: { pageSize: number; walBytes: number; pages: number; set: number } | null = null;
+  /** Taken around the hot write transactions (ingest, claims, outcomes), null when no other thread writes. */
+  private readonly lock: WriteLock | null;
+  private readonly busyTimeoutMs: number;
 
   private walSize(): number {
     try {
@@ -493,7 +501,21 @@ export class SqliteStore implements Store {
     };
   }
 
-  async ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
+  ingest(items: IngestItem[]): Promise<IngestOutcome[]> {
+    return this.exclusive(() => this.ingestNow(items));
+  }
+
+  /** Its hot write transactions wait for the other threads' in turn (store/write-lock.ts). */
+  private exclusive<T>(body: () => T): Promise<T> {
+    if (this.lock) return this.lock.run(this.busyTimeoutMs, body);
+    try {
+      return Promise.resolve(body());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private ingestNow(items: IngestItem[]): IngestOutcome[] {
     try {
       if (this.cap) this.limitPages();
       return this.queuedTx(this.db, () => items.map((item) => this.ingestOne(item)));
@@ -524,6 +546,10 @@ export class SqliteStore implements Store {
   async claimDue(req: ClaimRequest): Promise<ClaimedDelivery[]> {
     // A read first, without the write lock: an idle poll never contends with ingest.
     if (this.s.dueDestinations.all().length === 0) return [];
+    return this.exclusive(() => this.claimNow(req));
+  }
+
+  private claimNow(req: ClaimRequest): ClaimedDelivery[] {
     return this.bk.transaction(() => this.claimRows(req)).immediate();
   }
 
@@ -564,14 +590,16 @@ export class SqliteStore implements Store {
     }
   }
 
-  async finish(updates: DeliveryUpdate[]): Promise<void> {
-    const now = Date.now();
-    try {
-      this.queuedTx(this.bk, () => this.finishRows(updates, true, now));
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
-      this.finishWithoutAttempts(updates, now);
-    }
+  finish(updates: DeliveryUpdate[]): Promise<void> {
+    return this.exclusive(() => {
+      const now = Date.now();
+      try {
+        this.queuedTx(this.bk, () => this.finishRows(updates, true, now));
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
+        this.finishWithoutAttempts(updates, now);
+      }
+    });
   }
 
   /** A full database still takes status updates (they need no new pages); the attempt rows are
@@ -584,19 +612,25 @@ export class SqliteStore implements Store {
     }
   }
 
-  async finishAndClaim(updates: DeliveryUpdate[], claim: ClaimRequest): Promise<ClaimedDelivery[]> {
-    try {
-      return this.queuedTx(this.bk, () => {
-        this.finishRows(updates, true, Date.now());
-        return this.claimRows(claim);
-      });
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
-      // Full: the outcomes without their attempt rows (not tried with them again), then the claim
-      // on its own (the worker counts on this call having claimed for the batch's slots).
-      this.finishWithoutAttempts(updates, Date.now());
-      return this.claimDue(claim).catch(() => []);
-    }
+  finishAndClaim(updates: DeliveryUpdate[], claim: ClaimRequest): Promise<ClaimedDelivery[]> {
+    return this.exclusive(() => {
+      try {
+        return this.queuedTx(this.bk, () => {
+          this.finishRows(updates, true, Date.now());
+          return this.claimRows(claim);
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_FULL') unavailable(err);
+        // Full: the outcomes without their attempt rows (not tried with them again), then the claim
+        // on its own (the worker counts on this call having claimed for the batch's slots).
+        this.finishWithoutAttempts(updates, Date.now());
+        try {
+          return this.claimNow(claim);
+        } catch {
+          return [];
+        }
+      }
+    });
   }
 
   async releaseLeases(): Promise<number> {

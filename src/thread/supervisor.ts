@@ -26,8 +26,8 @@ export interface SupervisorOptions<From> {
   onReady?: () => void;
   /** Its messages other than ready and failed. */
   onMessage: (m: From) => void;
-  /** It exited, whatever the reason: settle what was in flight on it. */
-  onExit: (code: number) => void;
+  /** It exited, whatever the reason: settle what was in flight on it (`threadId`: the thread's). */
+  onExit: (code: number, threadId: number) => void;
 }
 
 export class Supervisor<From extends { type: string }, To> {
@@ -48,6 +48,7 @@ export class Supervisor<From extends { type: string }, To> {
     return new Promise((resolve, reject) => {
       const w = new Worker(o.script, { workerData: o.workerData(), resourceLimits: { maxYoungGenerationSizeMb: o.youngGenerationMb } });
       this.worker = w;
+      const id = w.threadId;
       let started = false;
       w.on('message', (m: From | Lifecycle) => {
         if (m.type === 'ready') {
@@ -68,7 +69,7 @@ export class Supervisor<From extends { type: string }, To> {
       w.on('exit', (code) => {
         if (this.worker === w) this.worker = null;
         this.up = false;
-        o.onExit(code);
+        o.onExit(code, id);
         if (!started) {
           // A start that failed: its caller decides (serve gives up, or schedules a restart).
           reject(new Error(`${o.name} exited (${code}) before it was ready`));

@@ -505,9 +505,10 @@ export class SqliteStore implements Store {
     return this.exclusive(() => this.ingestNow(items));
   }
 
-  /** Its hot write transactions wait for the other threads' in turn (store/write-lock.ts). */
-  private exclusive<T>(body: () => T): Promise<T> {
-    if (this.lock) return this.lock.run(this.busyTimeoutMs, body);
+  /** Its write transactions wait for the other threads' in turn (store/write-lock.ts): on the
+   * main thread and the delivery thread a SQLite busy wait would sleep their event loop. */
+  private exclusive<T>(body: () => T, timeoutMs = this.busyTimeoutMs): Promise<T> {
+    if (this.lock) return this.lock.run(timeoutMs, body);
     try {
       return Promise.resolve(body());
     } catch (err) {
@@ -797,19 +798,21 @@ export class SqliteStore implements Store {
     return { queueDepth: n, oldestDueAgeSeconds: earliest === null || earliest > now ? 0 : (now - earliest) / 1000 };
   }
 
-  async prune(before: number, batch: number): Promise<number> {
-    return this.db
-      .transaction(() => {
-        const seqs = this.s.prunable.all({ before, batch }) as { seq: number }[];
-        for (const { seq } of seqs) {
-          this.s.deleteAttemptsOfEvent.run(seq);
-          this.s.deleteDeliveriesOfEvent.run(seq);
-          this.s.deleteGatheredOfEvent.run(seq);
-          this.s.deleteEvent.run(seq);
-        }
-        return seqs.length;
-      })
-      .immediate();
+  prune(before: number, batch: number): Promise<number> {
+    return this.exclusive(() =>
+      this.db
+        .transaction(() => {
+          const seqs = this.s.prunable.all({ before, batch }) as { seq: number }[];
+          for (const { seq } of seqs) {
+            this.s.deleteAttemptsOfEvent.run(seq);
+            this.s.deleteDeliveriesOfEvent.run(seq);
+            this.s.deleteGatheredOfEvent.run(seq);
+            this.s.deleteEvent.run(seq);
+          }
+          return seqs.length;
+        })
+        .immediate(),
+    );
   }
 
   async writable(): Promise<boolean> {
@@ -822,19 +825,21 @@ export class SqliteStore implements Store {
     } catch {
       return false;
     }
-    const busy = this.db.pragma('busy_timeout', { simple: true }) as number;
-    try {
-      // BEGIN IMMEDIATE takes the write lock: it fails when the file is read-only, locked by
-      // another writer for longer than a short wait (the delivery thread's brief claims are not
-      // that), or the disk is gone.
-      this.db.pragma(`busy_timeout = ${PROBE_BUSY_MS}`);
-      this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
-      return true;
-    } catch {
-      return false;
-    } finally {
-      this.db.pragma(`busy_timeout = ${busy}`);
-    }
+    return this.exclusive(() => {
+      const busy = this.db.pragma('busy_timeout', { simple: true }) as number;
+      try {
+        // BEGIN IMMEDIATE takes the write lock: it fails when the file is read-only, locked by
+        // another writer for longer than a short wait (the delivery thread's brief claims are not
+        // that), or the disk is gone.
+        this.db.pragma(`busy_timeout = ${PROBE_BUSY_MS}`);
+        this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        this.db.pragma(`busy_timeout = ${busy}`);
+      }
+    }, PROBE_BUSY_MS);
   }
 
   async acquireServerLock(pid: number, host: string, now: number, info?: ReplicaInfo): Promise<{ ok: true } | { ok: false; holder: string }> {
@@ -859,9 +864,11 @@ export class SqliteStore implements Store {
   }
 
   async heartbeat(pid: number, now: number, info?: ReplicaInfo): Promise<void> {
-    this.bk
-      .prepare('UPDATE server_lock SET heartbeat_at = ?, version = coalesce(?, version), rules_hash = coalesce(?, rules_hash) WHERE id = 1 AND pid = ?')
-      .run(now, info?.version ?? null, info?.rulesHash ?? null, pid);
+    await this.exclusive(() =>
+      this.bk
+        .prepare('UPDATE server_lock SET heartbeat_at = ?, version = coalesce(?, version), rules_hash = coalesce(?, rules_hash) WHERE id = 1 AND pid = ?')
+        .run(now, info?.version ?? null, info?.rulesHash ?? null, pid),
+    );
   }
 
   async replicas(): Promise<StoredReplica[]> {
@@ -970,27 +977,29 @@ export class SqliteStore implements Store {
       // A read first, without the write lock: an idle poll never contends with ingest.
       if (this.g.anyDue.get(now) === undefined) return [];
       // On the FULL connection: a digest is created rarely, and it must not be made twice.
-      return this.queuedTx(this.db, () => {
-        const out: FlushedNotification[] = [];
-        for (const g of this.g.due.all(now, limit) as Row[]) {
-          const id = g.id as string;
-          const seqs = this.g.waiting.all(id) as number[];
-          if (seqs.length > 0) {
-            const rule = g.rule as string;
-            const destination = g.destination as string;
-            const delivery = this.insertOne(
-              { eventSeq: seqs[0]!, rule, destination, privileged: false, status: 'pending', reason: null, origin: 'ingest' },
-              now,
-              seqs.length,
-              id,
-            );
-            this.g.link.run(delivery, id);
-            out.push({ deliveryId: delivery, rule, destination, eventCount: seqs.length });
+      return await this.exclusive(() =>
+        this.queuedTx(this.db, () => {
+          const out: FlushedNotification[] = [];
+          for (const g of this.g.due.all(now, limit) as Row[]) {
+            const id = g.id as string;
+            const seqs = this.g.waiting.all(id) as number[];
+            if (seqs.length > 0) {
+              const rule = g.rule as string;
+              const destination = g.destination as string;
+              const delivery = this.insertOne(
+                { eventSeq: seqs[0]!, rule, destination, privileged: false, status: 'pending', reason: null, origin: 'ingest' },
+                now,
+                seqs.length,
+                id,
+              );
+              this.g.link.run(delivery, id);
+              out.push({ deliveryId: delivery, rule, destination, eventCount: seqs.length });
+            }
+            this.g.sent.run(now, id);
           }
-          this.g.sent.run(now, id);
-        }
-        return out;
-      });
+          return out;
+        }),
+      );
     } catch (err) {
       unavailable(err);
     }

@@ -214,7 +214,7 @@ rules:
       hook.setDefault(200);
       r = await startRouter({ dir: tmp.dir, dbPath: r.dbPath, rulesPath: r.rulesPath });
       await waitFor(() => deliveries(r.dbPath, `status = 'delivered'`).length === ids.length, { timeoutMs: 20_000, what: 'every delivery' });
-      const got = new Set(hook.requests.filter((q) => q.headers['idempotency-key'] && q.text).map((q) => q.json<{ event: { id: string } }>().event.id));
+      const got = new Set(hook.requests.filter((q) => q.headers['idempotency-key'] && q.text).map((q) => q.eventId()));
       for (const id of ids) assert.ok(got.has(id), `${id} reached the receiver`);
     } finally {
       await r.stop();

@@ -47,7 +47,7 @@ test('the delivery thread dies: /readyz says 503, the thread restarts, readyz 20
     await waitFor(async () => (await readyz(url)) === 200, { timeoutMs: 10_000, what: 'the restarted delivery thread' });
     assert.equal((await postEvent(url, { id: 'after', type: 'run.failed' })).status, 204);
     await rx.waitFor(2, 10_000);
-    const ids = rx.requests.map((q) => q.json<{ event: { id: string } }>().event.id).sort();
+    const ids = rx.requests.map((q) => q.eventId()).sort();
     assert.deepEqual(ids, ['after', 'while-down']);
   } finally {
     await router.close();
@@ -73,7 +73,7 @@ test("a reload that changes a webhook's URL: the next delivery goes to the new r
     assert.equal(await router.reload(), true);
     assert.equal((await postEvent(url, { id: 'two', type: 'run.failed' })).status, 204);
     await newRx.waitFor(1);
-    assert.equal(newRx.requests[0]!.json<{ event: { id: string } }>().event.id, 'two');
+    assert.equal(newRx.requests[0]!.eventId(), 'two');
     assert.equal(oldRx.requests.length, 1, 'nothing more went to the old URL');
     // Within 2 s: well before the receiver's own 5 s keep-alive timeout would close it anyway.
     await waitFor(() => oldRx.openConnections() === 0, { timeoutMs: 2_000, what: "the old channel's sockets closed" });

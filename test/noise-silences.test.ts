@@ -120,7 +120,7 @@ test('silences by rule, by destination and by --match stop exactly what they mat
   assert.match(reason('e1>hook-b'), new RegExp(`silence ${byDest}`));
   assert.match(reason('e3>hook-a'), new RegExp(`silence ${byMatch} \\("maintenance"\\)`));
   assert.deepEqual(
-    a.requests.map((q) => q.json<{ event: { id: string } }>().event.id).filter((id) => !isWarm(id)),
+    a.requests.map((q) => q.eventId()).filter((id) => !isWarm(id)),
     ['e1'],
   );
   assert.equal(b.requests.length, 0);
@@ -188,7 +188,7 @@ test('a silence holds within a second of `silence add` on a running server, and 
     { timeoutMs: 5_000 + Math.max(0, until - Date.now()), intervalMs: 50, what: 'an event sent after the silence' },
   );
   assert.ok(postedAt >= until - 50, `sent ${until - postedAt} ms before the silence's end`);
-  await a.waitUntil(() => a.requests.some((q) => q.json<{ event: { id: string } }>().event.id === after), 5_000, 'the event after the silence');
+  await a.waitUntil(() => a.requests.some((q) => q.eventId() === after), 5_000, 'the event after the silence');
   const list = await cli(r, 'silence', 'list');
   assert.equal(list.stdout, 'no active silences\n');
   const all = await cli(r, 'silence', 'list', '--all');

@@ -151,7 +151,7 @@ describe('operating commands', () => {
     await waitFor(() => status('ops_ok').includes('delivered'), { timeoutMs: 5000, what: 'the replayed delivery' });
     const second = await json<{ created: number }>('replay', '--since', '1h');
     assert.equal(second.created, 0, 'a second replay creates nothing');
-    assert.equal(hook.requests.filter((q) => q.json<{ event: { id: string } }>().event.id === 'ops_1').length, 1);
+    assert.equal(hook.requests.filter((q) => q.eventId() === 'ops_1').length, 1);
 
     writeFileSync(r.rulesPath, 'version: 1\nrules:\n  - name: x\n    send_to: [nowhere]\n');
     r.child.kill('SIGHUP');

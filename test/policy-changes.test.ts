@@ -26,7 +26,7 @@ describe('policy across rules changes', () => {
       r.dbPath,
       (d) => d.prepare(`SELECT d.* FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? ORDER BY d.created_at`).all(id) as Row[],
     );
-  const sentFor = (id: string) => money.requests.filter((q) => q.text && q.json<{ event: { id: string } }>().event.id === id).length;
+  const sentFor = (id: string) => money.requests.filter((q) => q.text && q.eventId() === id).length;
   const reload = async (text: string) => {
     const n = r.logs.filter((l) => l.msg === 'rules reloaded').length;
     writeFileSync(r.rulesPath, text);

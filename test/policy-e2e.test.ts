@@ -80,7 +80,7 @@ policy:
     assert.equal(forEvent('p3')[0]!.status, 'blocked');
     assert.match(forEvent('p3')[0]!.reason ?? '', /"when" condition/);
     await money.waitFor(1);
-    assert.ok(money.requests.every((q) => q.json<{ event: { id: string } }>().event.id !== 'p3'));
+    assert.ok(money.requests.every((q) => q.eventId() !== 'p3'));
   });
 
   test('max_event_age: fresh passes; stale and missing timestamps are blocked', async () => {
@@ -116,7 +116,7 @@ policy:
     assert.equal(out.lines.find((l) => l.destination === 'payout')?.action, 'blocked');
     assert.equal(forEvent('p2').filter((d) => d.destination === 'payout').length, 1);
     assert.equal(forEvent('p1').filter((d) => d.destination === 'payout' && d.status !== 'blocked').length, 0);
-    const sent = money.requests.filter((q) => q.json<{ event: { id: string } }>().event.id === 'p2');
+    const sent = money.requests.filter((q) => q.eventId() === 'p2');
     assert.equal(sent.length, 1);
   });
 

@@ -44,8 +44,7 @@ ${extra}`;
 }
 
 /** Event ids the receiver got on `path`, from the default webhook body {rule, destination, event}. */
-const receivedIds = (r: HttpReceiver, path = '/hook') =>
-  new Set(r.requests.filter((q) => q.path === path).map((q) => q.json<{ event: { id: string } }>().event.id));
+const receivedIds = (r: HttpReceiver, path = '/hook') => new Set(r.requests.filter((q) => q.path === path).map((q) => q.eventId()));
 
 describe('several replicas on PostgreSQL', () => {
   test('three replicas starting at once on an empty database: the schema is made once, all are ready; status lists them', { timeout: 90_000 }, async () => {

@@ -206,7 +206,7 @@ rules:
     assert.equal(a.headers['idempotency-key'], id);
     assert.equal(a.headers['x-b3os-router-signature'], undefined, 'not our own signature header');
     assert.match(String(a.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}=$/);
-    assert.deepEqual(b.json<{ event: { id: string } }>().event.id, 'evt_out_1');
+    assert.deepEqual(b.eventId(), 'evt_out_1');
   } finally {
     await r.stop();
     await hook.close();

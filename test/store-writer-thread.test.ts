@@ -69,7 +69,7 @@ test('concurrent posts through the writer thread, privileged ones beside: every 
       what: 'the queue to drain',
       timeoutMs: 30_000,
     });
-    const delivered = new Set(rx.requests.filter((q) => q.path === '/hook').map((q) => q.json<{ event: { id: string } }>().event.id));
+    const delivered = new Set(rx.requests.filter((q) => q.path === '/hook').map((q) => q.eventId()));
     assert.equal(delivered.size, plain.length, 'each plain event delivered once at least');
     for (const e of plain) assert.ok(delivered.has(e.id), `${e.id} delivered`);
     const pay = readDb(r.dbPath, (d) => d.prepare(`SELECT status, count(*) AS n FROM deliveries WHERE destination = 'pay' GROUP BY status`).all()) as {
@@ -131,7 +131,7 @@ for (const at of ['before', 'after'] as const) {
       assert.ok(writer.batches > batches, 'by the restarted writer thread');
       assert.equal((await postEvent(url, { id: 'while-down', type: 'run.failed' })).status, 200, 'a duplicate of what the main thread stored');
       await rx.waitFor(4, 10_000);
-      assert.deepEqual(rx.requests.map((q) => q.json<{ event: { id: string } }>().event.id).sort(), ['after', 'before', 'in-flight', 'while-down']);
+      assert.deepEqual(rx.requests.map((q) => q.eventId()).sort(), ['after', 'before', 'in-flight', 'while-down']);
     } finally {
       await router.close();
       await rx.close();
@@ -191,11 +191,7 @@ test('the writer thread dies again and again under concurrent load: every answer
     );
     const all = storedIds(db);
     for (const id of ids) assert.ok(all.has(id), `${id} stored`);
-    await rx.waitUntil(
-      () => new Set(rx.requests.map((q) => q.json<{ event: { id: string } }>().event.id)).size === ids.length,
-      30_000,
-      'every event delivered',
-    );
+    await rx.waitUntil(() => new Set(rx.requests.map((q) => q.eventId())).size === ids.length, 30_000, 'every event delivered');
   } finally {
     await router.close();
     await rx.close();

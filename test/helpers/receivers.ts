@@ -67,6 +67,8 @@ export interface RecordedRequest {
   text: string;
   /** The body parsed as JSON (throws when it is not JSON). */
   json<T = unknown>(): T;
+  /** The id of the event a default webhook body carries (`{"event": {"id": ...}, ...}`). */
+  eventId(): string;
   /** Date.now() when the request had been fully read. */
   at: number;
   /** 0-based index among the requests this receiver got. */
@@ -235,6 +237,7 @@ export async function startHttpReceiver(opts: HttpReceiverOptions = {}): Promise
         body,
         text,
         json: <T>() => JSON.parse(text) as T,
+        eventId: () => (JSON.parse(text) as { event: { id: string } }).event.id,
         at: Date.now(),
         index: receiver.requests.length,
       };

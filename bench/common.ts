@@ -4,8 +4,9 @@ import { execFileSync, spawn, fork, type ChildProcess } from 'node:child_process
 import { createHmac } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, createWriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
+import type { IngestItem } from '../src/store/store.js';
 import { freePort } from '../test/helpers/cli.js';
 
 /** Repository root (this file runs from dist/bench/). */
@@ -332,6 +333,24 @@ export async function startSink(): Promise<Sink> {
 
 // ---------------------------------------------------------------------------------------------
 // Events
+
+/** The in-process harnesses' event: `id` with `payload` (eventBody(id) unless given), one pending
+ * delivery of the bench rule to the bench destination. */
+export function benchItem(id: string, receivedAt: number, payload = eventBody(id)): IngestItem {
+  return {
+    event: { key: `id:${id}`, keyKind: 'event_id', eventId: id, runId: `run_${id}`, executionId: null, type: 'run.failed', receivedAt, payload, routing: '{}' },
+    plan: () => [{ rule: 'bench-failures', destination: 'bench-hook', privileged: false, status: 'pending', reason: null }],
+  };
+}
+
+/** A module of a checkout's build (`root`/dist/src/`path`): base and branch measured alternately. */
+export const loadFrom = <T>(root: string, path: string): Promise<T> => import(pathToFileURL(join(root, 'dist', 'src', path)).href) as Promise<T>;
+
+/** This process's CPU so far (all its threads), µs. */
+export const cpuUs = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 
 /** A realistic B3OS run.failed event, about 600 bytes. */
 export function eventBody(id: string, workflowId = 'wf_bench'): string {

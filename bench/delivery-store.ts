@@ -14,84 +14,36 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, IngestItem, Store } from '../src/store/store.js';
-import { eventBody, ROOT } from './common.js';
+import { benchItem, cpuUs, loadFrom, ROOT } from './common.js';
 
-interface Args {
-  n: number;
-  history: number;
-  batch: number;
-  inFlight: number;
-  root: string;
-  breakdown: boolean;
-  rounds: number;
-}
-
-function args(argv: string[]): Args {
-  const a: Args = { n: 10_000, history: 20_000, batch: 8, inFlight: 16, root: ROOT, breakdown: false, rounds: 5 };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    switch (argv[i]) {
-      case '--n':
-        a.n = Number(v);
-        i++;
-        break;
-      case '--history':
-        a.history = Number(v);
-        i++;
-        break;
-      case '--batch':
-        a.batch = Number(v);
-        i++;
-        break;
-      case '--in-flight':
-        a.inFlight = Number(v);
-        i++;
-        break;
-      case '--rounds':
-        a.rounds = Number(v);
-        i++;
-        break;
-      case '--root':
-        a.root = resolve(v!);
-        i++;
-        break;
-      case '--breakdown':
-        a.breakdown = true;
-        break;
-    }
-  }
-  return a;
-}
-
-const load = <T>(root: string, mod: string): Promise<T> => import(pathToFileURL(join(root, 'dist', 'src', mod)).href) as Promise<T>;
-
-const cpuUs = (): number => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '10000' },
+    history: { type: 'string', default: '20000' },
+    batch: { type: 'string', default: '8' },
+    'in-flight': { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '5' },
+    root: { type: 'string', default: ROOT },
+    breakdown: { type: 'boolean', default: false },
+  },
+});
+const a = {
+  n: Number(values.n),
+  history: Number(values.history),
+  batch: Number(values.batch),
+  inFlight: Number(values['in-flight']),
+  rounds: Number(values.rounds),
+  root: resolve(values.root!),
+  breakdown: values.breakdown!,
 };
+type Args = typeof a;
 
 async function fill(store: Store, n: number, offset: number, receivedAt: number): Promise<void> {
   for (let start = 0; start < n; start += 100) {
     const batch: IngestItem[] = [];
-    for (let i = start; i < Math.min(n, start + 100); i++) {
-      const id = `evt_${offset + i}`;
-      batch.push({
-        event: {
-          key: `id:${id}`,
-          keyKind: 'event_id',
-          eventId: id,
-          runId: `run_${id}`,
-          executionId: null,
-          type: 'run.failed',
-          receivedAt,
-          payload: eventBody(id),
-          routing: '{}',
-        },
-        plan: () => [{ rule: 'bench-failures', destination: 'bench-hook', privileged: false, status: 'pending', reason: null }],
-      });
-    }
+    for (let i = start; i < Math.min(n, start + 100); i++) batch.push(benchItem(`evt_${offset + i}`, receivedAt));
     await store.ingest(batch);
   }
 }
@@ -143,7 +95,7 @@ function instrument(store: Store): { totals: Map<string, { calls: number; cpu: n
 }
 
 async function round(a: Args): Promise<{ perDelivery: number; breakdown: string | null }> {
-  const { openStore } = await load<{ openStore(spec: string): Store }>(a.root, 'store/open.js');
+  const { openStore } = await loadFrom<{ openStore(spec: string): Store }>(a.root, 'store/open.js');
   const dir = mkdtempSync(join(tmpdir(), 'b3os-bench-dstore-'));
   const store = openStore(join(dir, 'router.db'));
   try {
@@ -193,7 +145,6 @@ async function round(a: Args): Promise<{ perDelivery: number; breakdown: string 
 }
 
 async function main(): Promise<void> {
-  const a = args(process.argv.slice(2));
   const results: number[] = [];
   for (let r = 0; r < a.rounds; r++) {
     const { perDelivery, breakdown } = await round(a);

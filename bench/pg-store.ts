@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startPostgres } from '../test/helpers/postgres.js';
 import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, IngestItem, Store } from '../src/store/store.js';
-import { BENCH_DIST } from './common.js';
+import { BENCH_DIST, benchItem } from './common.js';
 import { cpuSecondsOfAll, postgresProcesses } from './pg-cpu.js';
 
 const { values } = parseArgs({
@@ -38,20 +38,7 @@ const body = (i: number) =>
 let n = 0;
 function item(at: number): IngestItem {
   const i = n++;
-  return {
-    event: {
-      key: `id:e${i}`,
-      keyKind: 'event_id',
-      eventId: `e${i}`,
-      runId: `run_${i}`,
-      executionId: null,
-      type: 'run.failed',
-      receivedAt: at,
-      payload: body(i),
-      routing: '{}',
-    },
-    plan: () => [{ rule: 'bench-failures', destination: 'bench-hook', privileged: false, status: 'pending', reason: null }],
-  };
+  return benchItem(`e${i}`, at, body(i));
 }
 
 const server = await startPostgres({ durable: true });

@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import type { RouterConfig, WebhookDestination } from '../src/config/types.js';
 import type { Channel } from '../src/delivery/channels/channel.js';
 import type { Lease } from '../src/delivery/channels/index.js';
@@ -28,62 +28,32 @@ import type { ComposeInput, ComposeResult } from '../src/delivery/compose.js';
 import type { DeliveryWorker, WorkerDeps } from '../src/delivery/worker.js';
 import type { LoadResult } from '../src/config/load.js';
 import type { IngestItem, Store } from '../src/store/store.js';
-import { eventBody, ROOT, startSink, until } from './common.js';
+import { benchItem, cpuUs, eventBody, loadFrom, ROOT, startSink, until } from './common.js';
 
-interface Args {
-  mode: 'channel' | 'worker' | 'compose';
-  n: number;
-  warmup: number;
-  inFlight: number;
-  root: string;
-  secret: boolean;
-  profile: string | null;
-  /** worker mode: the CPU spent inside the store's claim and outcome calls, and their batch sizes. */
-  storeStats: boolean;
-}
-
-function args(argv: string[]): Args {
-  const a: Args = { mode: 'channel', n: 20_000, warmup: 3_000, inFlight: 16, root: ROOT, secret: true, profile: null, storeStats: false };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    switch (argv[i]) {
-      case '--mode':
-        a.mode = v === 'worker' || v === 'compose' ? v : 'channel';
-        i++;
-        break;
-      case '--n':
-        a.n = Number(v);
-        i++;
-        break;
-      case '--store-stats':
-        a.storeStats = true;
-        break;
-      case '--warmup':
-        a.warmup = Number(v);
-        i++;
-        break;
-      case '--in-flight':
-        a.inFlight = Number(v);
-        i++;
-        break;
-      case '--root':
-        a.root = resolve(v ?? '.');
-        i++;
-        break;
-      case '--profile':
-        a.profile = resolve(v ?? 'webhook-channel.cpuprofile');
-        i++;
-        break;
-      case '--no-secret':
-        a.secret = false;
-        break;
-    }
-  }
-  return a;
-}
-
-/** A module of the checkout under test, by its path below dist/src. */
-const load = <T>(root: string, path: string): Promise<T> => import(pathToFileURL(join(root, 'dist', 'src', path)).href) as Promise<T>;
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'channel' },
+    n: { type: 'string', default: '20000' },
+    warmup: { type: 'string', default: '3000' },
+    'in-flight': { type: 'string', default: '16' },
+    root: { type: 'string', default: ROOT },
+    'no-secret': { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    /** worker mode: the CPU spent inside the store's claim and outcome calls, and their batch sizes. */
+    'store-stats': { type: 'boolean', default: false },
+  },
+});
+const a = {
+  mode: values.mode === 'worker' || values.mode === 'compose' ? values.mode : ('channel' as const),
+  n: Number(values.n),
+  warmup: Number(values.warmup),
+  inFlight: Number(values['in-flight']),
+  root: resolve(values.root!),
+  secret: !values['no-secret'],
+  profile: values.profile === undefined ? null : resolve(values.profile),
+  storeStats: values['store-stats']!,
+};
+type Args = typeof a;
 
 function rulesText(sinkUrl: string, secret: boolean, concurrency: number): string {
   return `version: 1
@@ -99,11 +69,6 @@ rules:
     send_to: [bench-hook]
 `;
 }
-
-const cpuUs = (): number => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
 
 /** CPU µs of `work` (and wall ms), profiled into `profile` when set. */
 async function measured(profile: string | null, work: () => Promise<void>): Promise<{ cpu: number; wallMs: number }> {
@@ -127,8 +92,8 @@ async function measured(profile: string | null, work: () => Promise<void>): Prom
 }
 
 async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promise<number>): Promise<{ cpuUsPerDelivery: number; wallMs: number }> {
-  const { compose } = await load<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
-  const { WebhookChannel } = await load<{ WebhookChannel: new (d: WebhookDestination) => Channel }>(a.root, 'delivery/channels/webhook.js');
+  const { compose } = await loadFrom<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
+  const { WebhookChannel } = await loadFrom<{ WebhookChannel: new (d: WebhookDestination) => Channel }>(a.root, 'delivery/channels/webhook.js');
   const dest = config.destinations.get('bench-hook') as WebhookDestination;
   const channel = new WebhookChannel(dest);
   const rule = config.rules[0] ?? null;
@@ -173,7 +138,7 @@ async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promi
 
 /** compose() alone, no sink: CPU µs per call, the least disturbed of 5 rounds and their median. */
 async function composeMode(a: Args, config: RouterConfig): Promise<{ min: number; median: number }> {
-  const { compose } = await load<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
+  const { compose } = await loadFrom<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
   const dest = config.destinations.get('bench-hook') as WebhookDestination;
   const rule = config.rules[0] ?? null;
   const raws = Array.from({ length: 1000 }, (_, i) => eventBody(`evt_${i}`));
@@ -244,13 +209,13 @@ function storeStats(store: Store): { report(n: number): string } {
 }
 
 async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promise<number>): Promise<{ cpuUsPerDelivery: number; wallMs: number }> {
-  const { openStore } = await load<{ openStore(spec: string): Store }>(a.root, 'store/open.js');
-  const { ChannelRegistry } = await load<{ ChannelRegistry: new (env: object) => { lease(d: unknown): Lease; close(): Promise<void> } }>(
+  const { openStore } = await loadFrom<{ openStore(spec: string): Store }>(a.root, 'store/open.js');
+  const { ChannelRegistry } = await loadFrom<{ ChannelRegistry: new (env: object) => { lease(d: unknown): Lease; close(): Promise<void> } }>(
     a.root,
     'delivery/channels/index.js',
   );
-  const { DeliveryWorker: Worker } = await load<{ DeliveryWorker: new (d: WorkerDeps) => DeliveryWorker }>(a.root, 'delivery/worker.js');
-  const { SilenceCache } = await load<{ SilenceCache: new (store: Store, fields: () => unknown, log: WorkerDeps['log']) => WorkerDeps['silences'] }>(
+  const { DeliveryWorker: Worker } = await loadFrom<{ DeliveryWorker: new (d: WorkerDeps) => DeliveryWorker }>(a.root, 'delivery/worker.js');
+  const { SilenceCache } = await loadFrom<{ SilenceCache: new (store: Store, fields: () => unknown, log: WorkerDeps['log']) => WorkerDeps['silences'] }>(
     a.root,
     'silence/cache.js',
   );
@@ -260,22 +225,7 @@ async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promis
     const now = Date.now();
     for (let start = 0; start < a.n; start += 100) {
       const batch: IngestItem[] = [];
-      for (let i = start; i < Math.min(a.n, start + 100); i++) {
-        batch.push({
-          event: {
-            key: `id:evt_${i}`,
-            keyKind: 'event_id',
-            eventId: `evt_${i}`,
-            runId: `run_evt_${i}`,
-            executionId: null,
-            type: 'run.failed',
-            receivedAt: now,
-            payload: eventBody(`evt_${i}`),
-            routing: '{}',
-          },
-          plan: () => [{ rule: 'bench-failures', destination: 'bench-hook', privileged: false, status: 'pending', reason: null }],
-        });
-      }
+      for (let i = start; i < Math.min(a.n, start + 100); i++) batch.push(benchItem(`evt_${i}`, now));
       await store.ingest(batch);
     }
     const stats = a.storeStats ? storeStats(store) : null;
@@ -307,10 +257,9 @@ async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promis
 }
 
 async function main(): Promise<void> {
-  const a = args(process.argv.slice(2));
   const sink = await startSink();
   try {
-    const { loadRulesText } = await load<{ loadRulesText(t: string, f: string): LoadResult }>(a.root, 'config/load.js');
+    const { loadRulesText } = await loadFrom<{ loadRulesText(t: string, f: string): LoadResult }>(a.root, 'config/load.js');
     const { config, problems } = loadRulesText(rulesText(sink.url, a.secret, a.inFlight), 'bench-rules.yaml');
     if (config === null) throw new Error(problems.map((p) => p.message).join('; '));
     const sinkTotal = async () => (await sink.stats()).total;

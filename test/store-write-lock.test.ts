@@ -36,21 +36,31 @@ test('two threads add to a shared count under the lock, read-modify-write with a
   const shared = new SharedArrayBuffer(8);
   const count = new Int32Array(shared, 4, 1);
   const N = 3000;
+  // Both start together (ready, then go), and every section must have held the lock: a wait
+  // that timed out would go on without it.
   const body = `
     const lock = new WriteLock(shared);
     const count = new Int32Array(shared, 4, 1);
+    post('ready');
+    await new Promise((r) => parentPort.once('message', r));
+    let without = 0;
     for (let i = 0; i < ${N}; i++) {
-      await lock.run(5000, () => {
-        const v = Atomics.load(count, 0);
-        const until = performance.now() + 0.01;
-        while (performance.now() < until);
-        Atomics.store(count, 0, v + 1);
-      });
+      const got = await lock.acquire(20000);
+      if (!got) without++;
+      const v = Atomics.load(count, 0);
+      const until = performance.now() + 0.01;
+      while (performance.now() < until);
+      Atomics.store(count, 0, v + 1);
+      if (got) lock.release();
     }
-    post('done');`;
+    post({ without });`;
   const a = thread(shared, body);
   const b = thread(shared, body);
-  await Promise.all([message(a), message(b)]);
+  assert.deepEqual(await Promise.all([message(a), message(b)]), ['ready', 'ready']);
+  const done = Promise.all([message<{ without: number }>(a), message<{ without: number }>(b)]);
+  a.postMessage('go');
+  b.postMessage('go');
+  assert.deepEqual(await done, [{ without: 0 }, { without: 0 }], 'every section held the lock');
   await Promise.all([a.terminate(), b.terminate()]);
   assert.equal(Atomics.load(count, 0), 2 * N);
 });

@@ -698,8 +698,8 @@ export class SqliteStore implements Store {
     return (this.s.attempts.all(deliveryId) as Row[]).map(toAttempt);
   }
 
-  async requeueDead(ids: string[], now: number): Promise<string[]> {
-    return this.requeue(ids, (id) => this.s.requeue.run({ id, now }).changes > 0);
+  requeueDead(ids: string[], now: number): Promise<string[]> {
+    return this.exclusive(() => this.requeue(ids, (id) => this.s.requeue.run({ id, now }).changes > 0));
   }
 
   /** Back to pending (the statement says from what), counted into the queue in the same transaction. */
@@ -715,76 +715,82 @@ export class SqliteStore implements Store {
     }
   }
 
-  async admit(
+  admit(
     ids: string[],
     decide: (delivery: StoredDelivery, counts: PlanCounts) => AdmitVerdict,
     opts: { now: number; requeueDead: boolean },
   ): Promise<AdmitResult[]> {
-    const waiting = (d: StoredDelivery) => (opts.requeueDead ? d.status === 'dead' : d.status === 'pending' || d.status === 'failed');
-    try {
-      // IMMEDIATE: the write lock is taken before the first count, so no other connection (the
-      // server's ingest, the delivery thread, a CLI retry or replay) can count between this
-      // count and this stamp.
-      return this.queuedTx(this.db, () =>
-        ids.map((id): AdmitResult => {
-          const row = this.s.delivery.get(id) as Row | undefined;
-          const d = row ? toDelivery(row) : null;
-          if (!d || !waiting(d)) return { id, outcome: 'skipped', reason: null };
-          const own = row!.allowed_at as number | null;
-          // Its own earlier allowance (a dead delivery sent within the hour) is replaced by this one.
-          const counts: PlanCounts = {
-            allowedSince: (rule, destination, since) =>
-              this.counts.allowedSince(rule, destination, since) -
-              (rule === d.rule && destination === d.destination && own !== null && own > since && d.status !== 'blocked' ? 1 : 0),
-          };
-          const verdict = decide(d, counts);
-          if (!verdict.allowed) return { id, outcome: 'refused', reason: verdict.reason };
-          // A dead one requeued joins the queue; one already waiting is only stamped.
-          if ((opts.requeueDead ? this.s.admittedDead : this.s.admitted).run({ id, now: opts.now }).changes > 0 && opts.requeueDead) this.queued++;
-          return { id, outcome: 'admitted', reason: null };
-        }),
-      );
-    } catch (err) {
-      unavailable(err);
-    }
+    return this.exclusive(() => {
+      const waiting = (d: StoredDelivery) => (opts.requeueDead ? d.status === 'dead' : d.status === 'pending' || d.status === 'failed');
+      try {
+        // IMMEDIATE: the write lock is taken before the first count, so no other connection (the
+        // server's ingest, the delivery thread, a CLI retry or replay) can count between this
+        // count and this stamp.
+        return this.queuedTx(this.db, () =>
+          ids.map((id): AdmitResult => {
+            const row = this.s.delivery.get(id) as Row | undefined;
+            const d = row ? toDelivery(row) : null;
+            if (!d || !waiting(d)) return { id, outcome: 'skipped', reason: null };
+            const own = row!.allowed_at as number | null;
+            // Its own earlier allowance (a dead delivery sent within the hour) is replaced by this one.
+            const counts: PlanCounts = {
+              allowedSince: (rule, destination, since) =>
+                this.counts.allowedSince(rule, destination, since) -
+                (rule === d.rule && destination === d.destination && own !== null && own > since && d.status !== 'blocked' ? 1 : 0),
+            };
+            const verdict = decide(d, counts);
+            if (!verdict.allowed) return { id, outcome: 'refused', reason: verdict.reason };
+            // A dead one requeued joins the queue; one already waiting is only stamped.
+            if ((opts.requeueDead ? this.s.admittedDead : this.s.admitted).run({ id, now: opts.now }).changes > 0 && opts.requeueDead) this.queued++;
+            return { id, outcome: 'admitted', reason: null };
+          }),
+        );
+      } catch (err) {
+        unavailable(err);
+      }
+    });
   }
 
-  async addDeliveries(
+  addDeliveries(
     events: StoredEvent[],
     plan: (event: StoredEvent, existing: StoredDelivery[], counts: PlanCounts, waiting: readonly CountedPair[]) => NewDelivery[],
     now: number,
   ): Promise<NewDelivery[]> {
-    try {
-      return this.queuedTx(this.db, () => {
-        const added: NewDelivery[] = [];
-        for (const e of events) {
-          const existing = (this.s.deliveriesForEvent.all({ seq: e.seq }) as Row[]).map(toDelivery);
-          // The groups it waits in: gathered, no notification made yet.
-          const waiting: CountedPair[] = (this.g.gatheredFor.all(e.seq) as Row[])
-            .filter((g) => g.delivery_id === null)
-            .map((g) => ({ rule: g.rule as string, destination: g.destination as string }));
-          const list = plan(e, existing, this.counts, waiting);
-          // A replayed delivery of a grouped rule joins its group, as at ingest.
-          for (const d of list) this.place(d, now);
-          added.push(...list);
-        }
-        return added;
-      });
-    } catch (err) {
-      unavailable(err);
-    }
+    return this.exclusive(() => {
+      try {
+        return this.queuedTx(this.db, () => {
+          const added: NewDelivery[] = [];
+          for (const e of events) {
+            const existing = (this.s.deliveriesForEvent.all({ seq: e.seq }) as Row[]).map(toDelivery);
+            // The groups it waits in: gathered, no notification made yet.
+            const waiting: CountedPair[] = (this.g.gatheredFor.all(e.seq) as Row[])
+              .filter((g) => g.delivery_id === null)
+              .map((g) => ({ rule: g.rule as string, destination: g.destination as string }));
+            const list = plan(e, existing, this.counts, waiting);
+            // A replayed delivery of a grouped rule joins its group, as at ingest.
+            for (const d of list) this.place(d, now);
+            added.push(...list);
+          }
+          return added;
+        });
+      } catch (err) {
+        unavailable(err);
+      }
+    });
   }
 
   async allowedSince(rule: string, destination: string, since: number): Promise<number> {
     return this.counts.allowedSince(rule, destination, since);
   }
 
-  async saveRulesVersion(hash: string, text: string, now: number): Promise<void> {
-    try {
-      this.db.prepare(`INSERT INTO rules_versions (hash, text, saved_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`).run(hash, text, now);
-    } catch (err) {
-      unavailable(err);
-    }
+  saveRulesVersion(hash: string, text: string, now: number): Promise<void> {
+    return this.exclusive(() => {
+      try {
+        this.db.prepare(`INSERT INTO rules_versions (hash, text, saved_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`).run(hash, text, now);
+      } catch (err) {
+        unavailable(err);
+      }
+    });
   }
 
   async rulesVersion(hash: string): Promise<string | null> {
@@ -1032,21 +1038,23 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async addSilence(s: NewSilence, maxActive: number): Promise<SilenceStored> {
-    const silence: StoredSilence = { ...s, id: uuidv7() };
-    try {
-      // The count and the insert in one write transaction: the limit is exact between processes.
-      return this.db
-        .transaction((): SilenceStored => {
-          const active = this.g.activeSilenceCount.get(s.createdAt) as number;
-          if (active >= maxActive) return { ok: false, code: 'too_many_active', active };
-          this.g.insertSilence.run({ ...silence, matchers: JSON.stringify(silence.matchers) });
-          return { ok: true, silence };
-        })
-        .immediate();
-    } catch (err) {
-      unavailable(err);
-    }
+  addSilence(s: NewSilence, maxActive: number): Promise<SilenceStored> {
+    return this.exclusive(() => {
+      const silence: StoredSilence = { ...s, id: uuidv7() };
+      try {
+        // The count and the insert in one write transaction: the limit is exact between processes.
+        return this.db
+          .transaction((): SilenceStored => {
+            const active = this.g.activeSilenceCount.get(s.createdAt) as number;
+            if (active >= maxActive) return { ok: false, code: 'too_many_active', active };
+            this.g.insertSilence.run({ ...silence, matchers: JSON.stringify(silence.matchers) });
+            return { ok: true, silence };
+          })
+          .immediate();
+      } catch (err) {
+        unavailable(err);
+      }
+    });
   }
 
   async listSilences(q: { now: number; all: boolean; limit: number }): Promise<StoredSilence[]> {
@@ -1054,17 +1062,19 @@ export class SqliteStore implements Store {
     return rows.map(toSilence);
   }
 
-  async expireSilence(id: string, now: number): Promise<{ silence: StoredSilence; ended: boolean } | null> {
-    try {
-      const ended = this.g.expireSilence.run(now, id, now).changes > 0;
-      const row = this.g.silence.get(id) as Row | undefined;
-      return row ? { silence: toSilence(row), ended } : null;
-    } catch (err) {
-      unavailable(err);
-    }
+  expireSilence(id: string, now: number): Promise<{ silence: StoredSilence; ended: boolean } | null> {
+    return this.exclusive(() => {
+      try {
+        const ended = this.g.expireSilence.run(now, id, now).changes > 0;
+        const row = this.g.silence.get(id) as Row | undefined;
+        return row ? { silence: toSilence(row), ended } : null;
+      } catch (err) {
+        unavailable(err);
+      }
+    });
   }
 
-  async requeueSilenced(ids: string[], now: number): Promise<string[]> {
-    return this.requeue(ids, (id) => this.g.requeueSilenced.run({ id, now }).changes > 0);
+  requeueSilenced(ids: string[], now: number): Promise<string[]> {
+    return this.exclusive(() => this.requeue(ids, (id) => this.g.requeueSilenced.run({ id, now }).changes > 0));
   }
 }

@@ -8,7 +8,10 @@
 //
 // It only ever orders what SQLite orders anyway: a wait that times out goes on without it, to
 // SQLite's own waiting, and other processes (the CLI's commands) never see it. A thread that dies
-// holding it is let go by the thread that supervises it (releaseHeldBy).
+// holding it is let go by the thread that supervises it (releaseHeldBy). It is not fair (a thread
+// that lets go may take it again before a woken waiter runs): the writers here come back only
+// after a turn of their event loop (the writer thread for its next batch, the worker for its next
+// flush), and at worst a waiter times out into SQLite's waiting, as it would without the lock.
 import { threadId } from 'node:worker_threads';
 
 const FREE = 0;

@@ -6,7 +6,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeF
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
-import type { IngestItem } from '../src/store/store.js';
+import type { IngestItem, Store } from '../src/store/store.js';
 import { freePort } from '../test/helpers/cli.js';
 
 /** Repository root (this file runs from dist/bench/). */
@@ -97,9 +97,10 @@ export class RssSampler {
 let clockTicks = 0;
 /**
  * CPU seconds (user + system) a process has used so far, all its threads included, live or exited
- * (/proc/<pid>/stat utime + stime, in clock ticks: 10 ms steps, so measure over seconds).
+ * (/proc/<pid>/stat utime + stime, in clock ticks: 10 ms steps, so measure over seconds); with
+ * `tid`, that one thread's (/proc/<pid>/task/<tid>/stat).
  */
-export function cpuSecondsOf(pid: number): number {
+export function cpuSecondsOf(pid: number, tid?: number): number {
   if (!clockTicks) {
     try {
       clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -108,7 +109,7 @@ export function cpuSecondsOf(pid: number): number {
     }
   }
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // Fields after "(comm)": state is field 3, utime 14, stime 15.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / clockTicks;
@@ -341,6 +342,15 @@ export function benchItem(id: string, receivedAt: number, payload = eventBody(id
     event: { key: `id:${id}`, keyKind: 'event_id', eventId: id, runId: `run_${id}`, executionId: null, type: 'run.failed', receivedAt, payload, routing: '{}' },
     plan: () => [{ rule: 'bench-failures', destination: 'bench-hook', privileged: false, status: 'pending', reason: null }],
   };
+}
+
+/** `n` bench events (evt_<offset + i>) into `store`, 100 per batch, received at `receivedAt`. */
+export async function fillBench(store: Store, n: number, offset: number, receivedAt: number): Promise<void> {
+  for (let start = 0; start < n; start += 100) {
+    const batch: IngestItem[] = [];
+    for (let i = start; i < Math.min(n, start + 100); i++) batch.push(benchItem(`evt_${offset + i}`, receivedAt));
+    await store.ingest(batch);
+  }
 }
 
 /** A module of a checkout's build (`root`/dist/src/`path`): base and branch measured alternately. */

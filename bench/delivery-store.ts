@@ -15,8 +15,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, IngestItem, Store } from '../src/store/store.js';
-import { benchItem, cpuUs, loadFrom, ROOT } from './common.js';
+import type { ClaimRequest, ClaimedDelivery, DeliveryUpdate, Store } from '../src/store/store.js';
+import { cpuUs, fillBench, loadFrom, ROOT } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,14 +39,6 @@ const a = {
   breakdown: values.breakdown!,
 };
 type Args = typeof a;
-
-async function fill(store: Store, n: number, offset: number, receivedAt: number): Promise<void> {
-  for (let start = 0; start < n; start += 100) {
-    const batch: IngestItem[] = [];
-    for (let i = start; i < Math.min(n, start + 100); i++) batch.push(benchItem(`evt_${offset + i}`, receivedAt));
-    await store.ingest(batch);
-  }
-}
 
 function request(room: number): ClaimRequest {
   return { now: Date.now(), leaseMs: 35_000, room: new Map([['bench-hook', room]]), defaultRoom: 1, limit: room };
@@ -102,14 +94,14 @@ async function round(a: Args): Promise<{ perDelivery: number; breakdown: string 
     const now = Date.now();
     // A history of delivered ones (as a running router has), then the queue.
     if (a.history > 0) {
-      await fill(store, a.history, 1_000_000, now - 3_600_000);
+      await fillBench(store, a.history, 1_000_000, now - 3_600_000);
       for (;;) {
         const c = await store.claimDue(request(500));
         if (c.length === 0) break;
         await store.finish(c.map(outcome));
       }
     }
-    await fill(store, a.n, 0, now);
+    await fillBench(store, a.n, 0, now);
     const inst = a.breakdown ? instrument(store) : null;
     const c0 = cpuUs();
     let inFlight = await store.claimDue(request(a.inFlight));

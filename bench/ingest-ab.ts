@@ -5,8 +5,7 @@
 // (VmHWM, deliveries drained) and the load average when it started.
 //
 //   node dist/bench/ingest-ab.js --roots DIR_A,DIR_B [--pairs 4] [--seconds 5] [--warmup 2] [--connections 50]
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,12 +23,8 @@ const { values } = parseArgs({
 });
 if (!values.roots) throw new Error('--roots DIR_A,DIR_B');
 const roots = values.roots.split(',').map((r) => resolve(r));
-const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-const mainCpu = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / ticks;
-};
+/** The main thread's CPU seconds (its task's stat). */
+const mainCpu = (pid: number) => cpuSecondsOf(pid, pid);
 
 interface Run {
   root: string;

@@ -27,8 +27,8 @@ import type { Lease } from '../src/delivery/channels/index.js';
 import type { ComposeInput, ComposeResult } from '../src/delivery/compose.js';
 import type { DeliveryWorker, WorkerDeps } from '../src/delivery/worker.js';
 import type { LoadResult } from '../src/config/load.js';
-import type { IngestItem, Store } from '../src/store/store.js';
-import { benchItem, cpuUs, eventBody, loadFrom, ROOT, startSink, until } from './common.js';
+import type { Store } from '../src/store/store.js';
+import { cpuUs, eventBody, fillBench, loadFrom, ROOT, startSink, until } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -70,6 +70,28 @@ rules:
 `;
 }
 
+/** The bench webhook's payload for send `i` (compose() of one of 1,000 events), as the worker composes it. */
+async function composer(a: Args, config: RouterConfig): Promise<(i: number) => ComposeResult['payload']> {
+  const { compose } = await loadFrom<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
+  const dest = config.destinations.get('bench-hook') as WebhookDestination;
+  const rule = config.rules[0] ?? null;
+  const raws = Array.from({ length: 1000 }, (_, i) => eventBody(`evt_${i}`));
+  const events = raws.map((r) => JSON.parse(r) as ComposeInput['event']);
+  return (i) =>
+    compose({
+      destination: dest,
+      rule,
+      ruleName: 'bench-failures',
+      event: events[i % events.length]!,
+      raw: raws[i % raws.length]!,
+      type: 'run.failed',
+      deliveryId: `dlv_${i}`,
+      attempt: 1,
+      fields: config.server.fields,
+      now: Date.now(),
+    }).payload;
+}
+
 /** CPU µs of `work` (and wall ms), profiled into `profile` when set. */
 async function measured(profile: string | null, work: () => Promise<void>): Promise<{ cpu: number; wallMs: number }> {
   const session = profile === null ? null : new Session();
@@ -92,35 +114,19 @@ async function measured(profile: string | null, work: () => Promise<void>): Prom
 }
 
 async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promise<number>): Promise<{ cpuUsPerDelivery: number; wallMs: number }> {
-  const { compose } = await loadFrom<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
   const { WebhookChannel } = await loadFrom<{ WebhookChannel: new (d: WebhookDestination) => Channel }>(a.root, 'delivery/channels/webhook.js');
-  const dest = config.destinations.get('bench-hook') as WebhookDestination;
-  const channel = new WebhookChannel(dest);
-  const rule = config.rules[0] ?? null;
+  const channel = new WebhookChannel(config.destinations.get('bench-hook') as WebhookDestination);
+  const payloadOf = await composer(a, config);
   const never = new AbortController().signal;
   // Every send in flight listens on it, as on the worker's shutdown signal.
   setMaxListeners(0, never);
-  const raws = Array.from({ length: 1000 }, (_, i) => eventBody(`evt_${i}`));
-  const events = raws.map((r) => JSON.parse(r) as ComposeInput['event']);
   let failed = 0;
   const run = async (count: number): Promise<void> => {
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < count) {
         const i = next++;
-        const { payload } = compose({
-          destination: dest,
-          rule,
-          ruleName: 'bench-failures',
-          event: events[i % events.length]!,
-          raw: raws[i % raws.length]!,
-          type: 'run.failed',
-          deliveryId: `dlv_${i}`,
-          attempt: 1,
-          fields: config.server.fields,
-          now: Date.now(),
-        });
-        const r = await channel.send(payload, never);
+        const r = await channel.send(payloadOf(i), never);
         if (r.outcome !== 'delivered') failed++;
       }
     };
@@ -138,26 +144,11 @@ async function channelMode(a: Args, config: RouterConfig, sinkTotal: () => Promi
 
 /** compose() alone, no sink: CPU µs per call, the least disturbed of 5 rounds and their median. */
 async function composeMode(a: Args, config: RouterConfig): Promise<{ min: number; median: number }> {
-  const { compose } = await loadFrom<{ compose(i: ComposeInput): ComposeResult }>(a.root, 'delivery/compose.js');
-  const dest = config.destinations.get('bench-hook') as WebhookDestination;
-  const rule = config.rules[0] ?? null;
-  const raws = Array.from({ length: 1000 }, (_, i) => eventBody(`evt_${i}`));
-  const events = raws.map((r) => JSON.parse(r) as ComposeInput['event']);
+  const payloadOf = await composer(a, config);
   let bytes = 0;
   const run = (count: number): void => {
     for (let i = 0; i < count; i++) {
-      const { payload } = compose({
-        destination: dest,
-        rule,
-        ruleName: 'bench-failures',
-        event: events[i % events.length]!,
-        raw: raws[i % raws.length]!,
-        type: 'run.failed',
-        deliveryId: `dlv_${i}`,
-        attempt: 1,
-        fields: config.server.fields,
-        now: Date.now(),
-      });
+      const payload = payloadOf(i);
       if (payload.kind === 'webhook') bytes += payload.body.length;
     }
   };
@@ -223,11 +214,7 @@ async function workerMode(a: Args, config: RouterConfig, sinkTotal: () => Promis
   const store = openStore(join(dir, 'router.db'));
   try {
     const now = Date.now();
-    for (let start = 0; start < a.n; start += 100) {
-      const batch: IngestItem[] = [];
-      for (let i = start; i < Math.min(a.n, start + 100); i++) batch.push(benchItem(`evt_${i}`, now));
-      await store.ingest(batch);
-    }
+    await fillBench(store, a.n, 0, now);
     const stats = a.storeStats ? storeStats(store) : null;
     const silent = { info() {}, warn() {}, error() {}, debug() {}, child: () => silent } as unknown as WorkerDeps['log'];
     const channels = new ChannelRegistry({ slackBotToken: null, slackApiUrl: null, smtpUrl: null });

@@ -45,6 +45,9 @@ export interface Router {
   close(): Promise<void>;
 }
 
+/** How long a SQLite write of the serving process waits for the file's lock (each of its threads' connections). */
+const BUSY_TIMEOUT_MS = 1000;
+
 /** Fastify's own errors, answered with the contract's statuses. */
 const FASTIFY_ERRORS: Record<string, { status: number; reason: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, reason: 'body_too_large' },
@@ -59,18 +62,19 @@ export function createRouter(
   extra: { logger?: Logger; worker?: Partial<WorkerOptions>; rejectLog?: Partial<RejectLogOptions> } = {},
 ): Router {
   const log = extra.logger ?? pino({ level: opts.logLevel, redact: LOG_REDACT });
-  // One SQLite file, written by this thread, the writer thread and the delivery thread: their hot
-  // transactions take turns through one lock (store/write-lock.ts) rather than SQLite's sleeps.
+  // A SQLite file (`:memory:` cannot be shared with another connection) is written by this thread,
+  // the writer thread and the delivery thread: their transactions take turns through one lock
+  // (thread/write-lock.ts) rather than SQLite's sleeps. PostgreSQL's engine is async already.
   const writeLock = isPostgresUrl(opts.dbPath) || opts.dbPath === ':memory:' ? undefined : new SharedArrayBuffer(4);
   const store = openStore(opts.dbPath, {
-    sqlite: { busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes, writeLock },
+    sqlite: { busyTimeoutMs: BUSY_TIMEOUT_MS, maxBytes: opts.dbMaxBytes, writeLock },
     postgres: { poolMax: opts.dbPoolMax, applicationName: 'b3os-router' },
   });
   const metrics = createMetrics(store);
   const deliveries = new DeliveryThread(
     {
       dbPath: opts.dbPath,
-      busyTimeoutMs: 1000,
+      busyTimeoutMs: BUSY_TIMEOUT_MS,
       dbMaxBytes: opts.dbMaxBytes,
       dbPoolMax: opts.dbPoolMax,
       logLevel: opts.logLevel,
@@ -100,12 +104,10 @@ export function createRouter(
   metrics.reloadSuccess.set(1);
   metrics.reloadTimestamp.set(Date.now() / 1000);
 
-  // SQLite files: ingest transactions on a writer thread of their own (store/sqlite-writer.ts);
-  // PostgreSQL's engine is async already, and `:memory:` cannot be shared with another connection.
-  const writer =
-    store.engine === 'sqlite' && opts.dbPath !== ':memory:'
-      ? new SqliteWriter({ path: opts.dbPath, busyTimeoutMs: 1000, maxBytes: opts.dbMaxBytes ?? null, writeLock }, log.child({ component: 'writer' }))
-      : null;
+  // That file's ingest transactions on a writer thread of their own (store/sqlite-writer.ts).
+  const writer = writeLock
+    ? new SqliteWriter({ path: opts.dbPath, busyTimeoutMs: BUSY_TIMEOUT_MS, maxBytes: opts.dbMaxBytes ?? null, writeLock }, log.child({ component: 'writer' }))
+    : null;
   const commit = new GroupCommit<IngestItem, IngestOutcome>(ingestCommit(store, writer));
 
   // Given to node when the server is made: set afterwards (as fastify's requestTimeout alone does),

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
-import { cookieOf, signIn } from './helpers/console.js';
+import { cookieOf, csrfOf, signIn } from './helpers/console.js';
 import { startRouter, type RouterProcess } from './helpers/router.js';
 
 const TOKEN = 'console-hostile-admin-token';
@@ -33,7 +33,7 @@ describe("the console's try page with odd pastes", () => {
 
   const tryJson = async (json: string) => {
     const page = await (await fetch(`${router.url}/console/try`, { headers: { cookie } })).text();
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1]!;
+    const csrf = csrfOf(page)!;
     const res = await fetch(`${router.url}/console/try`, {
       method: 'POST',
       headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },

@@ -68,7 +68,7 @@ describe('values from the environment are sent, never shown', () => {
   });
 
   test('test --event, human and --json', async () => {
-    const rules = join(tmp.dir, 'rules.yaml');
+    const rules = router.rulesPath;
     const file = join(tmp.dir, 'event.json');
     writeFileSync(file, JSON.stringify(EVENT));
     for (const json of [[], ['--json']]) {

@@ -9,7 +9,7 @@ import { safeNext } from '../src/console/index.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, waitFor } from './helpers/cli.js';
-import { cookieOf, signIn } from './helpers/console.js';
+import { cookieOf, csrfOf, signIn } from './helpers/console.js';
 import { postEvent, readDb, startRouter, type RouterProcess } from './helpers/router.js';
 
 const TOKEN = 'console-security-token-77';
@@ -84,7 +84,7 @@ describe('console guards', () => {
 
     // With the page's token the same action goes through.
     const page = await (await fetch(`${router.url}/console/try`, { headers: { cookie } })).text();
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
+    const csrf = csrfOf(page);
     assert.ok(csrf);
     const ok = await fetch(`${router.url}/console/try`, {
       method: 'POST',
@@ -97,7 +97,7 @@ describe('console guards', () => {
   test('silence add and expire without the CSRF token, or with a wrong one, are refused with 403 and change nothing', async () => {
     const headers = { cookie, 'content-type': 'application/x-www-form-urlencoded' };
     const page = await (await fetch(`${router.url}/console/silences`, { headers: { cookie } })).text();
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
+    const csrf = csrfOf(page);
     assert.ok(csrf);
     const add = { destination: 'ops-hook', for: '1h', comment: 'csrf test' };
     for (const extra of [{}, { _csrf: 'wrong' }] as Record<string, string>[]) {
@@ -270,7 +270,7 @@ describe('console check page', () => {
     const res = await signIn(router.url, CHECK_TOKEN);
     cookie = cookieOf(res)!;
     const page = await (await fetch(`${router.url}/console/check`, { headers: { cookie } })).text();
-    csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1]!;
+    csrf = csrfOf(page)!;
   });
   after(async () => {
     await router?.stop();

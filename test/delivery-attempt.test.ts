@@ -53,6 +53,7 @@ test("a send's own answer wins over the guard; throwing and rejecting sends are 
 });
 
 test('many sends in flight: only the one that hangs is cut, at its own guard', async () => {
+  const t0 = performance.now();
   const hung = attempt(
     channel(() => new Promise<SendResult>(() => undefined)),
     payload,
@@ -73,5 +74,7 @@ test('many sends in flight: only the one that hangs is cut, at its own guard', a
     quick.map((r) => r.code),
     Array.from({ length: 20 }, (_, i) => String(i)),
   );
-  assert.equal((await hung).outcome, 'retry');
+  // Cut at its own 300 ms, not at the others' 100 ms guard.
+  assert.deepEqual(await hung, { outcome: 'retry', code: null, error: 'no answer within 300 ms' });
+  assert.ok(performance.now() - t0 >= 295, 'cut at its own guard');
 });

@@ -8,7 +8,7 @@ import type { RouterConfig } from '../config/types.js';
 import { isPostgresUrl, openStore as openDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { UsageError, str, type Parsed } from './args.js';
-import { isoTime } from '../event/accessors.js';
+import { isoSeconds } from '../event/accessors.js';
 
 export class CommandError extends Error {
   readonly code = 'E_COMMAND';
@@ -61,4 +61,4 @@ export function printTable(headers: string[], rows: (string | number | null)[][]
   for (const r of cells) process.stdout.write(line(r) + '\n');
 }
 
-export const iso = (t: number | null) => (t === null ? null : isoTime(t).replace(/\.\d{3}Z$/, 'Z'));
+export const iso = (t: number | null) => (t === null ? null : isoSeconds(t));

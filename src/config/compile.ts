@@ -205,8 +205,11 @@ export function compileConfig(input: CompileInput): RouterConfig {
     if (grant) grants.push(grant);
   });
 
-  const retentionMs = data.retention === undefined ? DEFAULT_RETENTION_MS : (c.duration(data.retention, ['retention']) ?? DEFAULT_RETENTION_MS);
-  if (data.retention !== undefined && retentionMs < MIN_RETENTION_MS) {
+  const writtenRetention = data.retention === undefined ? DEFAULT_RETENTION_MS : (c.duration(data.retention, ['retention']) ?? DEFAULT_RETENTION_MS);
+  // At least an hour whatever is written: max_per_hour counts the deliveries allowed in the last
+  // hour, and a pruned one would no longer count.
+  const retentionMs = Math.max(writtenRetention, MIN_RETENTION_MS);
+  if (data.retention !== undefined && writtenRetention < MIN_RETENTION_MS) {
     problems.warn(
       ['retention'],
       `retention is ${problems.showAt(['retention'], data.retention)}, shorter than an hour: events are kept an hour all the same, because max_per_hour counts the deliveries of the last hour; write retention: 1h or more`,

@@ -25,8 +25,6 @@ export interface Position {
 
 export type Locate = (path: Path, part?: Part) => Position;
 
-export type { EnvValue };
-
 // Environment values at least this long are taken out of every message wherever they appear;
 // shorter ones ("8", "true") would also match ordinary words, and are kept out by the messages
 // about their own setting, which name the variable instead of quoting the value (showAt).

@@ -3,7 +3,6 @@
 // it whenever it dies, and stops it.
 import type { Logger } from 'pino';
 import type { DeliveryMetrics } from '../ops/metrics.js';
-import { releaseHeldBy } from '../store/write-lock.js';
 import { Supervisor } from '../thread/supervisor.js';
 import type { FromThread, MetricOp, ThreadData, ToThread } from './thread.js';
 
@@ -30,7 +29,8 @@ export class DeliveryThread {
     this.thread = new Supervisor<FromThread, ToThread>({
       name: 'delivery thread',
       script: new URL('./thread.js', import.meta.url),
-      workerData: () => this.data,
+      workerData: this.data,
+      writeLock: this.data.writeLock,
       // A smaller young generation: more frequent, cheaper scavenges, a smaller footprint. Node's
       // --max-semi-space-size and --max-old-space-size, when given (npm start, the container),
       // override resourceLimits for this isolate too.
@@ -47,8 +47,7 @@ export class DeliveryThread {
         } else if (m.type === 'metrics') this.apply(m.ops);
         else if (m.type === 'stopped') this.stopped?.();
       },
-      onExit: (_code, threadId) => {
-        if (this.data.writeLock) releaseHeldBy(this.data.writeLock, threadId);
+      onExit: () => {
         for (const done of this.reloads.values()) done('the delivery thread stopped');
         this.reloads.clear();
       },
@@ -119,19 +118,11 @@ export class DeliveryThread {
 
   /** In-flight sends get `drainMs`; then the thread is terminated whether or not it has stopped. */
   async stop(drainMs: number): Promise<void> {
-    this.thread.stopping = true;
-    const w = this.thread.worker;
-    if (!w) return;
-    let timer: NodeJS.Timeout | undefined;
-    const done = new Promise<void>((resolve) => {
-      this.stopped = resolve;
-      w.once('exit', () => resolve());
-    });
-    this.thread.post({ type: 'stop', drainMs });
-    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), drainMs + STOP_MARGIN_MS)))]);
-    clearTimeout(timer);
-    if (timedOut) this.log.warn('delivery thread did not stop in time; terminating it (its claims are taken back at the next start)');
+    const said = new Promise<void>((resolve) => (this.stopped = resolve));
+    const r = await this.thread.stop({ type: 'stop', drainMs }, drainMs + STOP_MARGIN_MS, said);
+    if (r === null) return;
+    if (!r.inTime) this.log.warn('delivery thread did not stop in time; terminating it (its claims are taken back at the next start)');
     // Stopped or not, the thread must not keep the process alive (a socket left open, a timer).
-    await w.terminate();
+    await r.worker.terminate();
   }
 }

@@ -10,6 +10,7 @@ import type { RouterConfig } from '../config/types.js';
 import { LOG_REDACT } from '../ops/log.js';
 import type { DeliveryMetrics } from '../ops/metrics.js';
 import { openStore } from '../store/open.js';
+import type { Lifecycle } from '../thread/supervisor.js';
 import { ChannelRegistry } from './channels/index.js';
 import type { ChannelEnv } from './channels/channel.js';
 import { DeliveryWorker, type WorkerOptions } from './worker.js';
@@ -28,7 +29,7 @@ export interface ThreadData {
   rulesFile: string;
   rulesSource: string;
   worker?: Partial<WorkerOptions>;
-  /** On a SQLite file, the process's lock on it (store/write-lock.ts). */
+  /** On a SQLite file, the process's lock on it (thread/write-lock.ts). */
   writeLock?: SharedArrayBuffer;
 }
 
@@ -40,12 +41,7 @@ export type MetricOp =
 
 export type ToThread = { type: 'wake' } | { type: 'reload'; id: number; source: string } | { type: 'stop'; drainMs: number };
 
-export type FromThread =
-  | { type: 'ready' }
-  | { type: 'failed'; message: string }
-  | { type: 'reloaded'; id: number; error: string | null }
-  | { type: 'metrics'; ops: MetricOp[] }
-  | { type: 'stopped' };
+export type FromThread = Lifecycle | { type: 'reloaded'; id: number; error: string | null } | { type: 'metrics'; ops: MetricOp[] } | { type: 'stopped' };
 
 /** How often metric updates are sent to the main thread. */
 const METRICS_EVERY_MS = 250;

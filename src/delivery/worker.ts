@@ -310,7 +310,7 @@ export class DeliveryWorker {
   private flush(): void {
     this.flushing = null;
     // One write at a time, as group commit does for ingest: while one waits for its turn at the
-    // database (store/write-lock.ts) the outcomes that come meanwhile gather into the next,
+    // database (thread/write-lock.ts) the outcomes that come meanwhile gather into the next,
     // instead of each turn of the loop queueing a transaction of its own (measured on both
     // engines: on PostgreSQL too the batches grow, and deliveries/s did not fall). Not when
     // shutdown has cut sends short: the last outcomes then wait for their turn beside the write in
@@ -395,7 +395,7 @@ export class DeliveryWorker {
       this.deps.log.warn({ inFlight: this.inFlight.size }, 'shutdown: cutting in-flight sends short; they stay pending');
       this.abort.abort();
       this.abandonWrites = true;
-      if (this.flushing !== null || this.pending.length > 0) this.flush();
+      this.flush();
       const d2 = deadline(1_000);
       await Promise.race([all(), d2.done]);
       d2.clear();

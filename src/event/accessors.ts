@@ -111,6 +111,11 @@ export function isoTime(ms: number): string {
   return new Date(Math.max(-LAST_DATE_MS, Math.min(ms, LAST_DATE_MS))).toISOString();
 }
 
+/** isoTime to the second, for people: 2026-12-01T17:20:28Z. */
+export function isoSeconds(ms: number): string {
+  return isoTime(ms).replace(/\.\d{3}Z$/, 'Z');
+}
+
 function parseTime(v: Json): number | null {
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v <= 0) return null;

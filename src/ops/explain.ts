@@ -93,8 +93,6 @@ export async function explainEvent(store: Store, config: RouterConfig, idOrKey: 
   };
 }
 
-const time = (ms: number) => isoTime(ms);
-
 function sentences(
   ev: StoredEvent,
   rules: ExplainReport['rules'],
@@ -105,8 +103,8 @@ function sentences(
 ): string[] {
   const out: string[] = [];
   out.push(
-    `Event ${ev.eventId ?? ev.key} (${ev.type ?? 'no type'}) was received at ${time(ev.receivedAt)}` +
-      (ev.duplicates > 0 ? ` and seen ${ev.duplicates} more time(s) as a duplicate, last at ${time(ev.lastSeenAt)}.` : '.'),
+    `Event ${ev.eventId ?? ev.key} (${ev.type ?? 'no type'}) was received at ${isoTime(ev.receivedAt)}` +
+      (ev.duplicates > 0 ? ` and seen ${ev.duplicates} more isoTime(s) as a duplicate, last at ${isoTime(ev.lastSeenAt)}.` : '.'),
   );
   if (rulesChanged) out.push('The rules file has changed since; rule outcomes below are those decided when the event arrived.');
   const matched = rules.filter((r) => r.matched);
@@ -125,20 +123,20 @@ function sentences(
         out.push(`${head} was blocked by policy: ${d.reason}.`);
         break;
       case 'delivered':
-        out.push(`${head} was delivered at ${time(d.updatedAt)} after ${d.attempts} attempt(s).`);
+        out.push(`${head} was delivered at ${isoTime(d.updatedAt)} after ${d.attempts} attempt(s).`);
         break;
       case 'dead':
         out.push(`${head} is dead after ${d.attempts} attempt(s): ${d.reason}. \`b3os-router retry ${d.id}\` sends it again.`);
         break;
       case 'failed':
-        out.push(`${head} failed ${d.attempts} time(s), last: ${d.reason}; next attempt at ${d.nextAttemptAt ? time(d.nextAttemptAt) : 'soon'}.`);
+        out.push(`${head} failed ${d.attempts} isoTime(s), last: ${d.reason}; next attempt at ${d.nextAttemptAt ? isoTime(d.nextAttemptAt) : 'soon'}.`);
         break;
       default:
-        out.push(`${head} is pending since ${time(d.createdAt)}.`);
+        out.push(`${head} is pending since ${isoTime(d.createdAt)}.`);
     }
     for (const a of d.attemptsMade) {
       out.push(
-        `    attempt ${a.attempt} at ${time(a.startedAt)}: ${a.outcome === 'delivered' ? 'delivered' : a.outcome === 'retry' ? 'failed, retryable' : 'failed for good'}` +
+        `    attempt ${a.attempt} at ${isoTime(a.startedAt)}: ${a.outcome === 'delivered' ? 'delivered' : a.outcome === 'retry' ? 'failed, retryable' : 'failed for good'}` +
           `${a.code ? ` (${a.code})` : ''}${a.error ? `: ${a.error}` : ''}, ${a.durationMs} ms`,
       );
     }
@@ -149,9 +147,9 @@ function sentences(
 /** Where a gathered event went: the digest that carried it, the notification it opened, or the flush it waits for. */
 function gatheredSentences(gathered: GatheredEvent[], deliveries: StoredDelivery[]): string[] {
   return gathered.map((g) => {
-    const head = `Gathered into the group of rule "${g.rule}" → "${g.destination}" (${describeGroup(g.group)}) at ${time(g.gatheredAt)}`;
+    const head = `Gathered into the group of rule "${g.rule}" → "${g.destination}" (${describeGroup(g.group)}) at ${isoTime(g.gatheredAt)}`;
     if (g.deliveryId === null) {
-      return `${head}; it waits for the group's next notification${g.flushAt !== null ? `, due at ${time(g.flushAt)}` : ''}.`;
+      return `${head}; it waits for the group's next notification${g.flushAt !== null ? `, due at ${isoTime(g.flushAt)}` : ''}.`;
     }
     const d = deliveries.find((x) => x.id === g.deliveryId);
     const count = d?.eventCount ?? 1;

@@ -2,7 +2,6 @@
 // background, in small batches with a yield between them, so ingest is never held up for long.
 // An event with a delivery still pending or failed is kept whatever its age.
 import type { Logger } from 'pino';
-import { MIN_RETENTION_MS } from '../config/defaults.js';
 import type { RouterConfig } from '../config/types.js';
 import type { Store } from '../store/store.js';
 
@@ -13,9 +12,8 @@ export function startRetention(store: Store, rules: () => RouterConfig, log: Log
   let stopped = false;
   const runOnce = async (): Promise<number> => {
     let total = 0;
-    // At least an hour back whatever the setting: max_per_hour counts the deliveries allowed in
-    // the last hour, and a pruned one would no longer count (check warns about a shorter retention).
-    const before = Date.now() - Math.max(rules().retentionMs, MIN_RETENTION_MS);
+    // retentionMs is at least an hour (config/compile.ts: max_per_hour counts the last hour).
+    const before = Date.now() - rules().retentionMs;
     for (;;) {
       if (stopped) break;
       const n = await store.prune(before, PRUNE_BATCH);

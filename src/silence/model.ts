@@ -5,7 +5,7 @@
 import { NOISE_DEFAULTS } from '../config/defaults.js';
 import { parseDuration } from '../config/duration.js';
 import type { EventFields, EventObject, RouterConfig } from '../config/types.js';
-import { eventType, isoTime } from '../event/accessors.js';
+import { eventType, isoSeconds, isoTime } from '../event/accessors.js';
 import { compileMatch } from '../rules/match.js';
 import { compilePath, isDottedPath } from '../event/path.js';
 import { didYouMean } from '../config/problems.js';
@@ -155,7 +155,7 @@ const REASON_PREFIX = 'silenced by silence ';
 
 /** The reason a silenced delivery carries: it names the silence and its comment. */
 export function silencedReason(s: StoredSilence): string {
-  const until = isoTime(s.endsAt).replace(/\.\d{3}Z$/, 'Z');
+  const until = isoSeconds(s.endsAt);
   return `${REASON_PREFIX}${s.id}${s.comment ? ` ("${s.comment}")` : ''}, until ${until}`;
 }
 

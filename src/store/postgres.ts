@@ -48,6 +48,7 @@ import {
   type SilenceStored,
   type StoredSilence,
   type TypeCount,
+  UNCOUNTED,
 } from './store.js';
 import { type Row, toAttempt, toDelivery, toEvent, toSilence } from './rows.js';
 import type { GroupPlacement, PlannedDelivery } from '../event/model.js';
@@ -251,13 +252,6 @@ interface Joining {
   g: GroupPlacement;
   now: number;
 }
-
-/** What a plan that declared no counted pair reads: nothing (reading throws, as in LockedCounts). */
-const NO_COUNTS: PlanCounts = {
-  allowedSince: (rule, destination) => {
-    throw new Error(`the max_per_hour count of (${rule}, ${destination}) was read without its lock: list the pair in \`counted\``);
-  },
-};
 
 const pairKey = (rule: string, destination: string) => `${rule}\n${destination}`;
 
@@ -660,7 +654,7 @@ export class PostgresStore implements Store {
     const uniq = [...first.values()].map((i) => items[i]!);
     const ev = uniq.map((it) => it.event);
     const plans = uniq.map((it) => {
-      const plan = it.plan(NO_COUNTS);
+      const plan = it.plan(UNCOUNTED);
       planned.set(it, plan);
       return plan;
     });
@@ -834,10 +828,6 @@ export class PostgresStore implements Store {
         q.limit,
       )
     ).map(toEvent);
-  }
-
-  async recentEvents(limit: number): Promise<StoredEvent[]> {
-    return (await this.q(`SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT $1) s ORDER BY seq`, [limit])).map(toEvent);
   }
 
   async eventsSince(since: number, limit: number, afterSeq = 0): Promise<StoredEvent[]> {

@@ -6,6 +6,7 @@
 // outcomes back.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PlannedDelivery } from '../event/model.js';
+import type { Lifecycle } from '../thread/supervisor.js';
 import { SqliteStore } from './sqlite.js';
 import type { NewEvent } from './store.js';
 
@@ -13,7 +14,7 @@ export interface WriterData {
   path: string;
   busyTimeoutMs: number;
   maxBytes: number | null;
-  /** The process's lock on the file (store/write-lock.ts). */
+  /** The process's lock on the file (thread/write-lock.ts). */
   writeLock?: SharedArrayBuffer;
 }
 
@@ -36,11 +37,7 @@ export type WriterOutcome = { status: 'accepted' | 'duplicate'; seq: number } | 
  * it has committed (before answering), as an uncaught error would make it. */
 export type ToWriter = { type: 'ingest'; id: number; items: PlannedItem[] } | { type: 'stop' } | { type: 'crash'; at: 'before' | 'after' };
 
-export type FromWriter =
-  | { type: 'ready' }
-  | { type: 'failed'; message: string }
-  | { type: 'done'; id: number; outcomes: WriterOutcome[] }
-  | { type: 'error'; id: number; error: WriterError };
+export type FromWriter = Lifecycle | { type: 'done'; id: number; outcomes: WriterOutcome[] } | { type: 'error'; id: number; error: WriterError };
 
 function errorData(err: unknown): WriterError {
   const e = err as { message?: string; cause?: { code?: unknown } };

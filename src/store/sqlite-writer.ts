@@ -7,8 +7,7 @@
 // every guarantee of one transaction per batch are those of a single connection.
 import type { Logger } from 'pino';
 import { Supervisor } from '../thread/supervisor.js';
-import { releaseHeldBy } from './write-lock.js';
-import { type IngestItem, type IngestOutcome, type PlanCounts, type Store, StoreUnavailableError } from './store.js';
+import { type IngestItem, type IngestOutcome, type Store, StoreUnavailableError, UNCOUNTED } from './store.js';
 import type { FromWriter, PlannedItem, ToWriter, WriterData, WriterError, WriterOutcome } from './sqlite-writer-thread.js';
 
 const RESTART_FIRST_MS = 500;
@@ -19,13 +18,6 @@ const RESTART_MAX_MS = 30_000;
 const YOUNG_GENERATION_MB = 3;
 /** How long a stop waits for the thread to close its connection and exit. */
 const STOP_WAIT_MS = 5_000;
-
-/** Plans of events without counted pairs read no count (IngestItem.plan's contract). */
-const NO_COUNTS: PlanCounts = {
-  allowedSince: () => {
-    throw new Error('a plan without counted pairs read a count');
-  },
-};
 
 function storeError(e: WriterError): StoreUnavailableError {
   return new StoreUnavailableError(e.message, e.code === null ? undefined : { code: e.code, message: e.message });
@@ -50,7 +42,8 @@ export class SqliteWriter {
     this.thread = new Supervisor<FromWriter, ToWriter>({
       name: 'database writer thread',
       script: new URL('./sqlite-writer-thread.js', import.meta.url),
-      workerData: () => data,
+      workerData: data,
+      writeLock: data.writeLock,
       youngGenerationMb: YOUNG_GENERATION_MB,
       restartFirstMs: RESTART_FIRST_MS,
       restartMaxMs: RESTART_MAX_MS,
@@ -70,8 +63,7 @@ export class SqliteWriter {
           this.inflight.delete(m.id);
         }
       },
-      onExit: (code, threadId) => {
-        if (data.writeLock) releaseHeldBy(data.writeLock, threadId);
+      onExit: (code) => {
         // Its batch may or may not have committed: answered 503 either way, never 2xx. B3OS
         // retries, and an event that did commit is then a duplicate (200).
         for (const p of this.inflight.values()) p.reject(new StoreUnavailableError(`database writer stopped (exit ${code}); not known to be stored`));
@@ -96,6 +88,7 @@ export class SqliteWriter {
   }
 
   ingest(items: PlannedItem[]): Promise<IngestOutcome[]> {
+    // ingestCommit sends batches here only while it is up; a batch posted to no thread would never settle.
     if (!this.thread.worker) return Promise.reject(new StoreUnavailableError('database writer not running'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -119,17 +112,10 @@ export class SqliteWriter {
    * finish, unref'd so that it does not hold the process.
    */
   async stop(): Promise<void> {
-    this.thread.stopping = true;
-    const w = this.thread.worker;
-    if (!w) return;
-    let timer: NodeJS.Timeout | undefined;
-    const exited = new Promise<boolean>((resolve) => w.once('exit', () => resolve(true)));
-    this.thread.post({ type: 'stop' });
-    const done = await Promise.race([exited, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_WAIT_MS)))]);
-    clearTimeout(timer);
-    if (!done) {
+    const r = await this.thread.stop({ type: 'stop' }, STOP_WAIT_MS);
+    if (r && !r.inTime) {
       this.log.warn('database writer thread did not stop in time; leaving it to finish');
-      w.unref();
+      r.worker.unref();
     }
   }
 }
@@ -144,7 +130,7 @@ export function ingestCommit(store: Store, writer: SqliteWriter | null): (items:
     if (!writer?.up || items.some((i) => (i.counted?.length ?? 0) > 0)) return store.ingest(items);
     let planned: PlannedItem[];
     try {
-      planned = items.map((i) => ({ event: i.event, planned: i.plan(NO_COUNTS) }));
+      planned = items.map((i) => ({ event: i.event, planned: i.plan(UNCOUNTED) }));
     } catch {
       // A plan that throws fails its own event inside the transaction, as it always has.
       return store.ingest(items);

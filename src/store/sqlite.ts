@@ -12,7 +12,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { MIGRATIONS } from './migrations.js';
-import { WriteLock } from './write-lock.js';
+import { WriteLock } from '../thread/write-lock.js';
 import type { GroupPlacement, PlannedDelivery } from '../event/model.js';
 import {
   StoreUnavailableError,
@@ -58,7 +58,7 @@ export interface SqliteOptions {
   readonly?: boolean;
   /** Ingest only (the writer thread, store/sqlite-writer-thread.ts): no bookkeeping connection. */
   ingestOnly?: boolean;
-  /** The lock this process's threads that write the file share (store/write-lock.ts). */
+  /** The lock this process's threads that write the file share (thread/write-lock.ts). */
   writeLock?: SharedArrayBuffer;
 }
 
@@ -153,7 +153,7 @@ export class SqliteStore implements Store {
     this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     this.busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
     this.lock = opts.writeLock && !opts.readonly ? new WriteLock(opts.writeLock) : null;
-    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+    this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     // A small page cache (256 KiB, not 2 MiB): in WAL mode a connection's cache is thrown away
     // whenever another connection commits, which here is all the time, so a large one only holds
     // memory (8-14 MB less peak RSS with four connections, the same CPU; docs/performance.md).
@@ -163,7 +163,7 @@ export class SqliteStore implements Store {
       this.db.pragma('synchronous = FULL');
       this.migrate();
       this.bk = path === ':memory:' || opts.ingestOnly ? this.db : new Database(path);
-      this.bk.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+      this.bk.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
       this.bk.pragma(`cache_size = ${CACHE_KIB}`);
       if (this.bk !== this.db) this.bk.pragma('synchronous = NORMAL');
       if (opts.maxBytes) {
@@ -192,7 +192,7 @@ export class SqliteStore implements Store {
 
   /** DB_MAX_MB as pages of the file: `pages` when the WAL is within its budget. */
   private readonly cap: { pageSize: number; walBytes: number; pages: number; set: number } | null = null;
-  /** Taken around the hot write transactions (ingest, claims, outcomes), null when no other thread writes. */
+  /** Taken around every write transaction of the serving process (thread/write-lock.ts); null when no other thread writes. */
   private readonly lock: WriteLock | null;
   private readonly busyTimeoutMs: number;
 
@@ -308,10 +308,13 @@ export class SqliteStore implements Store {
          VALUES (@deliveryId, @attempt, @startedAt, @durationMs, @outcome, @code, @error)`,
       ),
       releaseLeases: bk.prepare(`UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL`),
+      heartbeat: bk.prepare(
+        'UPDATE server_lock SET heartbeat_at = ?, version = coalesce(?, version), rules_hash = coalesce(?, rules_hash) WHERE id = 1 AND pid = ?',
+      ),
+      probe: db.prepare('SELECT 1'),
       eventBySeq: db.prepare(`SELECT * FROM events WHERE seq = ?`),
       eventByKey: db.prepare(`SELECT * FROM events WHERE key = ?`),
       eventById: db.prepare(`SELECT * FROM events WHERE event_id = ? ORDER BY seq DESC LIMIT 1`),
-      recentEvents: db.prepare(`SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq`),
       eventsSince: db.prepare(`SELECT * FROM events WHERE received_at >= ? AND seq > ? ORDER BY seq LIMIT ?`),
       delivery: db.prepare(`SELECT * FROM deliveries WHERE id = ?`),
       // Its own deliveries, and the digests that carried it (through group_events).
@@ -505,7 +508,7 @@ export class SqliteStore implements Store {
     return this.exclusive(() => this.ingestNow(items));
   }
 
-  /** Its write transactions wait for the other threads' in turn (store/write-lock.ts): on the
+  /** Its write transactions wait for the other threads' in turn (thread/write-lock.ts): on the
    * main thread and the delivery thread a SQLite busy wait would sleep their event loop. */
   private exclusive<T>(body: () => T, timeoutMs = this.busyTimeoutMs): Promise<T> {
     if (this.lock) return this.lock.run(timeoutMs, body);
@@ -666,10 +669,6 @@ export class SqliteStore implements Store {
     const used = filters.filter(([, v]) => v !== undefined);
     const where = used.length ? `WHERE ${used.map(([c]) => c).join(' AND ')}` : '';
     return this.db.prepare(`SELECT * FROM ${table} ${where} ORDER BY ${order} LIMIT ?`).all(...used.map(([, v]) => v), limit) as Row[];
-  }
-
-  async recentEvents(limit: number): Promise<StoredEvent[]> {
-    return (this.s.recentEvents.all(limit) as Row[]).map(toEvent);
   }
 
   async eventsSince(since: number, limit: number, afterSeq = 0): Promise<StoredEvent[]> {
@@ -838,7 +837,7 @@ export class SqliteStore implements Store {
         // another writer for longer than a short wait (the delivery thread's brief claims are not
         // that), or the disk is gone.
         this.db.pragma(`busy_timeout = ${PROBE_BUSY_MS}`);
-        this.db.transaction(() => this.db.prepare('SELECT 1').get()).immediate();
+        this.db.transaction(() => this.s.probe.get()).immediate();
         return true;
       } catch {
         return false;
@@ -870,11 +869,7 @@ export class SqliteStore implements Store {
   }
 
   async heartbeat(pid: number, now: number, info?: ReplicaInfo): Promise<void> {
-    await this.exclusive(() =>
-      this.bk
-        .prepare('UPDATE server_lock SET heartbeat_at = ?, version = coalesce(?, version), rules_hash = coalesce(?, rules_hash) WHERE id = 1 AND pid = ?')
-        .run(now, info?.version ?? null, info?.rulesHash ?? null, pid),
-    );
+    await this.exclusive(() => this.s.heartbeat.run(now, info?.version ?? null, info?.rulesHash ?? null, pid));
   }
 
   async replicas(): Promise<StoredReplica[]> {
@@ -1018,7 +1013,7 @@ export class SqliteStore implements Store {
     return {
       count,
       group: values ? (JSON.parse(values) as Record<string, unknown>) : {},
-      events: (this.g.carried.all({ id: deliveryId, after: 0, limit }) as Row[]).map(toEvent),
+      events: await this.carriedAfter(deliveryId, 0, limit),
     };
   }
 

@@ -30,6 +30,14 @@ export interface PlanCounts {
   allowedSince(rule: string, destination: string, since: number): number;
 }
 
+/** What a plan that declared no counted pair may read: nothing (a count read without its lock
+ * throws, so a missing `counted` entry is a loud bug, never a wrong cap). */
+export const UNCOUNTED: PlanCounts = {
+  allowedSince: (rule, destination) => {
+    throw new Error(`the max_per_hour count of (${rule}, ${destination}) was read without its lock: list the pair in \`counted\``);
+  },
+};
+
 /** What `admit`'s caller decided for one delivery (a PolicyDecision fits). */
 export interface AdmitVerdict {
   allowed: boolean;
@@ -179,8 +187,6 @@ export interface Store {
   findEvent(idOrKey: string): Promise<StoredEvent | null>;
   getEvent(seq: number): Promise<StoredEvent | null>;
   listEvents(q: EventQuery): Promise<StoredEvent[]>;
-  /** The newest `limit` events, oldest first (for `diff`). */
-  recentEvents(limit: number): Promise<StoredEvent[]>;
   /** Events received since `since`, oldest first, after seq `afterSeq` (the next page), at most `limit`. */
   eventsSince(since: number, limit: number, afterSeq?: number): Promise<StoredEvent[]>;
   listDeliveries(q: DeliveryQuery): Promise<StoredDelivery[]>;

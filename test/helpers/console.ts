@@ -12,3 +12,6 @@ export function signIn(url: string, token: string, next = '/console'): Promise<R
 
 /** The `b3os_console=…` session cookie an answer sets, to send back as `cookie`. */
 export const cookieOf = (res: Response) => /b3os_console=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0];
+
+/** The form token (CSRF) a console page carries, to post its forms with; undefined when it has none. */
+export const csrfOf = (page: string) => /name="_csrf" value="([^"]+)"/.exec(page)?.[1];

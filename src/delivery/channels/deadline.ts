@@ -57,15 +57,11 @@ export class Deadline {
     scheduler.remove(this);
   }
 
-  // EventTarget's two methods: one listener is held here; any further one goes to the real signal.
+  // EventTarget's addEventListener (what a send's request calls): one listener is held here; any
+  // further one goes to the real signal.
   addEventListener(_type: 'abort', f: Listener): void {
     if (this.listener === null) this.listener = f;
     else this.signal.addEventListener('abort', f, { once: true });
-  }
-
-  removeEventListener(_type: 'abort', f: Listener): void {
-    if (this.listener === f) this.listener = null;
-    else this.ctl?.signal.removeEventListener('abort', f);
   }
 
   /** @internal the scheduler's: first abort wins. */

@@ -1,5 +1,5 @@
 // The lock the threads of one process take before their hot SQLite write transactions
-// (store/write-lock.ts), between real worker threads: it excludes, a waiter takes it when it is
+// (thread/write-lock.ts), between real worker threads: it excludes, a waiter takes it when it is
 // let go (not at its timeout), a wait that times out goes on without it, a dead holder is let go
 // by releaseHeldBy, and a store whose lock a dead thread holds still commits.
 import assert from 'node:assert/strict';
@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { releaseHeldBy, WriteLock } from '../src/store/write-lock.js';
+import { releaseHeldBy, WriteLock } from '../src/thread/write-lock.js';
 import { tempDir } from './helpers/cli.js';
 import { ingestItem } from './helpers/ingest.js';
 
-const LOCK_MODULE = new URL('../src/store/write-lock.js', import.meta.url).href;
+const LOCK_MODULE = new URL('../src/thread/write-lock.js', import.meta.url).href;
 
 /** A thread that runs `body` (an async function's text, given `WriteLock`, `shared` and `post`). */
 function thread(shared: SharedArrayBuffer, body: string): Worker {

@@ -1,6 +1,6 @@
 // The threads of one process that write the same SQLite file (the main thread, the writer thread,
-// the delivery thread) take turns through this lock before their hot write transactions (ingest,
-// claims, outcomes). SQLite would keep them apart anyway, but a connection that finds the file
+// the delivery thread) take turns through this lock before each write transaction
+// (store/sqlite.ts, SqliteStore.exclusive). SQLite would keep them apart anyway, but a connection that finds the file
 // locked sleeps and retries (1, 2, 5, 10 ms, ...): the writer thread's ingest commit holds the
 // lock through its fsync, so a claim or an outcome that met it slept a millisecond or more, and an
 // ingest that met them slept too (measured: half of the ingest transactions took 2-10 ms, most
@@ -8,7 +8,7 @@
 //
 // It only ever orders what SQLite orders anyway: a wait that times out goes on without it, to
 // SQLite's own waiting, and other processes (the CLI's commands) never see it. A thread that dies
-// holding it is let go by the thread that supervises it (releaseHeldBy). It is not fair (a thread
+// holding it is let go by its supervisor (thread/supervisor.ts, releaseHeldBy). It is not fair (a thread
 // that lets go may take it again before a woken waiter runs): the writers here come back only
 // after a turn of their event loop (the writer thread for its next batch, the worker for its next
 // flush), and at worst a waiter times out into SQLite's waiting, as it would without the lock.
@@ -30,8 +30,8 @@ export class WriteLock {
   /** This thread's mark in the cell (thread ids start at 0, the main thread). */
   private readonly me = threadId + 1;
 
-  /** `shared`: the same memory in every thread of the process (a new lock when not given). */
-  constructor(readonly shared: SharedArrayBuffer = new SharedArrayBuffer(4)) {
+  /** `shared`: the same 4 bytes in every thread of the process. */
+  constructor(shared: SharedArrayBuffer) {
     this.cell = new Int32Array(shared, 0, 1);
   }
 
@@ -57,7 +57,7 @@ export class WriteLock {
   }
 
   release(): void {
-    if (Atomics.compareExchange(this.cell, 0, this.me, FREE) === this.me) Atomics.notify(this.cell, 0);
+    free(this.cell, this.me);
   }
 
   /** Held by this thread? (For tests.) */
@@ -77,8 +77,12 @@ export class WriteLock {
   }
 }
 
+/** Lets go of the lock if `mark` holds it, and wakes the waiters. */
+function free(cell: Int32Array, mark: number): void {
+  if (Atomics.compareExchange(cell, 0, mark, FREE) === mark) Atomics.notify(cell, 0);
+}
+
 /** The thread `id` (worker.threadId) died, perhaps holding the lock in `shared`: let it go. */
 export function releaseHeldBy(shared: SharedArrayBuffer, id: number): void {
-  const cell = new Int32Array(shared, 0, 1);
-  if (Atomics.compareExchange(cell, 0, id + 1, FREE) === id + 1) Atomics.notify(cell, 0);
+  free(new Int32Array(shared, 0, 1), id + 1);
 }

@@ -96,8 +96,9 @@ test('a thread that died holding the lock: a wait times out and goes on without 
   const shared = new SharedArrayBuffer(4);
   const dying = thread(shared, `const lock = new WriteLock(shared); await lock.acquire(1000); post('held'); process.exit(0);`);
   const id = dying.threadId;
-  assert.equal(await message(dying), 'held');
-  await exited(dying);
+  // Both listened for before the thread can send or exit: it exits right after 'held'.
+  const [held] = await Promise.all([message(dying), exited(dying)]);
+  assert.equal(held, 'held');
   const lock = new WriteLock(shared);
   const t0 = performance.now();
   assert.equal(await lock.acquire(300), false, 'not taken: its holder is gone');
@@ -117,8 +118,7 @@ test('a store whose lock a dead thread holds still commits (after the wait), and
   try {
     const dying = thread(shared, `const lock = new WriteLock(shared); await lock.acquire(1000); post('held'); process.exit(0);`);
     const id = dying.threadId;
-    await message(dying);
-    await exited(dying);
+    await Promise.all([message(dying), exited(dying)]);
     const t0 = performance.now();
     const [first] = await store.ingest([ingestItem('evt_locked', Date.now())]);
     assert.equal(first!.status, 'accepted');

@@ -95,8 +95,10 @@ describe('operating commands', () => {
   });
 
   test('explain: every rule with its reason, each delivery and attempt, in sentences', async () => {
+    assert.equal((await postEvent(r.url, { id: 'ops_flaky', type: 'run.failed', data: { workflowId: 'wf_flaky' } })).status, 200);
     const res = await cli('explain', 'ops_flaky');
     assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^Event ops_flaky \(run\.failed\) was received at \S+ and seen 1 more time\(s\) as a duplicate, last at \S+\.$/m);
     assert.match(res.stdout, /Rule "failures" matched/);
     assert.match(res.stdout, /Rule "flaky-failures" matched/);
     assert.match(res.stdout, /Rule "never" did not match: type does not match/);

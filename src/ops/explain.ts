@@ -104,7 +104,7 @@ function sentences(
   const out: string[] = [];
   out.push(
     `Event ${ev.eventId ?? ev.key} (${ev.type ?? 'no type'}) was received at ${isoTime(ev.receivedAt)}` +
-      (ev.duplicates > 0 ? ` and seen ${ev.duplicates} more isoTime(s) as a duplicate, last at ${isoTime(ev.lastSeenAt)}.` : '.'),
+      (ev.duplicates > 0 ? ` and seen ${ev.duplicates} more time(s) as a duplicate, last at ${isoTime(ev.lastSeenAt)}.` : '.'),
   );
   if (rulesChanged) out.push('The rules file has changed since; rule outcomes below are those decided when the event arrived.');
   const matched = rules.filter((r) => r.matched);
@@ -129,7 +129,7 @@ function sentences(
         out.push(`${head} is dead after ${d.attempts} attempt(s): ${d.reason}. \`b3os-router retry ${d.id}\` sends it again.`);
         break;
       case 'failed':
-        out.push(`${head} failed ${d.attempts} isoTime(s), last: ${d.reason}; next attempt at ${d.nextAttemptAt ? isoTime(d.nextAttemptAt) : 'soon'}.`);
+        out.push(`${head} failed ${d.attempts} time(s), last: ${d.reason}; next attempt at ${d.nextAttemptAt ? isoTime(d.nextAttemptAt) : 'soon'}.`);
         break;
       default:
         out.push(`${head} is pending since ${isoTime(d.createdAt)}.`);
